@@ -1,0 +1,81 @@
+"""Loading YAML presets into typed configs, with errors a user can act on.
+
+Every configuration (``backends.yaml``, ``configs/*.yaml``) goes through
+:func:`load_yaml` and :func:`validate`, so a bad file is reported the same way
+everywhere: the file, the entry, the key, what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A configuration a user wrote is wrong; the message says where and how to fix it."""
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping, turning syntax errors into a message with file and line."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file. Check the path (it is relative to {Path.cwd()}).")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{path}: malformed YAML at {where}: {problem}. Fix the syntax there.") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values at the top level, "
+                          f"got {type(data).__name__}.")
+    return data
+
+
+def validate(model: type[M], data: Mapping[str, Any], where: str) -> M:
+    """Build ``model`` from ``data``; on failure name ``where`` (file and entry) and each bad key."""
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, where)) from None
+
+
+def format_validation_error(err: ValidationError, where: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(entry)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{where}: unknown key '{key}'. Remove it or check its spelling.")
+        elif e["type"] == "missing":
+            lines.append(f"{where}: missing key '{key}'. Add it.")
+        else:
+            value = e.get("input")
+            lines.append(f"{where}: key '{key}' = {value!r}: {e['msg']}.")
+    return "\n".join(lines)
+
+
+def resolve_algo(name: str):
+    """Import the training module named by a config's ``algo`` key.
+
+    ``algo`` is a dotted module path (e.g. ``classical.rl.reinforce``) exposing a
+    pydantic ``Config`` and ``run(cfg, run_dir)``.
+    """
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name and name.startswith(err.name):
+            raise ConfigError(f"algo '{name}' is not a module of this installation; "
+                              "use a dotted module path such as 'classical.rl.reinforce'.") from None
+        raise
+    if not (hasattr(module, "Config") and hasattr(module, "run")):
+        raise ConfigError(f"algo '{name}' has no Config/run pair; it cannot be trained with qrl train.")
+    return module
