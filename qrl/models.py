@@ -1,0 +1,203 @@
+"""Quantum models: torch modules whose forward pass is ONE PennyLane QNode call.
+
+:class:`VQC` wraps the data re-uploading circuit (:mod:`qrl.circuits`) with
+trainable input scaling λ, variational angles θ and output scaling w, on any
+backend of ``backends.yaml``. The heads used by the agents:
+
+- :class:`ReuploadingPolicy`: softmax-PQC policy (Jerbi et al. 2021); logits β·wₐ·⟨Oₐ⟩.
+- :class:`ReuploadingQNetwork`: Q-values wₐ·⟨Oₐ⟩ (Skolik et al. 2022).
+- :class:`ReuploadingValue`: a state value w·⟨O⟩.
+
+A batch of states goes through the circuit as one broadcast QNode call.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from qrl import backends
+from qrl.circuits import ENTANGLERS, ROTATIONS, reuploading_circuit
+
+
+def default_observables(n_outputs: int, n_qubits: int) -> tuple[list[str], torch.Tensor]:
+    """Observables and the fixed sign/selection matrix that maps them to outputs.
+
+    Two outputs share the all-qubit Z word with opposite signs (Jerbi et al.);
+    otherwise output a reads Z on qubit a (and ZZ pairs once qubits run out).
+    """
+    all_z = "".join(f"Z{q}" for q in range(n_qubits))
+    if n_outputs == 1:
+        return [all_z], torch.ones(1, 1)
+    if n_outputs == 2:
+        return [all_z], torch.tensor([[1.0], [-1.0]])
+    words = [f"Z{q}" for q in range(n_qubits)]
+    words += [f"Z{a}Z{b}" for a in range(n_qubits) for b in range(a + 1, n_qubits)]
+    if n_outputs > len(words):
+        raise ValueError(f"{n_outputs} outputs need more distinct observables than {n_qubits} qubits give; "
+                         "use more qubits or pass observables explicitly.")
+    return words[:n_outputs], torch.eye(n_outputs)
+
+
+class VQC(nn.Module):
+    """Data re-uploading variational circuit with trainable input and output scaling.
+
+    Args:
+        n_inputs: features per input; feature j is encoded on qubit ``j % n_qubits``.
+        n_outputs: outputs of the forward pass.
+        n_qubits: qubits (wires).
+        n_layers: encoding layers (there are ``n_layers + 1`` variational layers).
+        backend: a ``backends.yaml`` entry name (default: the file's default).
+        rotations: variational rotations per qubit and layer, e.g. ``"xyz"`` or ``"zyz"``.
+        entangler: ``"cz_ring"``, ``"cnot_ring"`` or ``"none"``.
+        encoding: rotation axis of the input encoding: ``"rx"``, ``"ry"`` or ``"rz"``.
+        observables: Pauli words such as ``["Z0Z1", "Z2Z3"]``; with ``readout`` (a
+            [n_outputs, n_observables] matrix) they map to outputs. Default: see
+            :func:`default_observables`.
+        output_scaling: learn one weight per output (``True``) or keep outputs as is.
+        backends_file: a backends file other than the default.
+
+    **Example**
+
+    >>> model = VQC(n_inputs=4, n_outputs=2, n_qubits=4, n_layers=5, backend="default.qubit")
+    >>> model.n_params
+    94
+    >>> model(torch.zeros(8, 4)).shape
+    torch.Size([8, 2])
+    """
+
+    def __init__(self, n_inputs: int, n_outputs: int, n_qubits: int = 4, n_layers: int = 5,
+                 backend: str | None = None, rotations: str = "xyz", entangler: str = "cz_ring",
+                 encoding: str = "rx", observables: Sequence[str] | None = None,
+                 readout: torch.Tensor | None = None, output_scaling: bool = True,
+                 backends_file: str | None = None, **device_overrides):
+        super().__init__()
+        if entangler not in ENTANGLERS:
+            raise ValueError(f"unknown entangler '{entangler}'; choose one of {', '.join(ENTANGLERS)}.")
+        if not rotations or any(r not in ROTATIONS for r in rotations):
+            raise ValueError(f"rotations '{rotations}' must be letters from 'xyz', e.g. 'xyz' or 'zyz'.")
+        if encoding not in ("rx", "ry", "rz"):
+            raise ValueError(f"unknown encoding '{encoding}'; choose rx, ry or rz.")
+        self.n_inputs, self.n_outputs = n_inputs, n_outputs
+        self.n_qubits, self.n_layers = n_qubits, n_layers
+        self.backend = backend or backends.default_name(backends_file)
+        if observables is None:
+            observables, readout = default_observables(n_outputs, n_qubits)
+        elif readout is None:
+            readout = torch.eye(len(observables))
+        self.observables = list(observables)
+        self.register_buffer("readout", torch.as_tensor(readout, dtype=torch.float32))
+        if self.readout.shape != (n_outputs, len(self.observables)):
+            raise ValueError(f"readout must have shape [{n_outputs}, {len(self.observables)}].")
+
+        self.input_scaling = nn.Parameter(torch.ones(n_layers, n_inputs))
+        self.weights = nn.Parameter(torch.rand(n_layers + 1, n_qubits, len(rotations)) * math.pi)
+        self.output_scaling = nn.Parameter(torch.ones(n_outputs)) if output_scaling else None
+
+        circuit_kwargs = dict(n_qubits=n_qubits, rotations=rotations, entangler=entangler,
+                              encoding=encoding, observables=self.observables)
+
+        def circuit(x, input_scaling, weights):
+            return reuploading_circuit(x, input_scaling, weights, **circuit_kwargs)
+
+        self.qnode = backends.qnode(circuit, self.backend, n_qubits, backends_file, **device_overrides)
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters by role, so agents can give λ, θ and w their own learning rates."""
+        groups = {"input_scaling": [self.input_scaling], "weights": [self.weights]}
+        if self.output_scaling is not None:
+            groups["output_scaling"] = [self.output_scaling]
+        return groups
+
+    def expectations(self, x: torch.Tensor) -> torch.Tensor:
+        """⟨O_k⟩ for a batch: shape [batch, n_observables]; one QNode call."""
+        squeeze = x.dim() == 1
+        x = x.reshape(-1, self.n_inputs)
+        dtype = self.weights.dtype
+        out = self.qnode(x.to(dtype), self.input_scaling, self.weights)
+        out = torch.stack([torch.as_tensor(o) for o in out], dim=-1) if isinstance(out, (list, tuple)) \
+            else torch.as_tensor(out).reshape(-1, 1)
+        out = out.to(dtype).reshape(x.shape[0], len(self.observables))
+        return out[0] if squeeze else out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.expectations(x) @ self.readout.T
+        if self.output_scaling is not None:
+            y = y * self.output_scaling
+        return y
+
+
+class ReuploadingPolicy(nn.Module):
+    """Softmax-PQC policy (Jerbi et al. 2021): π(a|s) ∝ exp(β · wₐ · ⟨Oₐ⟩_s).
+
+    **Example**
+
+    >>> pi = ReuploadingPolicy(obs_dim=4, n_actions=2, backend="default.qubit")
+    >>> pi.n_params, pi.distribution(torch.zeros(3, 4)).probs.sum(-1).tolist()
+    (94, [1.0, 1.0, 1.0])
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int, n_qubits: int | None = None, n_layers: int = 5,
+                 beta: float = 1.0, backend: str | None = None, **vqc_kwargs):
+        super().__init__()
+        self.beta = beta
+        self.vqc = VQC(obs_dim, n_actions, n_qubits or obs_dim, n_layers, backend, **vqc_kwargs)
+
+    n_params = VQC.n_params
+
+    def parameter_groups(self):
+        return self.vqc.parameter_groups()
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Logits, shape [batch, n_actions]."""
+        return self.beta * self.vqc(obs)
+
+    def distribution(self, obs: torch.Tensor) -> torch.distributions.Categorical:
+        return torch.distributions.Categorical(logits=self.forward(obs))
+
+
+class ReuploadingQNetwork(nn.Module):
+    """Q-values wₐ·⟨Oₐ⟩ from a re-uploading circuit (Skolik et al. 2022).
+
+    With four qubits and two actions the observables are Z0Z1 and Z2Z3, as in the paper.
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int, n_qubits: int | None = None, n_layers: int = 5,
+                 backend: str | None = None, **vqc_kwargs):
+        super().__init__()
+        n_qubits = n_qubits or obs_dim
+        if "observables" not in vqc_kwargs and n_qubits == 2 * n_actions:
+            vqc_kwargs["observables"] = [f"Z{2 * a}Z{2 * a + 1}" for a in range(n_actions)]
+        self.vqc = VQC(obs_dim, n_actions, n_qubits, n_layers, backend, **vqc_kwargs)
+
+    n_params = VQC.n_params
+
+    def parameter_groups(self):
+        return self.vqc.parameter_groups()
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.vqc(obs)
+
+
+class ReuploadingValue(nn.Module):
+    """A state value w·⟨Z…Z⟩ from a re-uploading circuit, shape [batch]."""
+
+    def __init__(self, obs_dim: int, n_qubits: int | None = None, n_layers: int = 5,
+                 backend: str | None = None, **vqc_kwargs):
+        super().__init__()
+        self.vqc = VQC(obs_dim, 1, n_qubits or obs_dim, n_layers, backend, **vqc_kwargs)
+
+    n_params = VQC.n_params
+
+    def parameter_groups(self):
+        return self.vqc.parameter_groups()
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.vqc(obs).squeeze(-1)
