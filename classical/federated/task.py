@@ -1,0 +1,160 @@
+"""The federated RL task: CartPole clients with their own physics, a policy, REINFORCE.
+
+Each Flower client (SuperNode) owns one CartPole whose pole length, pole mass and
+gravity differ from the others' (:func:`client_dynamics`); a held-out CartPole with
+dynamics no client has is used for the server-side evaluation. Local training is
+plain REINFORCE for ``k`` episodes, optionally with FedProx's proximal term. The
+policy is passed in (an MLP here, a variational circuit in ``hybrid/``), so the same
+loop trains both.
+
+**Example**
+
+>>> env = make_env(CartPoleDynamics(length=0.7, masspole=0.15, gravity=10.5), seed=0)
+>>> policy = mlp_policy(4, 2)
+>>> returns = train_reinforce(policy, env, episodes=2, lr=0.01, seed=0)
+>>> len(returns)
+2
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+from torch import nn
+
+PolicyFactory = Callable[[int, int], nn.Module]
+"""Builds a policy ``(obs_dim, n_actions) -> module`` whose forward returns action logits."""
+
+OBS_DIM, N_ACTIONS = 4, 2
+
+
+@dataclass(frozen=True)
+class CartPoleDynamics:
+    """Physical constants of one client's CartPole (gymnasium's defaults: 0.5, 0.1, 9.8)."""
+
+    length: float = 0.5
+    masspole: float = 0.1
+    gravity: float = 9.8
+
+
+def client_dynamics(partition_id: int, num_clients: int, heterogeneity: float) -> CartPoleDynamics:
+    """Dynamics of client ``partition_id``: spread evenly in ``[1 - h, 1 + h]`` times the defaults.
+
+    Pole length grows with the client index, pole mass shrinks and gravity follows a
+    second spread, so no two clients share a physics.
+    """
+    if num_clients == 1:
+        u = 0.0
+    else:
+        u = 2.0 * partition_id / (num_clients - 1) - 1.0  # in [-1, 1]
+    h = heterogeneity
+    return CartPoleDynamics(length=0.5 * (1 + h * u), masspole=0.1 * (1 - 0.5 * h * u),
+                            gravity=float(9.8 * (1 + 0.5 * h * np.sin(np.pi * u / 2 + 1.0))))
+
+
+def held_out_dynamics(heterogeneity: float) -> CartPoleDynamics:
+    """A CartPole no client trains on: long, heavy pole under stronger gravity."""
+    h = heterogeneity
+    return CartPoleDynamics(length=0.5 * (1 + 0.7 * h), masspole=0.1 * (1 + 0.5 * h),
+                            gravity=9.8 * (1 + 0.3 * h))
+
+
+def make_env(dynamics: CartPoleDynamics, seed: int, max_steps: int = 200) -> gym.Env:
+    """A CartPole with the given physics, truncated after ``max_steps`` steps."""
+    env = CartPoleEnv()
+    env.length = dynamics.length
+    env.masspole = dynamics.masspole
+    env.gravity = dynamics.gravity
+    env.total_mass = env.masspole + env.masscart
+    env.polemass_length = env.masspole * env.length
+    env = gym.wrappers.TimeLimit(env, max_episode_steps=max_steps)
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    return env
+
+
+def dynamics_dict(d: CartPoleDynamics) -> dict:
+    return asdict(d)
+
+
+def mlp_policy(obs_dim: int, n_actions: int, hidden: int = 16) -> nn.Module:
+    """A small tanh MLP giving action logits (the classical policy)."""
+    return nn.Sequential(nn.Linear(obs_dim, hidden), nn.Tanh(), nn.Linear(hidden, n_actions))
+
+
+# -- parameters as NumPy arrays (what Flower ships) ----------------------------------------
+
+def get_weights(model: nn.Module) -> dict[str, np.ndarray]:
+    """The model's parameters as float32 NumPy arrays, keyed by name."""
+    return {k: v.detach().cpu().numpy().astype(np.float32).copy() for k, v in model.state_dict().items()}
+
+
+def set_weights(model: nn.Module, weights: dict[str, np.ndarray]) -> None:
+    model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in weights.items()})
+
+
+# -- local training and evaluation -------------------------------------------------------
+
+def _discounted(rewards: list[float], gamma: float) -> torch.Tensor:
+    out, g = [], 0.0
+    for r in reversed(rewards):
+        g = r + gamma * g
+        out.append(g)
+    return torch.tensor(out[::-1], dtype=torch.float32)
+
+
+def train_reinforce(policy: nn.Module, env: gym.Env, episodes: int, lr: float, seed: int,
+                    gamma: float = 0.99, proximal_mu: float = 0.0,
+                    anchor: dict[str, np.ndarray] | None = None) -> list[float]:
+    """Train ``policy`` in place with REINFORCE for ``episodes`` episodes; return their returns.
+
+    With ``proximal_mu > 0`` the loss gains FedProx's ``mu/2 * ||w - w_global||^2``
+    (``anchor`` holds ``w_global``), which keeps heterogeneous clients near the
+    global model.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(policy.parameters(), lr=lr)
+    named = dict(policy.named_parameters())
+    anchor_t = ({k: torch.as_tensor(anchor[k]) for k in named} if proximal_mu > 0 and anchor else None)
+    returns = []
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed * 1000 + ep)
+        log_probs, rewards, done = [], [], False
+        while not done:
+            logits = policy(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))[0]
+            dist = torch.distributions.Categorical(logits=logits)
+            action = torch.multinomial(dist.probs, 1, generator=gen)[0]
+            log_probs.append(dist.log_prob(action))
+            obs, reward, terminated, truncated, _ = env.step(int(action))
+            rewards.append(float(reward))
+            done = terminated or truncated
+        g = _discounted(rewards, gamma)
+        g = (g - g.mean()) / (g.std() + 1e-8) if len(g) > 1 else g * 0
+        loss = -(torch.stack(log_probs) * g).sum()
+        if anchor_t is not None:
+            loss = loss + 0.5 * proximal_mu * sum(((p - anchor_t[k]) ** 2).sum() for k, p in named.items())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        returns.append(float(sum(rewards)))
+    return returns
+
+
+@torch.no_grad()
+def evaluate(policy: nn.Module, env: gym.Env, episodes: int, seed: int) -> float:
+    """Mean return of the greedy policy over ``episodes`` seeded episodes."""
+    total = 0.0
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed + ep)
+        done = False
+        while not done:
+            logits = policy(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))[0]
+            obs, reward, terminated, truncated, _ = env.step(int(logits.argmax()))
+            total += float(reward)
+            done = terminated or truncated
+    return total / episodes
