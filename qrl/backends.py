@@ -17,6 +17,7 @@ the entry and the fix; the CLI turns them into exit code 2.
 from __future__ import annotations
 
 import functools
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -67,9 +68,12 @@ class BackendsFile(BaseModel):
 
 
 def backends_path(config: str | Path | None = None) -> Path:
-    """The backends file in use: ``config`` if given, else ``./backends.yaml``, else the packaged copy."""
+    """The backends file in use: ``config`` if given, else ``$QRL_BACKENDS`` (set by ``--backends``),
+    else ``./backends.yaml``, else the packaged copy."""
     if config is not None:
         return Path(config)
+    if os.environ.get("QRL_BACKENDS"):
+        return Path(os.environ["QRL_BACKENDS"])
     local = Path.cwd() / "backends.yaml"
     return local if local.exists() else PACKAGED
 

@@ -201,3 +201,15 @@ class ReuploadingValue(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.vqc(obs).squeeze(-1)
+
+
+def _register() -> None:
+    """Let config-driven algorithms build circuits with ``model: {type: vqc}``."""
+    from classical.rl.models import register_model
+
+    register_model("vqc", "policy", ReuploadingPolicy)
+    register_model("vqc", "q", ReuploadingQNetwork)
+    register_model("vqc", "value", lambda obs_dim, _n_out=1, **kw: ReuploadingValue(obs_dim, **kw))
+
+
+_register()

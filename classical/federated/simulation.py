@@ -20,6 +20,7 @@ because Ray's start-up dominates small runs and tests; both run identical app co
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import traceback
@@ -87,6 +88,25 @@ class InProcessGrid(Grid):
         return self.pull_messages(self.push_messages(messages))
 
 
+@contextlib.contextmanager
+def in_process_identity():
+    """Act as the server of run 1 while inside (Flower stamps messages with this identity).
+
+    Flower's engine sets the process's task identity itself; the in-process grid has to.
+    Flower's per-round INFO logging is lowered to WARNING meanwhile.
+    """
+    saved = TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, SUPERLINK_NODE_ID, 1
+    flwr_logger = logging.getLogger("flwr")
+    level = flwr_logger.level
+    flwr_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
+        flwr_logger.setLevel(level)
+
+
 def run_federation(cfg: FederationConfig, on_round: Callable[[dict, dict], None],
                    policy_factory: PolicyFactory | None = None, start: dict | None = None,
                    on_receive: Callable[[Message], None] | None = None):
@@ -94,17 +114,9 @@ def run_federation(cfg: FederationConfig, on_round: Callable[[dict, dict], None]
     policy_factory = policy_factory or (lambda o, a: mlp_policy(o, a, cfg.hidden))
     client_app = make_client_app(policy_factory)
     if cfg.engine == "inprocess":
-        # Messages stamp the run and sender from the process's task identity, as the engine sets it.
-        saved = TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id
-        TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, SUPERLINK_NODE_ID, 1
-        flwr_logger, level = logging.getLogger("flwr"), logging.getLogger("flwr").level
-        flwr_logger.setLevel(logging.WARNING)  # Flower's per-round INFO lines drown small runs
-        try:
+        with in_process_identity():
             return serve(InProcessGrid(client_app, cfg.num_clients), cfg, policy_factory, on_round,
                          start=start, on_receive=on_receive)
-        finally:
-            TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
-            flwr_logger.setLevel(level)
 
     from flwr.simulation import run_simulation
 

@@ -1,0 +1,133 @@
+"""Value-based multi-agent learning: independent DQN learners (IQL), and the learner VDN and QMIX reuse.
+
+:class:`QLearner` trains per-agent Q-functions ``Q_i(o_i, a_i)`` (one shared network
+with agent ids, optionally with learned communication) by double-DQN targets.
+
+- Without a mixer it is **IQL**: each agent regresses its own Q on its own reward.
+- With a mixer (``vdn.VDNMixer``, ``qmix.QMixer``) the chosen agents' Q-values are
+  combined into ``Q_tot(s, a)`` and regressed on the team reward (sum over agents),
+  so credit is assigned through the mixer.
+
+**Example**
+
+>>> from classical.marl.envs import ParticleEnv, JointEnv
+>>> env = JointEnv(ParticleEnv(n_agents=2, max_steps=5))
+>>> learner = make_iql(env)
+>>> learner.act(env.reset(seed=0)[0], explore=False, progress=0.0, rng=None).shape
+(2,)
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from classical.marl.comm import make_comm
+from classical.marl.envs import JointEnv
+from classical.marl.networks import AgentNetwork, BodyFactory, masked, mlp_factory, n_params, soft_update
+
+
+class QLearner:
+    """Per-agent deep Q-learning with an optional value mixer.
+
+    Args:
+        env: the task (sizes and action masks are read from it).
+        mixer: ``None`` (IQL) or a module ``(q_chosen[B, N], state[B, S]) -> Q_tot[B]``.
+        lr, gamma: Adam step size and discount.
+        tau: Polyak rate of the target networks.
+        eps_start, eps_end, eps_fraction: epsilon-greedy schedule, linear over the
+            first ``eps_fraction`` of the budget.
+        make_body: body factory for the agent network (an MLP by default).
+        comm: ``"none"``, ``"continuous"`` or ``"discrete"`` learned messages.
+        grad_clip: gradient norm clip.
+    """
+
+    on_policy = False
+
+    def __init__(self, env: JointEnv, mixer: nn.Module | None = None, lr: float = 5e-4, gamma: float = 0.95,
+                 tau: float = 0.01, eps_start: float = 1.0, eps_end: float = 0.05, eps_fraction: float = 0.5,
+                 make_body: BodyFactory | None = None, comm: str = "none", msg_dim: int = 4,
+                 grad_clip: float = 10.0):
+        self.n_agents, self.n_actions = env.n_agents, env.n_actions
+        self.action_mask = torch.as_tensor(env.action_mask)
+        self.q_net = AgentNetwork(env.n_agents, env.obs_dim, env.n_actions, make_body or mlp_factory(),
+                                  make_comm(comm, env.n_agents, env.obs_dim, msg_dim))
+        self.mixer = mixer
+        self.team_reward = mixer is not None
+        self.target_q = copy.deepcopy(self.q_net)
+        self.target_mixer = copy.deepcopy(mixer)
+        params = list(self.q_net.parameters()) + (list(mixer.parameters()) if mixer is not None else [])
+        self.optimizer = torch.optim.Adam(params, lr=lr)
+        self.gamma, self.tau, self.grad_clip = gamma, tau, grad_clip
+        self.eps_start, self.eps_end, self.eps_fraction = eps_start, eps_end, eps_fraction
+
+    @property
+    def n_params(self) -> int:
+        return n_params(self.q_net, *([self.mixer] if self.mixer is not None else []))
+
+    def epsilon(self, progress: float) -> float:
+        frac = min(1.0, progress / self.eps_fraction) if self.eps_fraction > 0 else 1.0
+        return self.eps_start + frac * (self.eps_end - self.eps_start)
+
+    def act(self, obs: np.ndarray, explore: bool, progress: float, rng: np.random.Generator | None) -> np.ndarray:
+        self.q_net.train(explore)
+        with torch.no_grad():
+            q = masked(self.q_net(torch.as_tensor(obs)[None]), self.action_mask)[0]
+        actions = q.argmax(-1).numpy()
+        if explore:
+            eps = self.epsilon(progress)
+            for i in range(self.n_agents):
+                if rng.random() < eps:
+                    actions[i] = rng.choice(np.flatnonzero(self.action_mask[i].numpy()))
+        return actions
+
+    def _combine(self, mixer, q_chosen: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        return q_chosen if mixer is None else mixer(q_chosen, state)
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        self.q_net.train()
+        obs, actions, next_obs = batch["obs"], batch["actions"], batch["next_obs"]
+        not_done = 1.0 - batch["terminated"]
+        q_chosen = self.q_net(obs).gather(-1, actions.unsqueeze(-1)).squeeze(-1)       # [B, N]
+        with torch.no_grad():
+            # Double DQN: the online network picks, the target network evaluates.
+            best = masked(self.q_net(next_obs), self.action_mask).argmax(-1, keepdim=True)
+            q_next = self.target_q(next_obs).gather(-1, best).squeeze(-1)
+            q_next = self._combine(self.target_mixer, q_next, batch["next_state"])
+        q_pred = self._combine(self.mixer, q_chosen, batch["state"])
+        if self.team_reward:
+            target = batch["rewards"].sum(-1) + self.gamma * not_done * q_next
+        else:
+            target = batch["rewards"] + self.gamma * not_done[:, None] * q_next
+        loss = F.smooth_l1_loss(q_pred, target)
+        self.optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], self.grad_clip)
+        self.optimizer.step()
+        soft_update(self.target_q, self.q_net, self.tau)
+        if self.mixer is not None:
+            soft_update(self.target_mixer, self.mixer, self.tau)
+        return {"loss": float(loss.detach()), "q": float(q_pred.detach().mean())}
+
+    def state_dict(self) -> dict:
+        return {"q_net": self.q_net.state_dict(), "target_q": self.target_q.state_dict(),
+                "mixer": self.mixer.state_dict() if self.mixer is not None else None,
+                "target_mixer": self.target_mixer.state_dict() if self.mixer is not None else None,
+                "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.q_net.load_state_dict(state["q_net"])
+        self.target_q.load_state_dict(state["target_q"])
+        if self.mixer is not None:
+            self.mixer.load_state_dict(state["mixer"])
+            self.target_mixer.load_state_dict(state["target_mixer"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+def make_iql(env: JointEnv, **kwargs) -> QLearner:
+    """Independent Q-learners: every agent learns from its own reward, no mixer."""
+    return QLearner(env, mixer=None, **kwargs)

@@ -1,0 +1,109 @@
+"""Networks for the single-agent algorithms, and the registry that builds them from a config.
+
+Algorithms never construct a network themselves: they call :func:`build_model`
+with a ``model:`` mapping from the config. ``type: mlp`` is defined here;
+``qrl.models`` registers ``type: vqc`` (the quantum circuits) when it is
+imported, so an algorithm takes a circuit or an MLP in the same slot while
+``classical`` never imports ``qrl``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+HEADS = ("policy", "q", "value")
+_REGISTRY: dict[tuple[str, str], Callable[..., nn.Module]] = {}
+
+
+def register_model(kind: str, head: str, factory: Callable[..., nn.Module]) -> None:
+    """Make ``model: {type: kind}`` buildable for ``head`` ("policy", "q" or "value")."""
+    assert head in HEADS, head
+    _REGISTRY[(kind, head)] = factory
+
+
+def build_model(spec: dict, head: str, in_dim: int, out_dim: int, backend: str | None = None) -> nn.Module:
+    """Build the network described by a config's ``model:`` mapping.
+
+    Args:
+        spec: ``{"type": "mlp" | "vqc", ...keyword arguments of that model}``.
+        head: "policy" (logits), "q" (one value per action) or "value" (one number).
+        in_dim: observation size.
+        out_dim: actions (ignored for "value").
+        backend: ``backends.yaml`` entry for quantum models (ignored by classical ones).
+    """
+    spec = dict(spec)
+    kind = spec.pop("type", "mlp")
+    if (kind, head) not in _REGISTRY:
+        known = sorted({k for k, h in _REGISTRY if h == head})
+        hint = " (quantum models register themselves when qrl.models is imported; the qrl CLI does this)" \
+            if kind == "vqc" else ""
+        raise ValueError(f"model type '{kind}' has no '{head}' network; known: {', '.join(known)}{hint}.")
+    factory = _REGISTRY[(kind, head)]
+    if kind != "mlp" and backend is not None:
+        spec.setdefault("backend", backend)
+    try:
+        return factory(in_dim, out_dim, **spec)
+    except TypeError as err:
+        raise ValueError(f"model '{kind}': {err}; check the keys under 'model:' in the config.") from None
+
+
+class MLP(nn.Module):
+    """A plain multi-layer perceptron with tanh activations.
+
+    **Example**
+
+    >>> MLP(4, 2, hidden=(8,)).n_params   # 4*8+8 + 8*2+2
+    58
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: Sequence[int] = (64, 64),
+                 activation: str = "tanh"):
+        super().__init__()
+        act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
+        layers: list[nn.Module] = []
+        sizes = [in_dim, *hidden]
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(a, b), act()]
+        layers.append(nn.Linear(sizes[-1], out_dim))
+        self.net = nn.Sequential(*layers)
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {"weights": list(self.parameters())}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.float())
+
+
+class MLPValue(MLP):
+    """An MLP state value, shape [batch]."""
+
+    def __init__(self, in_dim: int, _out_dim: int = 1, **kwargs):
+        super().__init__(in_dim, 1, **kwargs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x).squeeze(-1)
+
+
+def mlp_sized_to(n_params: int, in_dim: int, out_dim: int, n_hidden_layers: int = 1) -> tuple[int, ...]:
+    """Hidden sizes whose MLP has the parameter count closest to ``n_params`` (for matched baselines)."""
+    best, best_gap = (1,), None
+    for width in range(1, 4096):
+        hidden = (width,) * n_hidden_layers
+        gap = abs(MLP(in_dim, out_dim, hidden).n_params - n_params)
+        if best_gap is None or gap < best_gap:
+            best, best_gap = hidden, gap
+        elif gap > best_gap:
+            break
+    return best
+
+
+register_model("mlp", "policy", MLP)
+register_model("mlp", "q", MLP)
+register_model("mlp", "value", MLPValue)

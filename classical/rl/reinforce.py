@@ -1,0 +1,247 @@
+"""REINFORCE with a batch of episodes per update, for any policy network.
+
+The policy is built from the config's ``model:`` mapping, so the same loop
+trains the 94-parameter softmax-PQC of Jerbi et al. (2021) (``type: vqc``) or a
+classical MLP (``type: mlp``). One update:
+
+1. play ``batch_episodes`` episodes in a vector env, one policy call per vector step;
+2. compute discounted returns, normalise them over the batch;
+3. one forward pass over every visited state, loss = −Σ log π(a|s)·Ĝ / batch_episodes;
+4. one Adam step with a learning rate per parameter group (λ, θ, w for circuits).
+
+The run directory gets ``metrics.csv`` (episode, return, env_steps, wall_seconds),
+a checkpoint after every update, ``curve.png`` and ``eval.csv``.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from tqdm import tqdm
+
+from classical.common.rollouts import (collect_episodes, discounted_returns, evaluate_policy, make_env,
+                                       make_vector_env)
+from classical.common.rundir import RunDir
+from classical.common.seeding import rng_state, seed_everything, set_rng_state
+from classical.rl.models import build_model
+
+
+class Config(BaseModel):
+    """REINFORCE settings; ``configs/*_reinforce.yaml`` are presets of this."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env_id: str = Field("CartPole-v1", description="gymnasium environment id (discrete actions)")
+    env_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gym.make")
+    obs_scale: list[float] | None = Field(None, description="divide observations by these (e.g. CartPole bounds)")
+    model: dict[str, Any] = Field(default_factory=lambda: {"type": "mlp"}, description="network spec")
+    backend: str | None = Field(None, description="backends.yaml entry for quantum models")
+    lr: dict[str, float] = Field(default_factory=lambda: {"weights": 0.01},
+                                 description="Adam learning rate per parameter group")
+    gamma: float = Field(0.99, description="discount factor")
+    batch_episodes: int = Field(10, gt=0, description="episodes per update (size of the vector env)")
+    episodes: int = Field(500, gt=0, description="training budget in episodes")
+    normalize_returns: bool = Field(True, description="standardise returns over the batch")
+    solved_return: float | None = Field(None, description="stop when the mean of the last solved_window "
+                                                          "returns reaches this")
+    solved_window: int = Field(100, gt=0, description="episodes averaged for solved_return")
+    eval_episodes: int = Field(10, ge=0, description="deterministic evaluation episodes at the end")
+    seed: int = Field(0, description="seed for torch, numpy and the environments")
+
+
+class Reinforce:
+    """Policy-gradient agent with a Stable-Baselines3-like surface.
+
+    **Example**
+
+    >>> cfg = Config(episodes=4, batch_episodes=2, model={"type": "mlp", "hidden": [8]})
+    >>> agent = Reinforce(cfg)
+    >>> agent.predict(np.zeros((3, 4)), deterministic=True).shape
+    (3,)
+    """
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        env = make_env(cfg.env_id, **cfg.env_kwargs)
+        if not hasattr(env.action_space, "n"):
+            raise ValueError(f"REINFORCE here needs discrete actions; {cfg.env_id} has {env.action_space}.")
+        self.obs_dim = int(np.prod(env.observation_space.shape))
+        self.n_actions = int(env.action_space.n)
+        env.close()
+        self.rng = seed_everything(cfg.seed)
+        self.policy = build_model(cfg.model, "policy", self.obs_dim, self.n_actions, cfg.backend)
+        groups = self.policy.parameter_groups()
+        missing = [g for g in groups if g not in cfg.lr and "default" not in cfg.lr]
+        if missing:
+            raise ValueError(f"lr has no learning rate for parameter group(s) {missing}; "
+                             f"set lr: {{{', '.join(f'{g}: ...' for g in groups)}}}.")
+        self.optimizer = torch.optim.Adam(
+            [{"params": ps, "lr": cfg.lr.get(g, cfg.lr.get("default"))} for g, ps in groups.items()])
+        self.scale = torch.tensor(cfg.obs_scale, dtype=torch.float32) if cfg.obs_scale else None
+        self.episodes_done = 0
+        self.updates_done = 0
+        self.env_steps = 0
+        self.wall_seconds = 0.0
+        self.recent: deque[float] = deque(maxlen=cfg.solved_window)
+
+    # -- acting --------------------------------------------------------------
+    def _obs(self, obs) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(-1, self.obs_dim)
+        return x / self.scale if self.scale is not None else x
+
+    def predict(self, obs, deterministic: bool = False) -> np.ndarray:
+        """Actions for a batch of observations (greedy when ``deterministic``)."""
+        with torch.no_grad():
+            logits = self.policy(self._obs(obs))
+        if deterministic:
+            return logits.argmax(-1).numpy()
+        return torch.distributions.Categorical(logits=logits).sample().numpy()
+
+    # -- learning ------------------------------------------------------------
+    def update(self, episodes) -> float:
+        """One policy-gradient step on a batch of episodes; returns the loss."""
+        cfg = self.cfg
+        returns = [discounted_returns(ep.rewards, cfg.gamma) for ep in episodes]
+        g = np.concatenate(returns)
+        if cfg.normalize_returns and len(g) > 1:
+            g = (g - g.mean()) / (g.std() + 1e-8)
+        obs = self._obs(np.concatenate([ep.observations for ep in episodes]))
+        actions = torch.as_tensor(np.concatenate([ep.actions for ep in episodes]))
+        log_probs = torch.distributions.Categorical(logits=self.policy(obs)).log_prob(actions)
+        loss = -(log_probs * torch.as_tensor(g, dtype=log_probs.dtype)).sum() / len(episodes)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return loss.item()
+
+    def learn(self, run: RunDir | None = None, progress: bool = True) -> "Reinforce":
+        """Train until the episode budget is spent or the task counts as solved."""
+        cfg = self.cfg
+        envs = make_vector_env(cfg.env_id, cfg.batch_episodes, **cfg.env_kwargs)
+        bar = tqdm(total=cfg.episodes, initial=self.episodes_done, disable=not progress,
+                   unit="ep", dynamic_ncols=True)
+        interrupted = _InterruptFlag()
+        try:
+            while self.episodes_done < cfg.episodes and not self.solved:
+                start = time.perf_counter()
+                seed = cfg.seed * 1_000_003 + self.updates_done * cfg.batch_episodes
+                episodes = collect_episodes(envs, self.predict, seed)
+                self.update(episodes)
+                self.updates_done += 1
+                self.wall_seconds += time.perf_counter() - start
+                for ep in episodes:
+                    self.episodes_done += 1
+                    self.env_steps += len(ep)
+                    self.recent.append(ep.ret)
+                    if run is not None:
+                        run.log({"episode": self.episodes_done, "return": ep.ret, "env_steps": self.env_steps,
+                                 "wall_seconds": round(self.wall_seconds, 3)})
+                if run is not None:
+                    run.save_checkpoint(self.state_dict())
+                bar.update(len(episodes))
+                bar.set_postfix(mean_return=f"{np.mean(self.recent):.1f}",
+                                steps_per_s=f"{self.env_steps / max(self.wall_seconds, 1e-9):.0f}")
+                if interrupted:
+                    raise KeyboardInterrupt
+        finally:
+            interrupted.restore()
+            bar.close()
+            envs.close()
+        return self
+
+    @property
+    def solved(self) -> bool:
+        cfg = self.cfg
+        return (cfg.solved_return is not None and len(self.recent) == cfg.solved_window
+                and float(np.mean(self.recent)) >= cfg.solved_return)
+
+    def evaluate(self, episodes: int, seed: int = 10_000) -> list[dict]:
+        """Deterministic (greedy) episodes; one row each."""
+        return evaluate_policy(self.cfg.env_id, lambda o: self.predict(o, deterministic=True),
+                               episodes, seed, self.cfg.env_kwargs)
+
+    # -- persistence ---------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "rng": rng_state(self.rng), "episodes_done": self.episodes_done,
+                "updates_done": self.updates_done, "env_steps": self.env_steps,
+                "wall_seconds": self.wall_seconds, "recent": list(self.recent),
+                "config": self.cfg.model_dump()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        set_rng_state(state["rng"], self.rng)
+        self.episodes_done, self.updates_done = state["episodes_done"], state["updates_done"]
+        self.env_steps, self.wall_seconds = state["env_steps"], state["wall_seconds"]
+        self.recent = deque(state["recent"], maxlen=self.cfg.solved_window)
+
+    def save(self, path: str | Path) -> None:
+        torch.save(self.state_dict(), path)
+
+    @classmethod
+    def load(cls, path: str | Path, **overrides) -> "Reinforce":
+        """Rebuild an agent from :meth:`save` output; ``overrides`` change config fields (e.g. backend)."""
+        state = torch.load(path, weights_only=False)
+        agent = cls(Config(**{**state["config"], **overrides}))
+        agent.load_state_dict(state)
+        return agent
+
+
+class _InterruptFlag:
+    """Turn Ctrl-C into a flag checked between updates, so the last checkpoint is whole."""
+
+    def __init__(self):
+        self.hit = False
+        try:
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        except ValueError:  # not in the main thread
+            self._old = None
+
+    def _handler(self, *_):
+        if self.hit:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.hit = True
+
+    def __bool__(self) -> bool:
+        return self.hit
+
+    def restore(self) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+def run(cfg: Config, run: RunDir) -> dict:
+    """Train, checkpoint, evaluate: the entry point of ``qrl train`` for this algorithm."""
+    agent = Reinforce(cfg)
+    if run.resume and (state := run.load_checkpoint()) is not None:
+        agent.load_state_dict(state)
+    agent.learn(run)
+    run.plot_curve("episode", "return", title=f"REINFORCE {cfg.model.get('type', 'mlp')} on {cfg.env_id}")
+    rows = agent.evaluate(cfg.eval_episodes)
+    run.write_eval(rows)
+    return {"episodes": agent.episodes_done, "env_steps": agent.env_steps,
+            "mean_recent_return": float(np.mean(agent.recent)) if agent.recent else None,
+            "eval_mean_return": float(np.mean([r["return"] for r in rows])) if rows else None,
+            "params": agent.policy.n_params, "solved": agent.solved}
+
+
+def load_agent(run_dir: str | Path, backend: str | None = None, **device_overrides) -> Reinforce:
+    """The trained agent of a run directory, optionally on another backend (for ``qrl evaluate``)."""
+    run_dir = Path(run_dir)
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    cfg = dict(state["config"])
+    if backend is not None:
+        cfg["backend"] = backend
+    if device_overrides:
+        cfg["model"] = {**cfg["model"], **device_overrides}
+    agent = Reinforce(Config(**cfg))
+    agent.load_state_dict(state)
+    return agent

@@ -1,0 +1,153 @@
+"""Model-based RL with a learned dynamics model and CEM model-predictive control.
+
+Loop: collect ``random_steps`` with uniform random actions, fit the dynamics (and
+reward) model, then act with a CEM planner in the model and refit the model every
+``refit_every`` real steps, until ``total_steps`` real environment steps are spent.
+With ``reward: known`` the planner scores rollouts with the environment's true
+reward function and only the dynamics are learned (PETS-style); with
+``reward: learned`` both come from the model.
+
+Run with ``qrl train --config configs/pendulum_cem_mpc.yaml --seed 0 --out runs/cem``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from classical.common.buffers import ReplayBuffer
+from classical.common.rundir import RunDir
+from classical.common.seeding import rng_state, seed_everything, set_rng_state
+from classical.world_models.cem import CEMPlanner
+from classical.world_models.dynamics import DynamicsModel
+from classical.world_models.envs import known_reward_fn, make_env
+
+
+class Config(BaseModel):
+    """CEM-MPC with a learned model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env_id: str = Field("Pendulum-v1", description="gymnasium id (Pendulum-v1 or qrl/FourDControl-v0)")
+    seed: int = Field(0, description="seed for environment, model and planner")
+    total_steps: int = Field(2000, ge=1, description="real environment steps for training (the budget)")
+    random_steps: int = Field(200, ge=1, description="initial steps with uniform random actions")
+    refit_every: int = Field(200, ge=1, description="refit the model after this many real steps")
+    reward: Literal["learned", "known"] = Field("learned", description="planner's reward: learned model or the env's known reward")
+    horizon: int = Field(25, ge=1, description="planning horizon")
+    n_candidates: int = Field(500, ge=2, description="CEM candidate sequences per iteration")
+    n_elites: int = Field(50, ge=1, description="CEM elites")
+    n_iters: int = Field(5, ge=1, description="CEM iterations per step")
+    discount: float = Field(1.0, gt=0, le=1, description="discount of model rewards in planning")
+    hidden: int = Field(200, ge=1, description="hidden width of the dynamics MLP")
+    n_layers: int = Field(2, ge=1, description="hidden layers of the dynamics MLP")
+    ensemble_size: int = Field(1, ge=1, description="dynamics ensemble members (predictions averaged)")
+    fit_steps: int = Field(600, ge=1, description="gradient steps per model refit")
+    batch_size: int = Field(256, ge=1, description="minibatch size for model fitting")
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate for the model")
+    eval_episodes: int = Field(10, ge=1, description="deterministic evaluation episodes at the end")
+
+
+def _episode(env, planner: CEMPlanner | None, seed: int, rng: np.random.Generator, max_steps: int,
+             on_step=None) -> tuple[float, int, float]:
+    """Play one episode (random actions if ``planner`` is None); return (return, steps, ms/plan)."""
+    obs, _ = env.reset(seed=seed)
+    if planner is not None:
+        planner.reset()
+    total, steps, plan_time = 0.0, 0, 0.0
+    low, high = env.action_space.low, env.action_space.high
+    while steps < max_steps:
+        if planner is None:
+            action = rng.uniform(low, high).astype(np.float32)
+        else:
+            t0 = time.perf_counter()
+            action = planner.act(torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
+            plan_time += time.perf_counter() - t0
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        if on_step is not None:
+            on_step(obs, action, reward, next_obs, terminated)
+        total += float(reward)
+        steps += 1
+        obs = next_obs
+        if terminated or truncated:
+            break
+    ms = 1000 * plan_time / steps if planner is not None else 0.0
+    return total, steps, ms
+
+
+def run(cfg: Config, run: RunDir) -> dict:
+    """Train CEM-MPC within ``cfg.total_steps`` real steps, then evaluate ``cfg.eval_episodes`` episodes."""
+    torch.set_num_threads(1)
+    rng = seed_everything(cfg.seed)
+    env = make_env(cfg.env_id)
+    obs_dim = env.observation_space.shape[0]
+    act_dim = env.action_space.shape[0]
+    model = DynamicsModel(obs_dim, act_dim, cfg.hidden, cfg.n_layers, cfg.ensemble_size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    buffer = ReplayBuffer(cfg.total_steps)
+    reward_fn = known_reward_fn(cfg.env_id) if cfg.reward == "known" else None
+    planner = CEMPlanner(model.step_fn(reward_fn), env.action_space.low, env.action_space.high,
+                         cfg.horizon, cfg.n_candidates, cfg.n_elites, cfg.n_iters, cfg.discount,
+                         seed=cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    env_steps, episode, since_fit, loss = 0, 0, 0, float("nan")
+
+    state = run.load_checkpoint() if run.resume else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        buffer.load_state_dict(state["buffer"])
+        set_rng_state(state["rng"], rng)
+        generator.set_state(state["generator"])
+        planner.generator.set_state(state["planner_generator"])
+        env_steps, episode, since_fit, loss = (state[k] for k in ("env_steps", "episode", "since_fit", "loss"))
+
+    def add(obs, action, reward, next_obs, terminated):
+        buffer.add(obs=obs[None], action=np.asarray(action, np.float32)[None],
+                   reward=np.array([reward], np.float32), next_obs=next_obs[None])
+
+    def refit() -> float:
+        d = buffer.state_dict()["data"]
+        return model.fit(d["obs"], d["action"], d["next_obs"], d["reward"], cfg.fit_steps,
+                         cfg.batch_size, optimizer=optimizer, generator=generator)
+
+    # Episodes are cut at the remaining budget; the model is refitted every `refit_every` steps,
+    # at the end of the episode in which that many new steps accumulated.
+    while env_steps < cfg.total_steps:
+        random_phase = env_steps < cfg.random_steps
+        limit = (cfg.random_steps if random_phase else cfg.total_steps) - env_steps
+        ret, steps, ms = _episode(env, None if random_phase else planner,
+                                  seed=cfg.seed * 100_003 + episode, rng=rng, max_steps=limit,
+                                  on_step=add)
+        env_steps += steps
+        since_fit += steps
+        episode += 1
+        if env_steps >= cfg.random_steps and (since_fit >= cfg.refit_every or env_steps == cfg.random_steps):
+            loss = refit()
+            since_fit = 0
+        run.log({"episode": episode, "env_steps": env_steps, "return": ret, "model_loss": loss,
+                 "plan_ms": ms, "random": int(random_phase)})
+        run.save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                             "buffer": buffer.state_dict(), "rng": rng_state(rng),
+                             "generator": generator.get_state(),
+                             "planner_generator": planner.generator.get_state(),
+                             "env_steps": env_steps, "episode": episode, "since_fit": since_fit,
+                             "loss": loss})
+    run.plot_curve(x="env_steps", y="return", window=3)
+
+    # Evaluation: fixed episode seeds, the planner's seeded generator, no model updates.
+    planner.generator.manual_seed(cfg.seed + 777)
+    rows = []
+    for i in range(cfg.eval_episodes):
+        ret, steps, ms = _episode(env, planner, seed=10_000 + 1000 * cfg.seed + i, rng=rng,
+                                  max_steps=10**9)
+        rows.append({"episode": i, "return": ret, "steps": steps, "plan_ms": ms})
+    run.write_eval(rows)
+    returns = [r["return"] for r in rows]
+    return {"env_steps": env_steps, "eval_mean_return": float(np.mean(returns)),
+            "eval_std_return": float(np.std(returns)),
+            "plan_ms": float(np.median([r["plan_ms"] for r in rows]))}

@@ -1,0 +1,161 @@
+"""The ``qrl`` command line: train agents, inspect backends, evaluate and track hardware jobs.
+
+Every command takes ``--backends FILE`` (default ``./backends.yaml``, then the
+copy shipped with the package). Mistakes in files or arguments print one plain
+message and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Quantum-first reinforcement learning: train, compare and run on IBM Quantum.")
+backends_app = typer.Typer(no_args_is_help=True, help="List and check the targets of backends.yaml.")
+fed_app = typer.Typer(no_args_is_help=True, help="Federated RL on Flower.")
+marl_app = typer.Typer(no_args_is_help=True, help="Multi-agent RL.")
+app.add_typer(backends_app, name="backends")
+app.add_typer(fed_app, name="fed")
+app.add_typer(marl_app, name="marl")
+
+console = Console(width=None if sys.stdout.isatty() else 140)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+
+BackendsOpt = typer.Option(None, "--backends", help="backends file (default ./backends.yaml, then the packaged one)")
+
+
+class UsageProblem(Exception):
+    """Raised for mistakes a user can fix; printed without a traceback, exit code 2."""
+
+
+def _use_backends_file(path: Optional[Path]) -> None:
+    if path is not None:
+        if not path.exists():
+            raise UsageProblem(f"{path}: no such backends file.")
+        os.environ["QRL_BACKENDS"] = str(path.resolve())
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code=2)
+
+
+def _guard(fn):
+    """Run ``fn``; user errors become one message and exit code 2."""
+    from classical.common.config import ConfigError
+
+    try:
+        return fn()
+    except (ConfigError, UsageProblem, ValueError) as err:
+        _fail(str(err))
+
+
+# -- backends -------------------------------------------------------------
+@backends_app.command("list")
+def backends_list(backends: Optional[Path] = BackendsOpt):
+    """Print every backend: name, kind, shots, noise source, qubits."""
+    from qrl import backends as B
+
+    def body():
+        _use_backends_file(backends)
+        spec = B.load()
+        table = Table(title=f"backends ({B.backends_path()})")
+        for col in ("name", "kind", "device", "shots", "noise source", "qubits"):
+            table.add_column(col)
+        for name, e in spec.backends.items():
+            noise = e.fake_backend or ("shot noise" if e.shots else "none")
+            qubits = B.max_wires(e)
+            label = f"{name} (default)" if name == spec.default else name
+            table.add_row(label, e.kind, e.device, str(e.shots or "exact"), noise,
+                          str(qubits) if qubits else "memory-bound")
+        console.print(table)
+
+    _guard(body)
+
+
+@backends_app.command("check")
+def backends_check(name: str, backends: Optional[Path] = BackendsOpt):
+    """Run a Bell circuit on NAME; print <Z0 Z1> (1 when exact) and the time."""
+    from qrl import backends as B
+
+    def body():
+        _use_backends_file(backends)
+        value, seconds = B.bell_check(name)
+        console.print(f"{name}: <Z0 Z1> = {value:.4f}  ({seconds * 1000:.1f} ms)")
+
+    _guard(body)
+
+
+# -- training -------------------------------------------------------------
+def _train(config: Path, backend: Optional[str], seed: Optional[int], episodes: Optional[int],
+           out: Optional[Path], resume: bool, backends: Optional[Path]) -> None:
+    import qrl.models  # noqa: F401  (registers `model: {type: vqc}`)
+    from classical.common.config import load_yaml, resolve_algo, validate
+    from classical.common.rundir import RunDir
+
+    _use_backends_file(backends)
+    data = load_yaml(config)
+    algo_name = data.pop("algo", None)
+    if not algo_name:
+        raise UsageProblem(f"{config}: missing key 'algo' (the training module, e.g. classical.rl.reinforce).")
+    module = resolve_algo(algo_name)
+    fields = module.Config.model_fields
+    for key, value in (("seed", seed), ("episodes", episodes), ("backend", backend)):
+        if value is None:
+            continue
+        if key not in fields:
+            raise UsageProblem(f"--{key} does not apply to {algo_name} (its config has no '{key}').")
+        data[key] = value
+    if backend is not None:
+        from qrl import backends as B
+
+        B.entry(backend)  # unknown names fail here, listing the valid ones
+    cfg = validate(module.Config, data, str(config))
+    out = out or Path("runs") / f"{config.stem}-seed{getattr(cfg, 'seed', 0)}"
+    if resume and not (out / "checkpoint.pt").exists():
+        raise UsageProblem(f"{out}: nothing to resume (no checkpoint.pt); run without --resume first.")
+    run = RunDir(out, resume=resume, metrics_name=getattr(module, "METRICS_FILE", "metrics.csv"))
+    run.write_config({"algo": algo_name, **cfg.model_dump()})
+    console.print(f"training {algo_name} -> {out}")
+    try:
+        summary = module.run(cfg, run)
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted; the last checkpoint is in {out}. "
+                          f"Continue with the same command and --resume.")
+        raise typer.Exit(code=130)
+    for k, v in (summary or {}).items():
+        console.print(f"  {k}: {v}")
+
+
+_CONFIG = typer.Option(..., "--config", "-c", help="YAML preset under configs/")
+
+
+def train(config: Path = _CONFIG,
+          backend: Optional[str] = typer.Option(None, help="backends.yaml entry for quantum parts"),
+          seed: Optional[int] = typer.Option(None, help="seed (overrides the config)"),
+          episodes: Optional[int] = typer.Option(None, help="training budget (overrides the config)"),
+          out: Optional[Path] = typer.Option(None, help="run directory (default runs/<config>-seed<S>)"),
+          resume: bool = typer.Option(False, help="continue from the run directory's checkpoint"),
+          backends: Optional[Path] = BackendsOpt):
+    """Train the agent a config describes; write metrics.csv, config.yaml, checkpoint, curve.png, eval.csv."""
+    _guard(lambda: _train(config, backend, seed, episodes, out, resume, backends))
+
+
+app.command("train")(train)
+fed_app.command("train")(train)
+marl_app.command("train")(train)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

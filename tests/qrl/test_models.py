@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+import torch
+
+from qrl.models import VQC, ReuploadingPolicy, ReuploadingQNetwork, ReuploadingValue
+
+
+def test_jerbi_policy_has_94_parameters():
+    pi = ReuploadingPolicy(obs_dim=4, n_actions=2, n_layers=5, backend="default.qubit")
+    assert pi.n_params == 94
+    groups = pi.parameter_groups()
+    assert [p.numel() for p in groups["input_scaling"]] == [20]
+    assert [p.numel() for p in groups["weights"]] == [72]
+    assert [p.numel() for p in groups["output_scaling"]] == [2]
+
+
+def test_policy_probabilities_sum_to_one_for_a_batch():
+    torch.manual_seed(0)
+    pi = ReuploadingPolicy(obs_dim=4, n_actions=3, backend="default.qubit")
+    probs = pi.distribution(torch.randn(16, 4)).probs
+    assert probs.shape == (16, 3)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(16))
+    assert (probs > 0).all()
+
+
+def test_batch_output_equals_per_sample_outputs():
+    torch.manual_seed(1)
+    model = VQC(4, 2, n_qubits=4, n_layers=2, backend="default.qubit")
+    x = torch.randn(5, 4)
+    batched = model(x)
+    single = torch.stack([model(row) for row in x])
+    torch.testing.assert_close(batched, single)
+
+
+def test_q_network_uses_pair_observables_and_value_is_scalar():
+    q = ReuploadingQNetwork(obs_dim=4, n_actions=2, n_layers=1, backend="default.qubit")
+    assert q.vqc.observables == ["Z0Z1", "Z2Z3"]
+    assert q(torch.zeros(3, 4)).shape == (3, 2)
+    v = ReuploadingValue(obs_dim=4, n_layers=1, backend="default.qubit")
+    assert v(torch.zeros(3, 4)).shape == (3,)
+
+
+def test_one_qubit_circuit_has_a_known_value():
+    # RX(λx) then RX(θ) on |0>: <Z> = cos(λx + θ) when the other rotations are zero.
+    model = VQC(1, 1, n_qubits=1, n_layers=1, rotations="x", backend="default.qubit", output_scaling=False)
+    with torch.no_grad():
+        model.weights.zero_()
+        model.weights[1, 0, 0] = 0.3
+        model.input_scaling.fill_(2.0)
+    out = model(torch.tensor([[0.4]]))
+    assert out.item() == pytest.approx(np.cos(2.0 * 0.4 + 0.3), abs=1e-6)
+
+
+def grads_on(backend, x):
+    torch.manual_seed(3)
+    model = VQC(2, 2, n_qubits=2, n_layers=1, backend=backend).double()
+    out = model(x)
+    (out * torch.tensor([1.0, -0.5], dtype=torch.float64)).sum().backward()
+    return out.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("backend", ["lightning.qubit", "aer.statevector"])
+def test_outputs_and_gradients_agree_with_default_qubit(backend):
+    x = torch.tensor([[0.1, -0.7], [1.2, 0.4]], dtype=torch.float64)
+    ref_out, ref_grads = grads_on("default.qubit", x)
+    out, grads = grads_on(backend, x)
+    torch.testing.assert_close(out, ref_out, atol=1e-6, rtol=0)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, atol=1e-6, rtol=0)
+
+
+def test_bad_model_options_are_refused_clearly():
+    with pytest.raises(ValueError, match="unknown entangler 'ring'; choose one of cz_ring, cnot_ring, none."):
+        VQC(2, 2, n_qubits=2, n_layers=1, entangler="ring", backend="default.qubit")
+    with pytest.raises(ValueError, match="rotations 'xq' must be letters from 'xyz'"):
+        VQC(2, 2, n_qubits=2, n_layers=1, rotations="xq", backend="default.qubit")
