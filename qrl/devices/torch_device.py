@@ -270,7 +270,7 @@ class TorchStatevectorDevice(Device):
     ... def circuit(x):
     ...     qml.RX(x, wires=0)
     ...     qml.CNOT(wires=[0, 1])
-    ...     return qml.expval(qml.Z(0) @ qml.Z(1))
+    ...     return qml.expval(qml.Z(1))
     >>> x = torch.tensor([0.0, 3.14159265], requires_grad=True)
     >>> circuit(x).detach().round(decimals=4)
     tensor([ 1., -1.])
