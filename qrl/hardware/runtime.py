@@ -272,18 +272,19 @@ def expectations_from_counts(result, task_plan, observables) -> np.ndarray:
     term_values = {}
     for pub_index, labels in task_plan:
         bits = result[pub_index].data.meas
+        # [rows, shots, n_bits]; BitArray bytes are big-endian so bit q is column -1-q
+        unpacked = np.unpackbits(np.asarray(bits.array), axis=-1)[..., ::-1][..., :bits.num_bits]
         for label in labels:
-            diagonal = "".join("I" if c == "I" else "Z" for c in label)
-            term_values[label] = np.asarray(bits.expectation_values(diagonal), dtype=float)
+            support = [q for q, c in enumerate(reversed(label)) if c != "I"]
+            parity = unpacked[..., support].sum(axis=-1) % 2
+            term_values[label] = 1.0 - 2.0 * parity.mean(axis=-1)
+    rows = len(next(iter(term_values.values())))
     out = []
     for o in observables:
-        value = 0.0
+        value = np.zeros(rows)
         for label, coeff in zip(o.paulis.to_labels(), o.coeffs):
-            value = value + float(np.real(coeff)) * (
-                1.0 if set(label) == {"I"} else term_values[label]
-            )
-        out.append(np.broadcast_to(value, next(iter(term_values.values())).shape)
-                   if term_values else np.atleast_1d(value))
+            value += float(np.real(coeff)) * (1.0 if set(label) == {"I"} else term_values[label])
+        out.append(value)
     return np.stack(out)
 
 
