@@ -1,0 +1,49 @@
+import csv
+
+from classical.common.config import load_yaml, validate
+from classical.common.rundir import RunDir
+from classical.world_models import cem_mpc
+
+TINY = dict(total_steps=60, random_steps=30, refit_every=30, horizon=4, n_candidates=20,
+            n_elites=4, n_iters=2, hidden=16, fit_steps=20, eval_episodes=2)
+
+
+def test_default_config_file_validates_with_the_budget():
+    data = load_yaml("configs/pendulum_cem_mpc.yaml")
+    assert data.pop("algo") == "classical.world_models.cem_mpc"
+    cfg = validate(cem_mpc.Config, data, "configs/pendulum_cem_mpc.yaml")
+    assert cfg.total_steps == 2000 and cfg.eval_episodes == 10
+
+
+def test_cem_mpc_smoke_four_d_known_reward(tmp_path):
+    cfg = cem_mpc.Config(env_id="qrl/FourDControl-v0", reward="known", **TINY)
+    summary = cem_mpc.run(cfg, RunDir(tmp_path))
+    assert summary["env_steps"] == 60
+    with open(tmp_path / "eval.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and all(float(r["return"]) < 0 for r in rows)
+    assert (tmp_path / "curve.png").exists()
+
+
+def test_cem_mpc_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch):
+    cfg = cem_mpc.Config(env_id="qrl/FourDControl-v0", **TINY)
+    full = cem_mpc.run(cfg, RunDir(tmp_path / "full"))
+    # crash right after the first checkpoint (end of the random-action episode), then resume
+    original = RunDir.save_checkpoint
+
+    def save_then_crash(self, state):
+        original(self, state)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunDir, "save_checkpoint", save_then_crash)
+    try:
+        cem_mpc.run(cfg, RunDir(tmp_path / "cut"))
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.setattr(RunDir, "save_checkpoint", original)
+    resumed = cem_mpc.run(cfg, RunDir(tmp_path / "cut", resume=True))
+    for key in ("env_steps", "eval_mean_return", "eval_std_return"):
+        assert resumed[key] == full[key]
+    drop_time = lambda rows: [{k: v for k, v in r.items() if k != "plan_ms"} for r in rows]  # noqa: E731
+    assert drop_time(RunDir(tmp_path / "cut", resume=True).read_metrics()) == \
+        drop_time(RunDir(tmp_path / "full", resume=True).read_metrics())
