@@ -665,14 +665,14 @@ class _Measurer:
     # Pauli sentences ----------------------------------------------------------------
 
     def _signs(self, axes) -> torch.Tensor:
-        key = ("signs", self.n, axes, self.device._r_dtype)
+        key = ("signs", self.n, axes)
         cache = self.device._const_cache
         if key not in cache:
             x = np.arange(2**self.n)
             parity = np.zeros_like(x)
             for a in axes:
                 parity ^= (x >> (self.n - 1 - a)) & 1
-            cache[key] = torch.as_tensor(1 - 2 * parity).to(self.device._r_dtype)
+            cache[key] = torch.as_tensor(1 - 2 * parity).to(torch.float64)
         return cache[key]
 
     def pauli_expval(self, sentence) -> torch.Tensor:
@@ -690,15 +690,16 @@ class _Measurer:
                 n_y = sum(1 for p in word.values() if p == "Y")
                 signs.append(self._signs(zaxes))
                 weights.append(_scale(coeff, (-1j) ** n_y))
-            sign_mat = torch.stack(signs, -1)  # [N, T]
+            # sums over 2**n amplitudes accumulate in float64: in float32 they lose ~1e-5
+            sign_mat = torch.stack(signs, -1)  # [N, T], float64
             if flips:
                 nd = self.state.reshape([rows] + [2] * self.n)
                 flipped = torch.flip(nd, [a + 1 for a in flips]).reshape(rows, -1)
-                overlap = self.state.conj() * flipped
-                vals = overlap @ sign_mat.to(overlap.dtype)  # [rows, T]
+                overlap = (self.state.conj() * flipped).to(torch.complex128)
+                vals = overlap @ sign_mat.to(torch.complex128)  # [rows, T]
             else:
-                vals = self.probs @ sign_mat
-            part = _weighted_sum(vals, weights, self.device._r_dtype)
+                vals = self.probs.to(torch.float64) @ sign_mat
+            part = _weighted_sum(vals, weights, torch.float64).to(self.device._r_dtype)
             total = part if total is None else total + part
         if total is None:
             return torch.zeros(rows, dtype=self.device._r_dtype)

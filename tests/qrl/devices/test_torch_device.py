@@ -338,7 +338,7 @@ def test_sixteen_qubits_batch_four_runs_without_dense_matrices():
         qml.CNOT(wires=[0, n - 1])
         return qml.expval(qml.Z(0)), qml.expval(qml.Z(n - 1) @ qml.X(3))
 
-    x = torch.rand(4, n)
+    x = torch.rand(4, n, generator=torch.Generator().manual_seed(3)) * 2 * np.pi
     w = torch.zeros(n, requires_grad=True)
     z0, zx = circuit(x, w)
     (z0.sum() + zx.sum()).backward()
