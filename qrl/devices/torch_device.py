@@ -75,6 +75,23 @@ def _supported_op(op) -> bool:
     return op.has_matrix and 0 < len(op.wires) <= _GENERIC_MAX_WIRES
 
 
+_SCALAR_PARAMS = frozenset(_ROTATIONS + ("Rot", "GlobalPhase") + _PARAM_DIAG)
+
+
+def _op_batch_size(op):
+    """Broadcast size of an operation (None if not broadcast).
+
+    Gates with scalar parameters are checked directly: ``op.batch_size`` re-validates
+    every parameter and costs more than simulating a small circuit.
+    """
+    if op.name in _SCALAR_PARAMS:
+        for d in op.data:
+            if getattr(d, "ndim", 0) == 1:
+                return d.shape[0]
+        return None
+    return op.batch_size
+
+
 def _supported_observable(obs) -> bool:
     if obs.pauli_rep is not None:
         return True
@@ -124,6 +141,8 @@ class _Plan:
         self.single_ops: list[int] = []  # op indices of all single-qubit gates
         self.fusion: list[tuple[torch.Tensor, list[int]]] = []  # (row idx [L, G], group ids)
         self.tensors: dict = {}  # per-dtype caches of block vectors
+        self.kinds: dict[str, list[int]] = {}  # matrix builder -> rows of single_ops
+        self.kind_order: torch.Tensor | None = None  # undoes the grouping by kind
 
 
 def _lift_monomial(name: str, axes: tuple[int, ...], n: int):
@@ -232,6 +251,17 @@ def _build_plan(ops, axes_of, n: int, fuse: bool, start: int) -> _Plan:
         plan.steps.append(("matrix", i, axes))
     close_block()
     emit_pending(sorted(pending))
+
+    for r, i in enumerate(plan.single_ops):
+        name = ops[i].name
+        kind = name if name in _ROTATIONS or name == "Rot" else (
+            "fixed" if name in _FIXED_1Q else "generic")
+        plan.kinds.setdefault(kind, []).append(r)
+    order = [r for rows in plan.kinds.values() for r in rows]
+    if order != sorted(order):
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[torch.tensor(order)] = torch.arange(len(order))
+        plan.kind_order = inverse
 
     # fusion: groups of the same length are multiplied together in one batched matmul
     row = {op_index: r for r, op_index in enumerate(plan.single_ops)}
@@ -384,13 +414,14 @@ class TorchStatevectorDevice(Device):
                     f"qrl.torch runs on torch tensors; got a {type(p).__name__} parameter. "
                     "Use interface='torch' (or plain numbers / numpy arrays)."
                 )
-        batch = tape.batch_size
+        op_batches = [_op_batch_size(op) for op in ops]
+        batch = next((b for b in op_batches if b is not None), None)
         state = self._initial_state(ops, wire_order, n, batch)
         start = 1 if ops and isinstance(ops[0], StatePrepBase) else 0
 
         axes_of = [tuple(axis[w] for w in op.wires) for op in ops]
         key = (n, start, self._fuse, tuple(
-            (op.name, axes_of[i], op.batch_size is not None) for i, op in enumerate(ops)
+            (op.name, axes_of[i], op_batches[i] is not None) for i, op in enumerate(ops)
         ))
         plan = self._plans.get(key)
         if plan is None:
@@ -474,14 +505,8 @@ class TorchStatevectorDevice(Device):
 
     def _single_matrices(self, plan: _Plan, ops, batch):
         """Matrices of all single-qubit gates as [K, 2, 2] or [K, batch, 2, 2]."""
-        by_kind: dict[str, list[int]] = {}
-        for r, i in enumerate(plan.single_ops):
-            name = ops[i].name
-            kind = name if name in _ROTATIONS or name == "Rot" else (
-                "fixed" if name in _FIXED_1Q else "generic")
-            by_kind.setdefault(kind, []).append(r)
-        parts, order = [], []
-        for kind, rows in by_kind.items():
+        parts = []
+        for kind, rows in plan.kinds.items():
             idx = [plan.single_ops[r] for r in rows]
             if kind == "Rot":
                 phi, theta, omega = (self._stack([ops[i].data[j] for i in idx], batch)
@@ -500,16 +525,11 @@ class TorchStatevectorDevice(Device):
                     mats = [m.expand(batch, 2, 2) for m in mats]
                 mats = torch.stack(mats)
             parts.append(mats.to(self._c_dtype))
-            order.extend(rows)
         if batch is not None and any(p.dim() == 4 for p in parts):
             parts = [p if p.dim() == 4 else p.unsqueeze(1).expand(-1, batch, 2, 2)
                      for p in parts]
         mats = parts[0] if len(parts) == 1 else torch.cat(parts)
-        if order != sorted(order):
-            inverse = torch.empty(len(order), dtype=torch.long)
-            inverse[torch.tensor(order)] = torch.arange(len(order))
-            mats = mats[inverse]
-        return mats
+        return mats if plan.kind_order is None else mats[plan.kind_order]
 
     def _fused_matrices(self, plan: _Plan, ops, batch):
         if not plan.single_ops:
