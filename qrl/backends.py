@@ -54,7 +54,9 @@ class BackendEntry(BaseModel):
     def kind(self) -> str:
         if self.device == "qrl.qiskit":
             target = self.options.get("target", "aer")
-            return {"aer": "aer (qrl)", "fake": "ibm fake (local)", "ibm": "ibm hardware"}.get(target, target)
+            if target == "aer":
+                return "aer noisy (qrl)" if self.fake_backend else "aer (qrl)"
+            return {"fake": "ibm fake (local)", "ibm": "ibm hardware"}.get(target, target)
         if self.device.startswith("qiskit."):
             return "aer noisy" if self.fake_backend else "aer"
         return "statevector"

@@ -73,8 +73,10 @@ def backends_list(backends: Optional[Path] = BackendsOpt):
             noise = e.fake_backend or ("shot noise" if e.shots else "none")
             qubits = B.max_wires(e)
             label = f"{name} (default)" if name == spec.default else name
-            table.add_row(label, e.kind, e.device, str(e.shots or "exact"), noise,
-                          str(qubits) if qubits else "memory-bound")
+            if qubits is None:
+                qubits = "the device's" if e.kind == "ibm hardware" else "memory-bound"
+            noise = "device noise" if e.kind == "ibm hardware" else noise
+            table.add_row(label, e.kind, e.device, str(e.shots or "exact"), noise, str(qubits))
         console.print(table)
 
     _guard(body)

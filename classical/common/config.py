@@ -21,13 +21,27 @@ class ConfigError(ValueError):
     """A configuration a user wrote is wrong; the message says where and how to fix it."""
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key given twice in one mapping (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}' (first at line {seen[key] + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
 def load_yaml(path: str | Path) -> dict:
-    """Read a YAML mapping, turning syntax errors into a message with file and line."""
+    """Read a YAML mapping, turning syntax errors and duplicate keys into a message with file and line."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: no such file. Check the path (it is relative to {Path.cwd()}).")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"

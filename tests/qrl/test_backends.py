@@ -93,3 +93,10 @@ def test_too_many_wires_through_train_exits_2(tmp_path):
               "--backends", str(write(tmp_path, GOOD)))
     assert res.exit_code == 2
     assert "has 5 qubits" in res.output
+
+
+def test_a_key_given_twice_is_refused_with_its_line(tmp_path):
+    f = write(tmp_path, GOOD + "  sim:\n    device: lightning.qubit\n")
+    res = cli("backends", "list", "--backends", str(f))
+    assert res.exit_code == 2
+    assert f"{f}: malformed YAML at line 10, column 3: duplicate key 'sim' (first at line 3)" in " ".join(res.output.split())
