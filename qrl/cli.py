@@ -7,6 +7,7 @@ message and exit with code 2.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -155,9 +156,14 @@ fed_app.command("train")(train)
 marl_app.command("train")(train)
 
 
+from qrl.compare import compare_command  # noqa: E402  (light: its heavy imports happen when it runs)
+app.command("compare")(functools.wraps(compare_command)(lambda **kw: _guard(lambda: compare_command(**kw))))
+
+
 def main() -> None:
     app()
 
 
 if __name__ == "__main__":
     sys.exit(main())
+
