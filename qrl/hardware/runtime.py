@@ -6,10 +6,12 @@ primitive job with one PUB per task. ISA circuits are cached per backend and
 structure for the whole process (:func:`isa_circuit`), so a structure is transpiled
 once however many steps a run takes.
 
-- ``AerTarget`` exact: Aer ``EstimatorV2`` with precision 0 (statevector, or density
-  matrix when a fake backend's noise model is attached) — analytic expectation values.
-- ``AerTarget`` with shots: Aer ``SamplerV2`` on measurement circuits (one per group of
-  qubit-wise commuting Pauli terms) — real shot statistics, seeded.
+- ``AerTarget`` exact (``shots=None``): ``AerSimulator`` with ``save_expectation_value``
+  (statevector, or density matrix when a fake backend's noise model is attached) —
+  analytic expectation values, the same as Aer's ``EstimatorV2`` at precision 0 but
+  without its per-row overhead.
+- ``AerTarget`` with shots: Aer runs measurement circuits (one per group of qubit-wise
+  commuting Pauli terms) with a parameter array — real shot statistics from counts, seeded.
 - ``RuntimeTarget``: Qiskit Runtime ``EstimatorV2`` on an IBM fake backend (local testing
   mode) or a real IBM backend, in job, batch or session mode, with Runtime's mitigation
   options.
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qrl.hardware.circuits import CircuitStructure
+from qrl.hardware.circuits import CircuitStructure, observables_key
 
 TRANSPILE_CALLS: Counter = Counter()
 """Number of pass-manager runs per backend name in this process (tests and benchmarks read it)."""
@@ -158,6 +160,7 @@ class AerTarget:
             self.backend_name = "aer"
             self.exact_method = "statevector" if method == "automatic" else method
         self.shots_method = "automatic" if method == "automatic" else method
+        self._expval_circuits: dict = {}
 
     def _isa(self, structure, suffix=None, build=None):
         return isa_circuit(self.backend_name, self.fake, structure, suffix,
@@ -168,42 +171,57 @@ class AerTarget:
             return self._submit_exact(tasks, seed)
         return self._submit_sampled(tasks, shots, seed)
 
-    def _submit_exact(self, tasks, seed):
-        from qiskit_aer.primitives import EstimatorV2
+    def _simulator(self, method):
+        from qiskit_aer import AerSimulator
 
-        backend_options = {"method": self.exact_method}
+        # binding parameters inside Aer (no circuit copy per row) and no gate fusion (which
+        # would run again for every row) make the many-row PUBs of parameter-shift cheap
+        options = {"method": method, "runtime_parameter_bind_enable": True,
+                   "fusion_enable": False}
         if self.fake is not None:
-            backend_options["noise_model"] = self.simulator.options.noise_model
-        estimator = EstimatorV2(options={
-            "backend_options": backend_options,
-            "run_options": {"seed_simulator": seed} if seed is not None else {},
-            "default_precision": 0.0,
-        })
-        pubs = []
+            options["noise_model"] = self.simulator.options.noise_model
+        return AerSimulator(**options)
+
+    def _submit_exact(self, tasks, seed):
+        # AerSimulator with save_expectation_value: exact expectation values (the same thing
+        # Aer's EstimatorV2 does at precision 0, without its per-row Python overhead)
+        circuits, binds, sizes = [], [], []
         for task in tasks:
             isa = self._isa(task.structure)
-            pubs.append((isa, _pub_observables(map_observables(isa, task.observables)),
-                         map_rows(isa, task.rows)))
-        return ("estimator", estimator.run(pubs), None)
+            key = (id(isa), observables_key(task.observables))
+            circuit = self._expval_circuits.get(key)
+            if circuit is None:
+                circuit = isa.copy()
+                for m, obs in enumerate(map_observables(isa, task.observables)):
+                    circuit.save_expectation_value(obs, range(isa.num_qubits), label=f"e{m}")
+                self._expval_circuits[key] = circuit
+            rows = map_rows(isa, task.rows)
+            circuits.append(circuit)
+            binds.append({p: rows[:, k] for k, p in enumerate(isa.parameters)})
+            sizes.append((len(task.rows), len(task.observables), isa.num_parameters))
+        run_options = {"seed_simulator": seed} if seed is not None else {}
+        job = self._simulator(self.exact_method).run(circuits, parameter_binds=binds,
+                                                     **run_options)
+        return ("expval", job, sizes)
 
     def _submit_sampled(self, tasks, shots, seed):
-        from qiskit_aer.primitives import SamplerV2
-
-        backend_options = {"method": self.shots_method}
-        if self.fake is not None:
-            backend_options["noise_model"] = self.simulator.options.noise_model
-        sampler = SamplerV2(seed=seed, options={"backend_options": backend_options})
-        pubs, plan = [], []
+        # one Aer run of every measurement circuit with its parameter array; counts (not
+        # per-shot memory, which SamplerV2 converts slowly) give the same expectation values
+        circuits, binds, plan = [], [], []
         for task in tasks:
-            groups = measurement_groups(task.observables)
             task_plan = []
-            for basis, labels in groups:
+            for basis, labels in measurement_groups(task.observables):
                 isa = self._isa(task.structure, suffix=("measure", basis),
                                 build=lambda b=basis, s=task.structure: measurement_circuit(s, b))
-                task_plan.append((len(pubs), labels))
-                pubs.append((isa, map_rows(isa, task.rows), shots))
+                rows = map_rows(isa, task.rows)
+                task_plan.append((len(circuits), labels, len(task.rows), isa.num_parameters))
+                circuits.append(isa)
+                binds.append({p: rows[:, k] for k, p in enumerate(isa.parameters)})
             plan.append(task_plan)
-        return ("sampler", sampler.run(pubs), (plan, [t.observables for t in tasks]))
+        run_options = {"seed_simulator": seed} if seed is not None else {}
+        job = self._simulator(self.shots_method).run(circuits, parameter_binds=binds,
+                                                     shots=shots, **run_options)
+        return ("counts", job, (plan, [t.observables for t in tasks], shots))
 
     @staticmethod
     def job_id(handle) -> str:
@@ -213,11 +231,25 @@ class AerTarget:
     def result(handle) -> list[np.ndarray]:
         kind, job, extra = handle
         result = job.result()
-        if kind == "estimator":
-            return [np.asarray(r.data.evs, dtype=float) for r in result]
-        plan, observables = extra
+        if kind == "expval":
+            if not result.success:
+                raise RuntimeError(f"Aer job failed: {result.status}")
+            out, start = [], 0
+            for n_rows, n_obs, n_params in extra:
+                count = n_rows if n_params else 1  # a parameter-free circuit runs once
+                block = result.results[start:start + count]
+                start += count
+                values = np.array([[getattr(r.data, f"e{m}") for m in range(n_obs)]
+                                   for r in block]).T
+                out.append(np.broadcast_to(values, (n_obs, n_rows)).copy())
+            return out
+        if not result.success:
+            raise RuntimeError(f"Aer job failed: {result.status}")
+        plan, observables, shots = extra
+        starts = np.cumsum([0] + [n_rows if n_params else 1
+                                  for task_plan in plan for _, _, n_rows, n_params in task_plan])
         return [
-            expectations_from_counts(result, task_plan, task_obs)
+            expectations_from_counts(result, task_plan, task_obs, starts, shots)
             for task_plan, task_obs in zip(plan, observables)
         ]
 
@@ -267,21 +299,30 @@ def measurement_circuit(structure: CircuitStructure, basis: str):
     return circuit
 
 
-def expectations_from_counts(result, task_plan, observables) -> np.ndarray:
-    """Expectation values ``[observables, rows]`` from the sampler PUBs of one task."""
+def expectations_from_counts(result, task_plan, observables, starts, shots) -> np.ndarray:
+    """Expectation values ``[observables, rows]`` from the counts of one task's circuits.
+
+    ``starts[c]`` is the index of circuit ``c``'s first experiment in ``result.results``.
+    Counts keys are hex integers whose bit ``q`` is the measured logical qubit ``q``.
+    """
     term_values = {}
-    for pub_index, labels in task_plan:
-        bits = result[pub_index].data.meas
-        # [rows, shots, n_bits]; BitArray bytes are big-endian so bit q is column -1-q
-        unpacked = np.unpackbits(np.asarray(bits.array), axis=-1)[..., ::-1][..., :bits.num_bits]
+    n_rows = task_plan[0][2]
+    for circuit_index, labels, _, n_params in task_plan:
+        block = result.results[starts[circuit_index]:starts[circuit_index + 1]]
+        counts = [r.data.counts for r in block]
+        outcomes = [np.array([int(k, 16) for k in c], dtype=np.int64) for c in counts]
+        weights = [np.array(list(c.values()), dtype=float) / shots for c in counts]
         for label in labels:
-            support = [q for q, c in enumerate(reversed(label)) if c != "I"]
-            parity = unpacked[..., support].sum(axis=-1) % 2
-            term_values[label] = 1.0 - 2.0 * parity.mean(axis=-1)
-    rows = len(next(iter(term_values.values())))
+            mask = sum(1 << q for q, c in enumerate(reversed(label)) if c != "I")
+            values = np.array([
+                np.dot(w, 1 - 2 * (np.bitwise_count(o & mask).astype(np.int64) & 1)) if hasattr(np, "bitwise_count")
+                else np.dot(w, [1 - 2 * (bin(int(v) & mask).count("1") & 1) for v in o])
+                for o, w in zip(outcomes, weights)
+            ])
+            term_values[label] = np.broadcast_to(values, (n_rows,)) if not n_params else values
     out = []
     for o in observables:
-        value = np.zeros(rows)
+        value = np.zeros(n_rows)
         for label, coeff in zip(o.paulis.to_labels(), o.coeffs):
             value += float(np.real(coeff)) * (1.0 if set(label) == {"I"} else term_values[label])
         out.append(value)
