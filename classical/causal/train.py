@@ -117,5 +117,6 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
     run_dir.write_eval(rows)
     mean = {s: float(np.mean([r["return"] for r in rows if r["shifted"] is s])) if rows else None
             for s in (False, True)}
-    return {"features": record["features"], "episodes": agent.episodes_done,
+    return {"features": record["features"], "params": agent.policy.n_params,
+            "episodes": agent.episodes_done,
             "eval_return": mean[False], "eval_return_shifted": mean[True]}
