@@ -141,8 +141,7 @@ class _Plan:
         self.single_ops: list[int] = []  # op indices of all single-qubit gates
         self.fusion: list[tuple[torch.Tensor, list[int]]] = []  # (row idx [L, G], group ids)
         self.tensors: dict = {}  # per-dtype caches of block vectors
-        self.kinds: dict[str, list[int]] = {}  # matrix builder -> rows of single_ops
-        self.kind_order: torch.Tensor | None = None  # undoes the grouping by kind
+        self.kinds: dict[tuple, list[int]] = {}  # (builder, broadcast) -> rows of single_ops
 
 
 def _lift_monomial(name: str, axes: tuple[int, ...], n: int):
@@ -188,7 +187,7 @@ def _lift_diag(vec: np.ndarray, axes: tuple[int, ...], n: int) -> np.ndarray:
     return vec[sub]
 
 
-def _build_plan(ops, axes_of, n: int, fuse: bool, start: int) -> _Plan:
+def _build_plan(ops, axes_of, batched, n: int, fuse: bool, start: int) -> _Plan:
     plan = _Plan()
     pending: dict[int, list[int]] = {}
     block: _Block | None = None
@@ -252,19 +251,19 @@ def _build_plan(ops, axes_of, n: int, fuse: bool, start: int) -> _Plan:
     close_block()
     emit_pending(sorted(pending))
 
+    # matrices are built per (gate type, broadcast or not) and concatenated in that order
     for r, i in enumerate(plan.single_ops):
         name = ops[i].name
         kind = name if name in _ROTATIONS or name == "Rot" else (
             "fixed" if name in _FIXED_1Q else "generic")
-        plan.kinds.setdefault(kind, []).append(r)
-    order = [r for rows in plan.kinds.values() for r in rows]
-    if order != sorted(order):
-        inverse = torch.empty(len(order), dtype=torch.long)
-        inverse[torch.tensor(order)] = torch.arange(len(order))
-        plan.kind_order = inverse
+        plan.kinds.setdefault((kind, batched[i]), []).append(r)
+    position = {}
+    for rows in plan.kinds.values():
+        for r in rows:
+            position[plan.single_ops[r]] = len(position)
 
-    # fusion: groups of the same length are multiplied together in one batched matmul
-    row = {op_index: r for r, op_index in enumerate(plan.single_ops)}
+    # fusion: groups of the same length are multiplied together in one batched product
+    row = position
     by_len: dict[int, list[int]] = {}
     for g, group in enumerate(plan.groups):
         by_len.setdefault(len(group), []).append(g)
@@ -425,7 +424,8 @@ class TorchStatevectorDevice(Device):
         ))
         plan = self._plans.get(key)
         if plan is None:
-            plan = _build_plan(ops, axes_of, n, self._fuse, start)
+            plan = _build_plan(ops, axes_of, [b is not None for b in op_batches], n,
+                               self._fuse, start)
             self._plans[key] = plan
             if len(self._plans) > _PLAN_CACHE_SIZE:
                 self._plans.popitem(last=False)
@@ -504,16 +504,18 @@ class TorchStatevectorDevice(Device):
         return torch.stack(tensors)
 
     def _single_matrices(self, plan: _Plan, ops, batch):
-        """Matrices of all single-qubit gates as [K, 2, 2] or [K, batch, 2, 2]."""
+        """Matrices of all single-qubit gates, [K, 2, 2] or [K, batch, 2, 2], in the
+        plan's kind-grouped row order."""
         parts = []
-        for kind, rows in plan.kinds.items():
+        for (kind, batched), rows in plan.kinds.items():
             idx = [plan.single_ops[r] for r in rows]
+            size = batch if batched else None
             if kind == "Rot":
-                phi, theta, omega = (self._stack([ops[i].data[j] for i in idx], batch)
+                phi, theta, omega = (self._stack([ops[i].data[j] for i in idx], size)
                                      for j in range(3))
                 mats = _rot(phi, theta, omega)
             elif kind in _ROTATIONS:
-                mats = _ROTATION_BUILDERS[kind](self._stack([ops[i].data[0] for i in idx], batch))
+                mats = _ROTATION_BUILDERS[kind](self._stack([ops[i].data[0] for i in idx], size))
             elif kind == "fixed":
                 mats = torch.stack([self._fixed_matrix(ops[i].name) for i in idx])
             else:
@@ -521,15 +523,14 @@ class TorchStatevectorDevice(Device):
                 mats = [m if isinstance(m, torch.Tensor) else torch.as_tensor(np.asarray(m))
                         for m in mats]
                 mats = [m.to(self._c_dtype) for m in mats]
-                if batch is not None and any(m.dim() == 3 for m in mats):
+                if batched:
                     mats = [m.expand(batch, 2, 2) for m in mats]
                 mats = torch.stack(mats)
             parts.append(mats.to(self._c_dtype))
         if batch is not None and any(p.dim() == 4 for p in parts):
             parts = [p if p.dim() == 4 else p.unsqueeze(1).expand(-1, batch, 2, 2)
                      for p in parts]
-        mats = parts[0] if len(parts) == 1 else torch.cat(parts)
-        return mats if plan.kind_order is None else mats[plan.kind_order]
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
 
     def _fused_matrices(self, plan: _Plan, ops, batch):
         if not plan.single_ops:
@@ -537,11 +538,13 @@ class TorchStatevectorDevice(Device):
         mats = self._single_matrices(plan, ops, batch)
         fused: list = [None] * len(plan.groups)
         for idx, gids in plan.fusion:
-            prod = mats[idx[0]]
+            prod = mats.index_select(0, idx[0])
             for j in range(1, idx.shape[0]):
-                prod = torch.matmul(mats[idx[j]], prod)
-            for pos, g in enumerate(gids):
-                fused[g] = prod[pos]
+                # elementwise 2x2 products: torch.matmul loops a BLAS call per matrix
+                left = mats.index_select(0, idx[j])
+                prod = (left.unsqueeze(-1) * prod.unsqueeze(-3)).sum(-2)
+            for g, mat in zip(gids, prod.unbind(0)):  # unbind: one backward node, not G
+                fused[g] = mat
         return fused
 
     # multi-qubit gates ------------------------------------------------------------
