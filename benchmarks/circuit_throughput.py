@@ -80,7 +80,8 @@ def reuploading_circuit(x, lam, weights):
     """
     layers, n = lam.shape
     # encoding angles lam[l, q] * x[..., q], all layers at once: [layers * n] tensors
-    enc = (lam.unsqueeze(-1) * x.movedim(-1, 0).unsqueeze(0)).reshape(layers * n, *x.shape[:-1])
+    scale = lam.reshape(layers, n, *([1] * (x.dim() - 1)))
+    enc = (scale * x.movedim(-1, 0).unsqueeze(0)).reshape(layers * n, *x.shape[:-1])
     enc = enc.unbind(0)
     angles = weights.reshape(-1).unbind(0)
     for layer in range(layers):
@@ -298,7 +299,7 @@ def main(argv=None) -> None:
                         help="seconds of timed repetitions per case (after a warm-up call)")
     parser.add_argument("--max-reps", type=int, default=25)
     parser.add_argument("--cap", type=float, default=60.0,
-                        help="skip a case whose predicted single call exceeds this many seconds")
+                        help="skip a case whose predicted single call exceeds this many CPU seconds")
     parser.add_argument("--mem-gb-needed", type=float, default=16.0,
                         help="skip default.qubit at 12 qubits x 256 unless this much RAM is free")
     parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
@@ -362,7 +363,7 @@ def _one_case(method, n, batch, args, per_sample_cost) -> str:
     run = make_runner(method, n, batch)
     cpu, wall, reps = time_runner(run, args.budget, args.max_reps)
     if method in ("lightning.qubit", "default.qubit-loop"):
-        per_sample_cost[key] = wall / batch
+        per_sample_cost[key] = cpu / batch
     return f"{cpu:,.1f} / {wall:,.1f} ({reps})"
 
 
