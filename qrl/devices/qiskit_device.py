@@ -368,13 +368,15 @@ class QiskitPrimitivesDevice(Device):
                 self.mode, self.runtime_options, None, self.optimization_level)
         else:
             try:
-                service = runtime.connect_service(self.channel)
-            except CredentialsError:
+                service = call_with_retries(lambda: runtime.connect_service(self.channel),
+                                            self.retry_policy, sleep=self.sleep or _sleep)
+            except Exception as exc:
                 if not self.dry_run:
                     raise
+                reason = ("no IBM account configured" if isinstance(exc, CredentialsError)
+                          else f"IBM Quantum unreachable ({type(exc).__name__})")
                 stand_in = self.fake_backend or DRY_RUN_STAND_IN
-                self._dry_run_note = (f"no IBM account configured: circuits transpiled for the "
-                                      f"stand-in {stand_in}")
+                self._dry_run_note = f"{reason}: circuits transpiled for the stand-in {stand_in}"
                 self._target = runtime.RuntimeTarget(
                     runtime.fake_backend_by_name(stand_in), f"fake:{stand_in}", self.mode,
                     self.runtime_options, None, self.optimization_level)

@@ -75,22 +75,19 @@ def is_transient(exc: BaseException) -> bool:
             return True
     except ImportError:  # pragma: no cover - requests ships with qiskit-ibm-runtime
         pass
-    try:
-        from qiskit_ibm_runtime.exceptions import (IBMNotAuthorizedError, RequestsApiError,
-                                                   RuntimeJobFailureError,
-                                                   RuntimeJobTimeoutError)
+    from qiskit_ibm_runtime.api.exceptions import RequestsApiError
+    from qiskit_ibm_runtime.exceptions import (IBMNotAuthorizedError, RuntimeJobFailureError,
+                                               RuntimeJobTimeoutError)
 
-        if isinstance(exc, IBMNotAuthorizedError):
-            return False
-        if isinstance(exc, RuntimeJobTimeoutError):
-            return True
-        if isinstance(exc, RequestsApiError):
-            status = getattr(exc, "status_code", None)
-            return status is None or status == 429 or status >= 500
-        if isinstance(exc, RuntimeJobFailureError):
-            return bool(_RETRYABLE_TEXT.search(str(exc)))
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(exc, IBMNotAuthorizedError):
+        return False
+    if isinstance(exc, RuntimeJobTimeoutError):
+        return True
+    if isinstance(exc, RequestsApiError):
+        status = getattr(exc, "status_code", -1)
+        return status in (None, -1) or status == 429 or status >= 500
+    if isinstance(exc, RuntimeJobFailureError):
+        return bool(_RETRYABLE_TEXT.search(str(exc)))
     return False
 
 
