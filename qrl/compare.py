@@ -187,6 +187,35 @@ def _mlp_learning_rates(lr: dict | None) -> dict:
     return {"weights": lr.get("weights", lr.get("default", 0.01))}
 
 
+def train_preset(config: str | Path, out: str | Path, algo: str | None = None, **overrides) -> dict:
+    """Train a ``configs/`` preset as ``qrl train`` would, with Config fields overridden; returns its summary.
+
+    ``algo`` replaces the preset's training module (e.g. a hybrid that extends the preset's Config).
+
+    The run directory ``out`` gets config.yaml, the metrics file, checkpoint, curve.png and eval.csv.
+
+    **Example**
+
+    >>> train_preset("configs/cartpole_mlp_reinforce.yaml", "runs/nb-mlp", episodes=20)   # doctest: +SKIP
+    {'episodes': 20, 'env_steps': ..., ...}
+    """
+    import qrl.models  # noqa: F401  (registers `model: {type: vqc}`)
+    from classical.common.rundir import RunDir
+
+    data = load_yaml(config)
+    algo = algo or data.pop("algo", None)
+    data.pop("algo", None)
+    if not algo:
+        raise ConfigError(f"{config}: missing key 'algo' (the training module).")
+    module = resolve_algo(algo)
+    cfg = validate(module.Config, {**data, **overrides}, str(config))
+    run = RunDir(out, metrics_name=getattr(module, "METRICS_FILE", "metrics.csv"))
+    run.write_config({"algo": algo, **cfg.model_dump()})
+    with open(Path(out) / "train.log", "a") as log, contextlib.redirect_stderr(log):
+        summary = module.run(cfg, run)
+    return dict(summary or {})
+
+
 # -- baselines without training -------------------------------------------
 def _cartpole_heuristic(obs: np.ndarray) -> int:
     """Push towards the side the pole is falling to (angle plus angular velocity)."""
@@ -447,16 +476,148 @@ def verdict(summary: list[dict], comparisons: list[dict]) -> str:
     for c in comparisons:
         ref, other = by_arm[c["reference"]], by_arm[c["arm"]]
         if ref["ci_low"] > other["ci_high"]:
-            word = "better than"
+            word = "BETTER than"
         elif ref["ci_high"] < other["ci_low"]:
-            word = "worse than"
+            word = "WORSE than"
         else:
-            word = "not distinguishable from"
+            word = "not distinguishable (overlapping 95% CIs) from"
         lines.append(f"{c['reference']} (IQM {ref['iqm']:.1f}, 95% CI [{ref['ci_low']:.1f}, {ref['ci_high']:.1f}]) "
                      f"is {word} {c['arm']} (IQM {other['iqm']:.1f} [{other['ci_low']:.1f}, "
                      f"{other['ci_high']:.1f}]); P({c['reference']} > {c['arm']}) = {c['p_reference_better']:.2f} "
                      f"[{c['p_low']:.2f}, {c['p_high']:.2f}], Welch p = {c['welch_p']:.3g}.")
     return "\n".join(lines)
+
+
+def markdown_table(rows: list[dict], columns: tuple[str, ...] | None = None, digits: int = 1) -> str:
+    """Rows as a Markdown table (for notebooks and BENCHMARKS.md)."""
+    columns = columns or tuple(rows[0]) if rows else ()
+    fmt = lambda v: f"{v:.{digits}f}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+RESULTS_DIR = Path("notebooks/results")
+QUICK_RESULTS_DIR = Path("runs/notebook_results")
+
+
+def record_measurements(name: str, measurements: dict, quick: bool) -> Path:
+    """Save a notebook's measured numbers (full mode: notebooks/results, quick: runs/notebook_results)."""
+    folder = QUICK_RESULTS_DIR if quick else RESULTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps({**measurements, "mode": "quick" if quick else "full"}, indent=1, default=str))
+    return path
+
+
+def load_measurements(name: str) -> dict | None:
+    """A notebook's recorded numbers: the full-mode file if there is one, else the quick-mode one."""
+    for folder in (RESULTS_DIR, QUICK_RESULTS_DIR):
+        path = folder / f"{name}.json"
+        if path.exists():
+            return json.loads(path.read_text())
+    return None
+
+
+def _cell(template: str, *sources) -> str:
+    """Fill ``template`` from nested dicts (``a.b`` paths); 'not measured' if a value is missing."""
+    import string
+
+    values = {}
+    for _, field, spec, _ in string.Formatter().parse(template):
+        if not field:
+            continue
+        value: Any = sources[0] if sources else None
+        for part in field.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None:
+            return "not measured"
+        values[field] = value
+    flat = template
+    for i, field in enumerate(values):
+        flat = flat.replace("{" + field, "{v" + str(i), 1)
+    return flat.format(**{f"v{i}": v for i, v in enumerate(values.values())})
+
+
+def paradigm_matrix() -> list[dict]:
+    """The course's paradigm matrix filled from the numbers notebooks 01–06 recorded (see :func:`record_measurements`)."""
+    def by_arm(m, key="summary"):
+        return {r["arm"]: r for r in (m or {}).get(key, [])} if m else {}
+
+    rows = []
+    q, noise = load_measurements("01_reinforce"), load_measurements("02_noise")
+    arms = by_arm(q)
+    info = {"arms": arms, "seeds": (q or {}).get("seeds"), "steps": (q or {}).get("env_steps")}
+    if noise:
+        errs = {r["backend"]: r for r in noise.get("backend_errors", [])}
+        bp = sorted(noise.get("gradient_variance", []), key=lambda r: (r["n_layers"], r["n_qubits"]))
+        info["noise"] = errs
+        if bp:
+            info["bp"] = {"small": bp[0], "large": max((r for r in bp if r["n_layers"] == bp[0]["n_layers"]),
+                                                       key=lambda r: r["n_qubits"])}
+    rows.append({
+        "paradigm": "quantum (VQC REINFORCE, CartPole)",
+        "sample efficiency": _cell("IQM return {arms.vqc.iqm:.0f} [{arms.vqc.ci_low:.0f}, {arms.vqc.ci_high:.0f}] vs "
+                                   "param-matched MLP {arms.mlp_matched.iqm:.0f} and default MLP "
+                                   "{arms.mlp_default.iqm:.0f} at {steps} env steps ({seeds} seeds)", info),
+        "interpretability": _cell("{arms.vqc.params} parameters (default MLP: {arms.mlp_default.params})", info),
+        "scalability": _cell("{arms.vqc.wall_seconds:.0f} s/seed simulated vs {arms.mlp_matched.wall_seconds:.1f} s "
+                             "for the MLP; gradient variance {bp.small.grad_variance:.2g} at {bp.small.n_qubits} "
+                             "qubits -> {bp.large.grad_variance:.2g} at {bp.large.n_qubits}", info),
+        "robustness": _noise_cell(info.get("noise")),
+        "source": ", ".join(m.get("mode", "?") for m in (q, noise) if m) or "none"})
+
+    wm = load_measurements("03_world_models")
+    runs = (wm or {}).get("runs", {})
+    rows.append({"paradigm": "world models (CEM-MPC, Pendulum)",
+                 "sample efficiency": _cell("eval return {cem_mpc.eval_mean_return:.0f} after "
+                                            "{cem_mpc.env_steps} real steps", runs),
+                 "interpretability": "not measured",
+                 "scalability": _cell("{cem_mpc.plan_ms:.0f} ms per planning step", runs),
+                 "robustness": "not measured", "source": (wm or {}).get("mode", "none")})
+
+    ma = load_measurements("04_multi_agent")
+    runs = (ma or {}).get("runs", {})
+    rows.append({"paradigm": "multi-agent (QMIX, simple_spread)",
+                 "sample efficiency": _cell("eval return MLP agents {qmix_mlp.eval_return_mean:.1f}, circuit agents "
+                                            "{qmix_vqc.eval_return_mean:.1f} after {qmix_mlp.env_steps} joint steps",
+                                            runs),
+                 "interpretability": "not measured",
+                 "scalability": _cell("{qmix_mlp.n_params} parameters (MLP) vs {qmix_vqc.n_params} (circuits)", runs),
+                 "robustness": "not measured", "source": (ma or {}).get("mode", "none")})
+
+    ca = load_measurements("05_causal")
+    runs = (ca or {}).get("runs", {})
+    rows.append({"paradigm": "causal (CausalShift-v0)",
+                 "sample efficiency": _cell("eval return MLP {causal_mlp.eval_return:.1f}, circuit "
+                                            "{causal_vqc.eval_return:.1f} after {causal_mlp.episodes} episodes", runs),
+                 "interpretability": _cell("discovered reward parents {causal_vqc.features} -> "
+                                           "{causal_vqc.qubits} qubits", runs),
+                 "scalability": _cell("{causal_mlp.params} parameters (MLP) vs {causal_vqc.params} (circuit)", runs),
+                 "robustness": _cell("after the spurious feature flips: MLP {causal_mlp.eval_return_shifted:.1f}, "
+                                     "circuit {causal_vqc.eval_return_shifted:.1f}", runs),
+                 "source": (ca or {}).get("mode", "none")})
+
+    fe = load_measurements("06_federated")
+    runs = (fe or {}).get("runs", {})
+    rows.append({"paradigm": "federated (FedAvg + DP + secure aggregation, CartPole)",
+                 "sample efficiency": _cell("mean client return MLP {fed_mlp.final_mean_return:.0f}, circuit "
+                                            "{fed_vqc.final_mean_return:.0f} after {fed_mlp.rounds} rounds", runs),
+                 "interpretability": "not measured",
+                 "scalability": _cell("bytes uploaded MLP {fed_mlp.bytes_up_total}, circuit {fed_vqc.bytes_up_total}",
+                                      runs),
+                 "robustness": _cell("held-out physics return MLP {fed_mlp.final_held_out_return:.0f}, circuit "
+                                     "{fed_vqc.final_held_out_return:.0f}; privacy ε {fed_mlp.epsilon:.2f} / "
+                                     "{fed_vqc.epsilon:.2f}", runs),
+                 "source": (fe or {}).get("mode", "none")})
+    return rows
+
+
+def _noise_cell(errors: dict | None) -> str:
+    if not errors:
+        return "not measured"
+    parts = [f"{name}: {row['mean_abs_error']:.3f}" for name, row in errors.items() if row["mean_abs_error"] > 0]
+    return "mean output error vs exact — " + ", ".join(parts) if parts else "not measured"
 
 
 def run_experiment(experiment: Experiment | str | Path, out: str | Path | None = None, seeds: int | None = None,

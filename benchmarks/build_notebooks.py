@@ -1,0 +1,293 @@
+"""Write the notebooks of ``notebooks/`` (issue 10) and, optionally, execute them in place.
+
+The notebooks only call library functions; this script is their single source, so a
+change to a story is made here and the notebooks are regenerated::
+
+    python benchmarks/build_notebooks.py                      # write every notebook (no outputs)
+    python benchmarks/build_notebooks.py --execute 01 --mode full   # run 01 in full mode, keep outputs
+    QRL_QUICK=1 python benchmarks/build_notebooks.py --execute 03 04 --mode quick
+
+Quick mode (``QRL_QUICK=1``) is what the test suite runs; full mode uses the
+budgets stated in each notebook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+SETUP = '''import os
+from pathlib import Path
+
+QUICK = os.environ.get("QRL_QUICK", "0") == "1"
+ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "experiments").is_dir())
+os.chdir(ROOT)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import tempfile
+
+import torch
+from IPython.display import Image, Markdown, display
+
+torch.set_num_threads(1)
+from qrl import compare
+
+def out_dir(name):
+    """Quick mode trains into a fresh temporary folder; full mode into runs/ (resumable)."""
+    return Path(tempfile.mkdtemp(prefix=name + "-")) if QUICK else ROOT / "runs" / name
+
+print("mode:", "QUICK (QRL_QUICK=1): tiny budgets, numbers are NOT meaningful" if QUICK else "FULL")'''
+
+
+def nb01() -> list:
+    return [
+        ("md", "# 01 — Quantum vs classical on CartPole-v1: REINFORCE and DQN\n\n"
+               "The question: at the **same number of environment steps**, does a variational quantum circuit "
+               "policy (Jerbi et al. 2021: 4 qubits, 5 re-uploading layers, 94 parameters) do better than a "
+               "classical MLP **with the same number of parameters**, and than a default-size MLP?\n\n"
+               "Method (Agarwal et al. 2021): K seeds per arm; each seed's score is the mean return of its last "
+               "20 training episodes that ended within the step budget; we report the interquartile mean (IQM) "
+               "with a 95% stratified-bootstrap confidence interval, the probability that the circuit beats each "
+               "baseline, and Welch's t-test as a secondary check. Everything is run by `qrl compare` "
+               "(`qrl/compare.py`); this notebook only calls it and shows what it wrote. Finished seeds are "
+               "never rerun, so in full mode the notebook reads the results of "
+               "`qrl compare --config experiments/cartpole_reinforce.yaml --out runs/compare-cartpole_reinforce`."),
+        ("code", SETUP),
+        ("md", "## REINFORCE: VQC vs parameter-matched MLP vs default MLP vs random vs heuristic"),
+        ("code", '''if QUICK:
+    settings = dict(seeds=3, env_steps=600, workers=1, bootstrap_reps=1000, curve_points=6)
+    out = out_dir("nb01-reinforce")
+else:
+    settings = {}
+    out = ROOT / "runs" / "compare-cartpole_reinforce"
+exp = compare.load_experiment("experiments/cartpole_reinforce.yaml", **settings)
+print(f"seeds per arm: {exp.seeds}; environment steps per seed: {exp.env_steps}; backend of the circuit: "
+      f"{exp.arms['vqc'].backend or 'default'}")
+summary, comparisons = compare.run_experiment(exp, out=out, progress=None)
+display(Markdown(compare.markdown_table(summary, ("arm", "params", "env_steps", "seeds", "iqm", "ci_low",
+                                                  "ci_high", "mean", "wall_seconds"))))'''),
+        ("code", '''display(Image(str(out / "iqm.png")))
+display(Image(str(out / "sample_efficiency.png")))
+display(Image(str(out / "performance_profile.png")))'''),
+        ("md", "### Verdict (computed from the numbers above)"),
+        ("code", '''print(compare.verdict(summary, comparisons))
+display(Markdown(compare.markdown_table(comparisons, ("reference", "arm", "p_reference_better", "p_low",
+                                                      "p_high", "mean_difference", "welch_p"), digits=3)))
+by_arm = {r["arm"]: r for r in summary}
+speed = by_arm["vqc"]["wall_seconds"] / max(by_arm["mlp_matched"]["wall_seconds"], 1e-9)
+print(f"cost: one VQC seed took {by_arm['vqc']['wall_seconds']:.0f} s of training wall time, "
+      f"{speed:.0f}x the parameter-matched MLP, on a classical simulator.")
+_ = compare.record_measurements("01_reinforce", {"summary": summary, "comparisons": comparisons,
+                                                 "seeds": exp.seeds, "env_steps": exp.env_steps}, QUICK)'''),
+        ("md", "## DQN: VQ-DQN (Skolik et al. 2022) vs parameter-matched and default MLP Q-networks\n\n"
+               "Same protocol with `experiments/cartpole_dqn.yaml`. VQ-DQN acts one state at a time, so it is far "
+               "slower per environment step than REINFORCE's batched circuit; the DQN grid below is run with "
+               "the seeds and steps it prints, which are smaller than the REINFORCE grid's (see the note at "
+               "the end)."),
+        ("code", '''if QUICK:
+    dqn_settings = dict(seeds=2, env_steps=300, workers=1, bootstrap_reps=1000, curve_points=5)
+    dqn_out = out_dir("nb01-dqn")
+else:
+    dqn_settings = dict(seeds=5, env_steps=3000)
+    dqn_out = ROOT / "runs" / "compare-cartpole_dqn"
+dqn_exp = compare.load_experiment("experiments/cartpole_dqn.yaml", **dqn_settings)
+print(f"seeds per arm: {dqn_exp.seeds}; environment steps per seed: {dqn_exp.env_steps}")
+dqn_summary, dqn_comparisons = compare.run_experiment(dqn_exp, out=dqn_out, progress=None)
+display(Markdown(compare.markdown_table(dqn_summary, ("arm", "params", "env_steps", "seeds", "iqm", "ci_low",
+                                                      "ci_high", "mean", "wall_seconds"))))
+display(Image(str(dqn_out / "sample_efficiency.png")))
+print(compare.verdict(dqn_summary, dqn_comparisons))
+_ = compare.record_measurements("01_dqn", {"summary": dqn_summary, "comparisons": dqn_comparisons,
+                                           "seeds": dqn_exp.seeds, "env_steps": dqn_exp.env_steps}, QUICK)'''),
+        ("md", "## What this does and does not show\n\n"
+               "- The comparison is at equal environment steps and (for `mlp_matched`) equal parameter counts; "
+               "it says nothing about larger budgets, other tasks, or hardware.\n"
+               "- The circuit is simulated exactly (statevector), so its wall-clock cost here is simulation cost; "
+               "on hardware every policy call would be a sampled job (see `hardware_walkthrough.ipynb`).\n"
+               "- \"Not distinguishable\" means the 95% CIs overlap at this number of seeds; it is not evidence "
+               "that the agents are equal."),
+    ]
+
+
+def nb02() -> list:
+    return [
+        ("md", "# 02 — Noise and mitigation: ideal vs shots vs noisy fake IBM vs ZNE; barren plateaus\n\n"
+               "One fixed re-uploading circuit (the policy body of notebook 01) evaluated on the same batch of "
+               "CartPole states on every backend of `backends.yaml` that simulates a different physics: exact "
+               "statevector, 1,024 shots, the noise model of IBM's FakeManila, and FakeManila noise with "
+               "zero-noise extrapolation. Then the variance of a gradient component as qubits grow "
+               "(barren plateaus). Functions: `qrl.diagnostics`."),
+        ("code", SETUP),
+        ("code", '''from qrl import diagnostics
+
+backends = ["qrl.torch", "aer.shots", "aer.noisy.manila", "aer.noisy.manila.zne"]
+n_states = 4 if QUICK else 32
+rows = diagnostics.backend_errors(backends, n_states=n_states, n_layers=2, seed=0)
+print(f"{n_states} CartPole states, 4 qubits, 2 layers; error = |<O> - exact <O>| averaged over states and outputs")
+display(Markdown(compare.markdown_table(rows, ("backend", "mean_abs_error", "max_abs_error", "seconds"), digits=4)))'''),
+        ("code", '''qubits = [2, 4, 6] if QUICK else [2, 4, 6, 8, 10]
+samples = 20 if QUICK else 200
+bp = diagnostics.gradient_variance(qubits, layers=[1, 5], samples=samples, backend="qrl.torch", seed=0)
+print(f"{samples} random parameter draws per point; gradient of the all-qubit Z parity w.r.t. the first angle")
+display(Markdown(compare.markdown_table(bp, ("n_qubits", "n_layers", "grad_variance"), digits=5)))
+display(diagnostics.plot_gradient_variance(bp))
+_ = compare.record_measurements("02_noise", {"backend_errors": rows, "gradient_variance": bp,
+                                             "n_states": n_states, "samples": samples}, QUICK)'''),
+        ("md", "Reading the tables: shot noise adds an error of order 1/√shots; the FakeManila noise model adds "
+               "a bias that ZNE should reduce (if it does not, the table shows it). The gradient variance of a "
+               "global observable falls with the number of qubits — the barren plateau that limits how far these "
+               "circuits scale."),
+    ]
+
+
+def _paradigm(title: str, intro: str, runs: list[tuple[str, str, str, dict, dict]], record: str,
+              closing: str) -> list:
+    """A notebook that trains a classical preset and its quantum hybrid side by side."""
+    cells = [("md", f"# {title}\n\n{intro}"), ("code", SETUP)]
+    lines = ["results = {}"]
+    for label, config, algo, quick, full in runs:
+        algo_arg = f", algo={algo!r}" if algo else ""
+        lines.append(f"results[{label!r}] = compare.train_preset({config!r}, out_dir({label!r}){algo_arg},\n"
+                     f"    **({quick!r} if QUICK else {full!r}))")
+    lines.append("for name, summary in results.items():\n    print(name, summary)")
+    cells.append(("code", "\n".join(lines)))
+    cells.append(("code", "rows = [{'run': k, **{m: v for m, v in s.items() if not isinstance(v, (list, dict))}}"
+                          " for k, s in results.items()]\n"
+                          "display(Markdown(compare.markdown_table(rows, tuple(dict.fromkeys(k for r in rows "
+                          "for k in r)), digits=3)))\n"
+                          f"_ = compare.record_measurements({record!r}, {{'runs': results}}, QUICK)"))
+    cells.append(("md", closing))
+    return cells
+
+
+def nb03() -> list:
+    return _paradigm(
+        "03 — World models: CEM-MPC with a learned dynamics ensemble (Pendulum-v1)",
+        "A model-based agent (`classical.world_models.cem_mpc`): fit an ensemble dynamics model on real "
+        "transitions, plan with the cross-entropy method, refit every 200 steps. The quantum hybrid of this "
+        "paradigm (a circuit in the world model) has **not landed** in the library, so this notebook shows the "
+        "classical agent only and says so.",
+        [("cem_mpc", "configs/pendulum_cem_mpc.yaml", None,
+          {"total_steps": 300, "random_steps": 100, "refit_every": 100, "n_candidates": 100, "eval_episodes": 1},
+          {})],
+        "03_world_models",
+        "Quick mode trains on a few hundred steps and evaluates one episode: its number is not meaningful. "
+        "Full mode uses the preset (2,000 real steps).")
+
+
+def nb04() -> list:
+    return _paradigm(
+        "04 — Multi-agent RL: QMIX with MLP agents vs QMIX with circuit agents (simple_spread)",
+        "`classical.marl.train` (QMIX on mpe2 simple_spread, 3 agents) beside `hybrid.marl_quantum` with "
+        "`variant: vqc_agents` — the agents' Q-functions are re-uploading circuits, the mixer stays classical. "
+        "Both get the same number of episodes.",
+        [("qmix_mlp", "configs/marl_spread_qmix.yaml", None,
+          {"episodes": 8, "warmup_steps": 50, "eval_episodes": 2}, {"episodes": 300, "eval_episodes": 20}),
+         ("qmix_vqc", "configs/marl_spread_qmix.yaml", "hybrid.marl_quantum",
+          {"episodes": 8, "warmup_steps": 50, "eval_episodes": 2, "variant": "vqc_agents", "backend": "qrl.torch"},
+          {"episodes": 300, "eval_episodes": 20, "variant": "vqc_agents", "backend": "qrl.torch"})],
+        "04_multi_agent",
+        "One seed per agent: this is a side-by-side demonstration, not a statistical comparison "
+        "(for that, put both in an experiment file and run `qrl compare`).")
+
+
+def nb05() -> list:
+    return _paradigm(
+        "05 — Causal RL: causal feature selection for a classical and a quantum policy (CausalShift-v0)",
+        "PC discovers the reward's causal parents from random-policy data; the policy sees only those. At test "
+        "time a spurious feature's correlation with the reward flips. `classical.causal.train` (MLP policy) "
+        "beside `hybrid.causal_vqc` (a circuit with one qubit per causal feature).",
+        [("causal_mlp", "configs/causal_shift_pg.yaml", None, {"episodes": 20, "eval_episodes": 5}, {}),
+         ("causal_vqc", "configs/causal_shift_vqc.yaml", None,
+          {"episodes": 20, "eval_episodes": 5, "n_layers": 1, "backend": "qrl.torch"}, {"backend": "qrl.torch"})],
+        "05_causal",
+        "`eval_return` is before the shift and `eval_return_shifted` after it; a policy that relies on causal "
+        "features should lose little. One seed each.")
+
+
+def nb06() -> list:
+    return _paradigm(
+        "06 — Federated RL: FedAvg of MLP policies vs FedAvg of circuit policies, with DP and secure aggregation",
+        "Flower federation of CartPole clients with their own physics (`classical.federated.train`) beside the "
+        "same federation of softmax-PQC clients (`hybrid.federated_vqc`). Both with client-level differential "
+        "privacy and pairwise-masked secure aggregation.",
+        [("fed_mlp", "configs/fed_cartpole_dp_secagg.yaml", None,
+          {"rounds": 2, "local_episodes": 2, "num_clients": 2, "engine": "inprocess", "eval_episodes": 2},
+          {"engine": "inprocess"}),
+         ("fed_vqc", "configs/fed_cartpole_vqc_dp_secagg.yaml", None,
+          {"rounds": 2, "local_episodes": 2, "num_clients": 2, "engine": "inprocess", "eval_episodes": 2,
+           "n_layers": 1, "backend": "qrl.torch"},
+          {"engine": "inprocess", "backend": "qrl.torch"})],
+        "06_federated",
+        "`epsilon` is the privacy budget spent (RDP accountant); `final_held_out_return` is the return on a "
+        "client whose physics no training client had. One seed each.")
+
+
+def nb07() -> list:
+    return [
+        ("md", "# 07 — Integration: the paradigm matrix, filled with numbers this project measured\n\n"
+               "The course's matrix asks how each paradigm fares on sample efficiency, interpretability, "
+               "scalability and robustness. Here every cell is a number read from a result file written by "
+               "notebooks 01–06 (`notebooks/results/*.json` from full runs, else `runs/notebook_results/*.json` "
+               "from quick runs — the `source` column says which) — or says `not measured`."),
+        ("code", SETUP),
+        ("code", '''matrix = compare.paradigm_matrix()
+display(Markdown(compare.markdown_table(matrix, ("paradigm", "sample efficiency", "interpretability",
+                                                 "scalability", "robustness", "source"))))'''),
+        ("md", "A cell saying `not measured` is a gap in this project's measurements, not a property of the "
+               "paradigm. Quick-mode sources come from tiny budgets and only show that the pipeline runs."),
+    ]
+
+
+BUILDERS = {"01_quantum_vs_classical_cartpole": nb01, "02_noise_and_mitigation": nb02, "03_world_models": nb03,
+            "04_multi_agent": nb04, "05_causal": nb05, "06_federated": nb06, "07_integration": nb07}
+
+
+def build(name: str) -> nbformat.NotebookNode:
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in BUILDERS[name]()]
+    return nb
+
+
+def execute(path: Path, quick: bool, timeout: int) -> float:
+    from nbclient import NotebookClient
+
+    os.environ["QRL_QUICK"] = "1" if quick else "0"
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    nbformat.write(nb, path)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--execute", nargs="*", default=None, help="notebook name prefixes to run in place")
+    parser.add_argument("--mode", choices=("quick", "full"), default="quick")
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    parser.add_argument("--no-write", action="store_true", help="do not rewrite the notebooks first")
+    args = parser.parse_args()
+    NOTEBOOKS.mkdir(exist_ok=True)
+    names = list(BUILDERS)
+    if args.execute:
+        names = [n for n in names if any(n.startswith(p) for p in args.execute)]
+    for name in names:
+        path = NOTEBOOKS / f"{name}.ipynb"
+        if not args.no_write:
+            nbformat.write(build(name), path)
+        if args.execute is not None:
+            seconds = execute(path, args.mode == "quick", args.timeout)
+            print(f"{name}: executed in {args.mode} mode in {seconds:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
