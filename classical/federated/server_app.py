@@ -139,7 +139,7 @@ def serve(grid: Grid, cfg: FederationConfig, policy_factory: PolicyFactory,
     done = 0 if start is None else int(start["round"])
     shapes = {k: v.shape for k, v in weights.items()}
     decoding = UpdateDecoding(build_rule(cfg), shapes, cfg.compression, cfg.secure_aggregation,
-                              round_offset=done, on_receive=on_receive)
+                              round_offset=done, seed=cfg.seed, on_receive=on_receive)
     strategy: Strategy = decoding
     if cfg.dp:
         strategy = DifferentialPrivacyClientSideFixedClipping(

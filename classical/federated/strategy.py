@@ -22,6 +22,7 @@ the train config and adds Gaussian noise to the aggregated weights.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable
 from typing import Callable
 
@@ -43,18 +44,21 @@ class UpdateDecoding(Strategy):
         compression: how clients encode updates (``none``, ``topk``, ``int8``).
         secure_aggregation: clients mask their updates; only the sum is recoverable.
         round_offset: added to Flower's round number (for resumed runs).
+        seed: server-side randomness (client sampling, DP noise) is reseeded from
+            ``(seed, round)`` every round, so runs and resumed runs repeat exactly.
         on_receive: called with every raw train reply before decoding (tests use it to
             check what the server-side code sees).
     """
 
     def __init__(self, strategy: Strategy, shapes: dict[str, tuple], compression: str = "none",
-                 secure_aggregation: bool = False, round_offset: int = 0,
+                 secure_aggregation: bool = False, round_offset: int = 0, seed: int = 0,
                  on_receive: Callable[[Message], None] | None = None):
         self.strategy = strategy
         self.shapes = shapes
         self.compression = compression
         self.secure_aggregation = secure_aggregation
         self.round_offset = round_offset
+        self.seed = seed
         self.on_receive = on_receive
         self._global: dict[str, np.ndarray] | None = None
         self.bytes_up = 0
@@ -69,7 +73,11 @@ class UpdateDecoding(Strategy):
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
                         grid: Grid) -> Iterable[Message]:
         self._global = from_record(arrays)
-        config["global-round"] = server_round + self.round_offset
+        global_round = server_round + self.round_offset
+        config["global-round"] = global_round
+        # Flower samples with `random`, its DP wrapper draws noise from `np.random`
+        random.seed(self.seed * 100_003 + global_round)
+        np.random.seed((self.seed * 100_003 + global_round) % 2**32)
         messages = list(self.strategy.configure_train(server_round, arrays, config, grid))
         if self.secure_aggregation and messages:
             node_ids, public_keys = self._exchange_keys(grid, [m.metadata.dst_node_id for m in messages])

@@ -90,12 +90,22 @@ def mlp_policy(obs_dim: int, n_actions: int, hidden: int = 16) -> nn.Module:
 # -- parameters as NumPy arrays (what Flower ships) ----------------------------------------
 
 def get_weights(model: nn.Module) -> dict[str, np.ndarray]:
-    """The model's parameters as float32 NumPy arrays, keyed by name."""
-    return {k: v.detach().cpu().numpy().astype(np.float32).copy() for k, v in model.state_dict().items()}
+    """The model's trainable parameters as float32 NumPy arrays, keyed by name.
+
+    Buffers (e.g. a circuit's fixed readout matrix) are not shipped: they never
+    change, and DP noise must not touch them.
+    """
+    return {k: v.detach().cpu().numpy().astype(np.float32).copy() for k, v in model.named_parameters()}
 
 
 def set_weights(model: nn.Module, weights: dict[str, np.ndarray]) -> None:
-    model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in weights.items()})
+    params = dict(model.named_parameters())
+    if set(params) != set(weights):
+        raise ValueError(f"weights name {sorted(weights)} but the model has {sorted(params)}; "
+                         "server and clients must build the same policy.")
+    with torch.no_grad():
+        for k, p in params.items():
+            p.copy_(torch.as_tensor(np.asarray(weights[k]), dtype=p.dtype).reshape(p.shape))
 
 
 # -- local training and evaluation -------------------------------------------------------
@@ -124,18 +134,21 @@ def train_reinforce(policy: nn.Module, env: gym.Env, episodes: int, lr: float, s
     returns = []
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed * 1000 + ep)
-        log_probs, rewards, done = [], [], False
-        while not done:
-            logits = policy(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))[0]
-            dist = torch.distributions.Categorical(logits=logits)
-            action = torch.multinomial(dist.probs, 1, generator=gen)[0]
-            log_probs.append(dist.log_prob(action))
-            obs, reward, terminated, truncated, _ = env.step(int(action))
-            rewards.append(float(reward))
-            done = terminated or truncated
+        observations, actions, rewards, done = [], [], [], False
+        with torch.no_grad():  # act step by step, then one batched forward pass for the gradient
+            while not done:
+                x = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
+                probs = torch.softmax(policy(x)[0], -1)
+                action = int(torch.multinomial(probs, 1, generator=gen)[0])
+                observations.append(x[0])
+                actions.append(action)
+                obs, reward, terminated, truncated, _ = env.step(action)
+                rewards.append(float(reward))
+                done = terminated or truncated
         g = _discounted(rewards, gamma)
         g = (g - g.mean()) / (g.std() + 1e-8) if len(g) > 1 else g * 0
-        loss = -(torch.stack(log_probs) * g).sum()
+        log_probs = torch.log_softmax(policy(torch.stack(observations)), -1)
+        loss = -(log_probs[torch.arange(len(actions)), torch.tensor(actions)] * g).sum()
         if anchor_t is not None:
             loss = loss + 0.5 * proximal_mu * sum(((p - anchor_t[k]) ** 2).sum() for k, p in named.items())
         opt.zero_grad()

@@ -1,0 +1,79 @@
+"""Federated quantum RL: clients train re-uploading circuit policies, the server averages angles.
+
+The classical federation (:mod:`classical.federated`) with the policy swapped: every
+client trains a softmax-PQC (:class:`qrl.models.ReuploadingPolicy`, 94 parameters
+with 4 qubits and 5 layers) by REINFORCE on its own CartPole, and the server averages
+the circuit parameters (input scalings λ, rotation angles θ, output weights w). By
+default client-level DP (clipping + Gaussian noise, ε from Opacus's RDP accountant) and
+pairwise-masked secure aggregation are on, so the server never sees an individual
+client's circuit update. The comparison is the same federation of MLP policies of
+similar size (``hidden: 16`` gives 114 parameters).
+
+Observations are divided by CartPole's typical ranges before encoding, as in Jerbi
+et al. (2021), so that angles stay in a useful range.
+
+**Example**
+
+>>> import tempfile
+>>> from classical.common.rundir import RunDir
+>>> cfg = Config(num_clients=2, rounds=1, local_episodes=1, eval_episodes=1, n_layers=1,
+...              engine="inprocess", max_steps=20)
+>>> run(cfg, RunDir(tempfile.mkdtemp(), metrics_name="rounds.csv"))["rounds"]
+1
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from classical.common.rundir import RunDir
+from classical.federated import train as federated_train
+from classical.federated.server_app import FederationConfig
+from qrl.models import ReuploadingPolicy
+
+CARTPOLE_SCALE = (2.4, 2.5, 0.21, 2.5)
+
+
+class Config(FederationConfig):
+    """Federated VQC policies; DP and secure aggregation on by default."""
+
+    n_qubits: int = Field(4, ge=1, description="Qubits of the policy circuit.")
+    n_layers: int = Field(5, ge=1, description="Re-uploading layers of the policy circuit.")
+    backend: str | None = Field(None, description="backends.yaml entry the circuits run on (None: the file's default).")
+    dp: bool = Field(True, description="Client-level DP: clip updates on clients, Gaussian noise on the server.")
+    secure_aggregation: bool = Field(True, description="Pairwise-masked updates: the server sees only the sum.")
+    noise_multiplier: float = Field(0.3, ge=0, description="DP noise std divided by the clipping norm (per round).")
+
+
+class ScaledObservationPolicy(nn.Module):
+    """``policy(obs / scale)``: keeps encoding angles of CartPole states in about [-1, 1]."""
+
+    def __init__(self, policy: nn.Module, scale=CARTPOLE_SCALE):
+        super().__init__()
+        self.policy = policy
+        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.policy(obs / self.scale)
+
+
+def vqc_policy_factory(n_qubits: int, n_layers: int, backend: str | None = None):
+    """A ``(obs_dim, n_actions) -> policy`` builder for the federated clients and server."""
+
+    def build(obs_dim: int, n_actions: int) -> nn.Module:
+        return ScaledObservationPolicy(ReuploadingPolicy(obs_dim, n_actions, n_qubits=n_qubits,
+                                                         n_layers=n_layers, backend=backend))
+
+    return build
+
+
+def run(cfg: Config, run: RunDir) -> dict:
+    """Train the federation of circuit policies into ``run`` (``rounds.csv``, ``eval.csv``, curve)."""
+    base = FederationConfig(**cfg.model_dump(exclude={"n_qubits", "n_layers", "backend"}))
+    summary = federated_train.run(base, run, policy_factory=vqc_policy_factory(cfg.n_qubits, cfg.n_layers,
+                                                                               cfg.backend))
+    summary["n_params"] = ReuploadingPolicy(4, 2, n_qubits=cfg.n_qubits, n_layers=cfg.n_layers,
+                                            backend=cfg.backend).n_params
+    return summary
