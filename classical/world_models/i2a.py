@@ -1,0 +1,217 @@
+"""Imagination-augmented agent (I2A, Weber et al. 2017) for continuous actions.
+
+At every step the agent
+
+1. imagines ``n_rollouts`` trajectories of ``rollout_depth`` steps in a learned
+   environment model (:class:`~classical.world_models.dynamics.DynamicsModel`), each
+   acting with its own *rollout policy* (a small Gaussian policy distilled from the
+   agent's policy);
+2. encodes each imagined trajectory ``(obs, reward)`` with a GRU read backwards (the
+   imagination encoder) and concatenates the codes (the aggregator);
+3. runs a model-free path (an MLP on the real observation);
+4. feeds both into the policy (Gaussian) and value heads.
+
+The agent learns by advantage actor-critic with GAE on its real episodes; the rollout
+policy by imitation of the agent's mean action; the environment model by regression
+on all real transitions (refitted every ``refit_every`` steps; imagination never
+backpropagates into it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from classical.common.rundir import RunDir
+from classical.common.seeding import rng_state, seed_everything, set_rng_state
+from classical.world_models.dynamics import DynamicsModel
+from classical.world_models.envs import make_env
+from classical.world_models.world_model import mlp
+
+
+class Config(BaseModel):
+    """Imagination-augmented actor-critic."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env_id: str = Field("qrl/FourDControl-v0", description="gymnasium id with a Box action space")
+    seed: int = Field(0, description="seed for environment, networks and sampling")
+    total_steps: int = Field(5000, ge=1, description="real environment steps (the budget)")
+    model_warmup_steps: int = Field(500, ge=1, description="random-action steps before the env model is first fitted")
+    refit_every: int = Field(500, ge=1, description="refit the environment model every this many steps")
+    model_fit_steps: int = Field(300, ge=1, description="gradient steps per env-model refit")
+    n_rollouts: int = Field(3, ge=1, description="imagined trajectories per step")
+    rollout_depth: int = Field(5, ge=1, description="steps per imagined trajectory")
+    code_dim: int = Field(16, ge=1, description="imagination-encoder code per trajectory")
+    hidden: int = Field(64, ge=1, description="hidden width of the networks")
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate of agent and rollout policy")
+    gamma: float = Field(0.97, gt=0, le=1, description="discount")
+    gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE λ")
+    entropy_scale: float = Field(1e-3, ge=0, description="entropy bonus")
+    eval_episodes: int = Field(10, ge=1, description="deterministic evaluation episodes at the end")
+
+
+class GaussianHead(nn.Module):
+    """``x -> Normal(mean, std)`` with a state-independent learned log-std."""
+
+    def __init__(self, in_dim: int, action_dim: int, hidden: int):
+        super().__init__()
+        self.mean = mlp(in_dim, action_dim, hidden, 1)
+        self.log_std = nn.Parameter(torch.full((action_dim,), -0.5))
+
+    def forward(self, x: torch.Tensor) -> torch.distributions.Normal:
+        return torch.distributions.Normal(self.mean(x), self.log_std.exp().expand(x.shape[0], -1))
+
+
+class I2A(nn.Module):
+    """Imagination core + encoder + model-free path + policy/value heads.
+
+    **Example**
+
+    >>> model = DynamicsModel(4, 2, hidden=8)
+    >>> agent = I2A(model, obs_dim=4, action_dim=2, low=-1.0, high=1.0, cfg=Config(n_rollouts=2))
+    >>> dist, value = agent(torch.zeros(5, 4))
+    >>> dist.mean.shape, value.shape
+    (torch.Size([5, 2]), torch.Size([5]))
+    """
+
+    def __init__(self, env_model: DynamicsModel, obs_dim: int, action_dim: int, low, high, cfg: Config):
+        super().__init__()
+        self.env_model, self.cfg = env_model, cfg
+        self.low, self.high = float(np.min(low)), float(np.max(high))
+        self.rollout_policy = GaussianHead(obs_dim, action_dim, cfg.hidden)
+        self.encoder = nn.GRU(obs_dim + 1, cfg.code_dim)
+        self.model_free = mlp(obs_dim, cfg.hidden, cfg.hidden, 1)
+        joint = cfg.n_rollouts * cfg.code_dim + cfg.hidden
+        self.policy = GaussianHead(joint, action_dim, cfg.hidden)
+        self.value = mlp(joint, 1, cfg.hidden, 1)
+
+    @torch.no_grad()
+    def imagine(self, obs: torch.Tensor) -> torch.Tensor:
+        """Imagined trajectories ``[depth, B·K, obs_dim + 1]`` (next obs and reward per step)."""
+        k = self.cfg.n_rollouts
+        state = obs.repeat_interleave(k, 0)
+        steps = []
+        for _ in range(self.cfg.rollout_depth):
+            action = self.rollout_policy(state).sample().clamp(self.low, self.high)
+            state, reward = self.env_model(state, action)
+            steps.append(torch.cat([state, reward[:, None]], -1))
+        return torch.stack(steps)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.distributions.Normal, torch.Tensor]:
+        traj = self.imagine(obs)
+        _, code = self.encoder(traj.flip(0))  # read backwards: the last imagined step first
+        imagined = code[-1].reshape(obs.shape[0], -1)
+        joint = torch.cat([imagined, self.model_free(obs)], -1)
+        return self.policy(joint), self.value(joint).squeeze(-1)
+
+
+def gae(rewards: np.ndarray, values: np.ndarray, last_value: float, gamma: float, lam: float,
+        terminated: bool) -> np.ndarray:
+    """Generalised advantage estimates for one episode (bootstrapped unless terminated)."""
+    adv = np.zeros(len(rewards))
+    nxt, running = (0.0 if terminated else last_value), 0.0
+    for t in reversed(range(len(rewards))):
+        delta = rewards[t] + gamma * nxt - values[t]
+        running = delta + gamma * lam * running
+        adv[t], nxt = running, values[t]
+    return adv
+
+
+def run(cfg: Config, run: RunDir) -> dict:
+    """Train I2A for ``cfg.total_steps`` real steps, then evaluate its mean action."""
+    torch.set_num_threads(1)
+    rng = seed_everything(cfg.seed)
+    env = make_env(cfg.env_id)
+    obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    low, high = env.action_space.low, env.action_space.high
+    env_model = DynamicsModel(obs_dim, action_dim, hidden=cfg.hidden)
+    agent = I2A(env_model, obs_dim, action_dim, low, high, cfg)
+    agent_params = [p for n, p in agent.named_parameters() if not n.startswith(("env_model", "rollout_policy"))]
+    opt = torch.optim.Adam(agent_params, lr=cfg.lr)
+    rollout_opt = torch.optim.Adam(agent.rollout_policy.parameters(), lr=cfg.lr)
+    model_opt = torch.optim.Adam(env_model.parameters(), lr=1e-3)
+    data: dict[str, list] = {"obs": [], "action": [], "next_obs": [], "reward": []}
+    env_steps, episode, since_fit, fitted = 0, 0, 0, False
+
+    state = run.load_checkpoint() if run.resume else None
+    if state is not None:
+        agent.load_state_dict(state["agent"])
+        for o, key in ((opt, "opt"), (rollout_opt, "rollout_opt"), (model_opt, "model_opt")):
+            o.load_state_dict(state[key])
+        data = state["data"]
+        set_rng_state(state["rng"], rng)
+        env_steps, episode, since_fit, fitted = (state[k] for k in ("env_steps", "episode", "since_fit", "fitted"))
+
+    while env_steps < cfg.total_steps:
+        obs, _ = env.reset(seed=cfg.seed * 100_003 + episode)
+        ep_obs, ep_act, ep_rew, done, terminated = [], [], [], False, False
+        while not done and env_steps < cfg.total_steps:
+            if not fitted:
+                action = rng.uniform(low, high).astype(np.float32)
+            else:
+                with torch.no_grad():
+                    dist, _ = agent(torch.as_tensor(obs, dtype=torch.float32)[None])
+                action = dist.sample()[0].numpy()
+            next_obs, reward, terminated, truncated, _ = env.step(np.clip(action, low, high))
+            for k, v in zip(data, (obs, action, next_obs, reward)):
+                data[k].append(np.asarray(v, dtype=np.float32))
+            ep_obs.append(obs)
+            ep_act.append(action)
+            ep_rew.append(reward)
+            obs, done = next_obs, terminated or truncated
+            env_steps += 1
+            since_fit += 1
+        episode += 1
+        logs = {}
+        if fitted:  # actor-critic update on the episode just played
+            o = torch.as_tensor(np.array(ep_obs), dtype=torch.float32)
+            a = torch.as_tensor(np.array(ep_act), dtype=torch.float32)
+            dist, values = agent(o)
+            with torch.no_grad():
+                _, last = agent(torch.as_tensor(obs, dtype=torch.float32)[None])
+            adv = torch.as_tensor(gae(np.array(ep_rew), values.detach().numpy(), float(last), cfg.gamma,
+                                      cfg.gae_lambda, bool(terminated)), dtype=torch.float32)
+            returns = adv + values.detach()
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8) if len(adv) > 1 else adv
+            loss = -(dist.log_prob(a).sum(-1) * adv).mean() + 0.5 * ((values - returns) ** 2).mean() \
+                - cfg.entropy_scale * dist.entropy().sum(-1).mean()
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(agent_params, 10.0)
+            opt.step()
+            # rollout policy imitates the agent's mean action (distillation)
+            distill = ((agent.rollout_policy(o).mean - dist.mean.detach()) ** 2).mean()
+            rollout_opt.zero_grad()
+            distill.backward()
+            rollout_opt.step()
+            logs = {"loss": loss.item(), "distill": distill.item()}
+        if env_steps >= cfg.model_warmup_steps and (not fitted or since_fit >= cfg.refit_every):
+            arrays = {k: np.array(v) for k, v in data.items()}
+            logs["model_loss"] = env_model.fit(arrays["obs"], arrays["action"], arrays["next_obs"],
+                                               arrays["reward"], cfg.model_fit_steps, optimizer=model_opt)
+            fitted, since_fit = True, 0
+        run.log({"episode": episode, "env_steps": env_steps, "return": float(np.sum(ep_rew)),
+                 "loss": logs.get("loss", float("nan")), "model_loss": logs.get("model_loss", float("nan"))})
+        run.save_checkpoint({"agent": agent.state_dict(), "opt": opt.state_dict(),
+                             "rollout_opt": rollout_opt.state_dict(), "model_opt": model_opt.state_dict(),
+                             "data": data, "rng": rng_state(rng), "env_steps": env_steps,
+                             "episode": episode, "since_fit": since_fit, "fitted": fitted})
+    run.plot_curve(x="env_steps", y="return", window=10)
+    rows = []
+    for i in range(cfg.eval_episodes):
+        obs, _ = env.reset(seed=10_000 + 1000 * cfg.seed + i)
+        total, done = 0.0, False
+        while not done:
+            with torch.no_grad():
+                dist, _ = agent(torch.as_tensor(obs, dtype=torch.float32)[None])
+            obs, reward, terminated, truncated, _ = env.step(np.clip(dist.mean[0].numpy(), low, high))
+            total += float(reward)
+            done = terminated or truncated
+        rows.append({"episode": i, "return": total})
+    run.write_eval(rows)
+    returns = [r["return"] for r in rows]
+    return {"env_steps": env_steps, "eval_mean_return": float(np.mean(returns)),
+            "eval_std_return": float(np.std(returns))}
