@@ -1,0 +1,263 @@
+"""``qrl jobs ...`` and ``qrl evaluate``: hardware jobs of a run, and evaluating a trained run.
+
+The lead's ``qrl/cli.py`` mounts :data:`jobs_app` as ``qrl jobs`` and wraps
+:func:`evaluate` as ``qrl evaluate``. Every job of a ``qrl.qiskit`` backend is in the
+run directory's ledger (``<run>/jobs.sqlite``).
+
+**Example**
+
+.. code-block:: console
+
+    $ qrl evaluate --run runs/cartpole --backend ibm.fake.manila --episodes 3
+    $ qrl evaluate --run runs/cartpole --backend ibm.least_busy --episodes 3 --dry-run
+    $ qrl jobs list --run runs/cartpole
+    $ qrl jobs show 3 --run runs/cartpole
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+jobs_app = typer.Typer(no_args_is_help=True,
+                       help="Jobs that qrl.qiskit backends submitted (the run's SQLite ledger).")
+console = Console(width=None if sys.stdout.isatty() else 200)
+LEDGER_NAME = "jobs.sqlite"
+
+RunOpt = typer.Option(None, "--run", help="run directory (default: every run under ./runs)")
+
+
+def _ledger_paths(run: Optional[Path]) -> list[Path]:
+    if run is not None:
+        path = run / LEDGER_NAME if run.is_dir() or run.suffix == "" else run
+        if not path.exists():
+            raise ValueError(f"{run}: no job ledger ({LEDGER_NAME}) here; only runs on qrl.qiskit "
+                             "backends have one.")
+        return [path]
+    paths = sorted(Path("runs").glob(f"*/{LEDGER_NAME}")) + sorted(Path("runs").glob(f"*/*/{LEDGER_NAME}"))
+    if not paths:
+        raise ValueError(f"no job ledgers under ./runs; pass --run DIR.")
+    return paths
+
+
+def _find(ident: str, run: Optional[Path]):
+    from qrl.hardware.ledger import Ledger
+
+    for path in _ledger_paths(run):
+        ledger = Ledger(path)
+        record = ledger.get(ident)
+        if record is not None:
+            return ledger, record, path
+        ledger.close()
+    raise ValueError(f"no job {ident!r} in {run or './runs'}; `qrl jobs list` shows the ids.")
+
+
+def _when(seconds: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) if seconds else ""
+
+
+@jobs_app.command("list")
+def jobs_list(run: Optional[Path] = RunOpt):
+    """Every job of a run: id, backend, status, PUB shapes, shots, QPU seconds."""
+    from qrl.hardware.ledger import Ledger
+
+    table = Table("id", "run", "step", "backend", "job id", "status", "PUBs [obs, rows]",
+                  "shots", "QPU s (est.)", "tries", "submitted")
+    total = 0
+    for path in _ledger_paths(run):
+        ledger = Ledger(path)
+        for r in ledger.jobs():
+            qpu = r["qpu_seconds"] if r["qpu_seconds"] is not None else r["qpu_seconds_estimate"]
+            table.add_row(str(r["id"]), r["run_id"], str(r["step"]), r["backend"],
+                          r["job_id"] or "", r["status"], json.dumps(r["pub_shapes"]),
+                          str(r["shots"] or "exact"), f"{qpu or 0:.1f}", str(r["attempts"]),
+                          _when(r["created"]))
+            total += 1
+        ledger.close()
+    console.print(table)
+    console.print(f"{total} jobs")
+
+
+@jobs_app.command("show")
+def jobs_show(ident: str = typer.Argument(..., help="ledger id, job id or job key"),
+              run: Optional[Path] = RunOpt):
+    """One job's full record (and a summary of its stored result)."""
+    ledger, record, path = _find(ident, run)
+    for key, value in record.items():
+        if key in ("created", "updated"):
+            value = _when(value)
+        console.print(f"{key:>22}: {value}", highlight=False)
+    result = ledger.result(record["job_key"])
+    if result is not None:
+        for i, values in enumerate(result):
+            console.print(f"{'PUB ' + str(i):>22}: expectation values of shape {list(values.shape)}, "
+                          f"mean {values.mean():+.4f}")
+    console.print(f"{'ledger':>22}: {path}")
+    ledger.close()
+
+
+@jobs_app.command("fetch")
+def jobs_fetch(ident: str = typer.Argument(..., help="ledger id, job id or job key"),
+               run: Optional[Path] = RunOpt):
+    """Fetch a job's result from IBM Quantum into the ledger (no resubmission)."""
+    ledger, record, _ = _find(ident, run)
+    if record["status"] == "done":
+        console.print(f"job {record['job_id']} is done; its result is already in the ledger.")
+        return
+    if not record["backend"].startswith("ibm:"):
+        raise ValueError(f"job {record['job_id']} ran on {record['backend']}, in this machine's "
+                         "process; local jobs cannot be fetched later. Rerun the same command: "
+                         "it resubmits only unfinished jobs.")
+    from qrl.hardware.runtime import RuntimeTarget, connect_service
+
+    service = connect_service()
+    job = service.job(record["job_id"])
+    target = RuntimeTarget(job.backend(), record["backend"], service=service)
+    values = target.result(job)
+    ledger.record_done(record["job_key"], values, target.usage(job))
+    console.print(f"fetched job {record['job_id']}: {len(values)} PUBs stored in the ledger.")
+    ledger.close()
+
+
+def _devices(module) -> list:
+    """The qrl.qiskit devices inside a torch module (its QNodes' devices)."""
+    found = []
+    for sub in module.modules():
+        qnode = getattr(sub, "qnode", None)
+        device = getattr(qnode, "device", None)
+        if device is not None and getattr(device, "name", "") == "qrl.qiskit" and device not in found:
+            found.append(device)
+    return found
+
+
+def _backends_with_shots(backend: str, shots: int, out_dir: Path, backends: Optional[Path]) -> Path:
+    """A copy of the backends file with ``shots`` for ``backend`` (written to the run dir)."""
+    import yaml
+
+    from qrl import backends as B
+
+    source = B.backends_path(backends)
+    data = yaml.safe_load(source.read_text())
+    data["backends"][backend]["shots"] = shots
+    path = out_dir / f"backends.eval_{backend}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def evaluate(run: Path, backend: str, episodes: int = 3, shots: Optional[int] = None,
+             dry_run: bool = False, backends: Optional[Path] = None) -> list[dict]:
+    """Evaluate a trained run's policy on ``backend``; append returns, jobs and shots to the run.
+
+    Rows go to ``<run>/eval_<backend>.csv`` (one per episode, with the jobs, circuit
+    executions, shots and estimated QPU seconds that episode used). A dry run prints what
+    the evaluation would submit and writes nothing.
+    """
+    import os
+
+    saved = os.environ.get("QRL_BACKENDS")
+    try:
+        return _evaluate(Path(run), backend, episodes, shots, dry_run, backends)
+    finally:  # the backends file chosen for this evaluation does not leak into the caller
+        if saved is None:
+            os.environ.pop("QRL_BACKENDS", None)
+        else:
+            os.environ["QRL_BACKENDS"] = saved
+
+
+def _evaluate(run: Path, backend: str, episodes: int, shots: Optional[int], dry_run: bool,
+              backends: Optional[Path]) -> list[dict]:
+    import os
+
+    import yaml
+
+    from qrl import backends as B
+
+    if not (run / "config.yaml").exists() or not (run / "checkpoint.pt").exists():
+        raise ValueError(f"{run} is not a trained run directory (needs config.yaml and "
+                         "checkpoint.pt); train one with `qrl train --config FILE --out DIR`.")
+    if episodes < 1:
+        raise ValueError("--episodes must be at least 1.")
+    if backends is not None:
+        os.environ["QRL_BACKENDS"] = str(Path(backends).resolve())
+    entry = B.entry(backend, backends)
+    on_qiskit = entry.device == "qrl.qiskit"
+    if dry_run and not on_qiskit:
+        raise ValueError(f"--dry-run applies to qrl.qiskit backends; '{backend}' runs on "
+                         f"{entry.device}, which submits nothing anyway.")
+    if shots is not None:
+        if shots < 1:
+            raise ValueError("--shots must be a positive number of shots.")
+        os.environ["QRL_BACKENDS"] = str(_backends_with_shots(backend, shots, run, backends))
+    algo = yaml.safe_load((run / "config.yaml").read_text()).get("algo")
+    if not algo:
+        raise ValueError(f"{run / 'config.yaml'} has no 'algo:' key naming the algorithm module.")
+    import qrl.models  # noqa: F401  (registers the quantum models with classical.rl.models)
+
+    module = importlib.import_module(algo)
+    if not hasattr(module, "load_agent"):
+        raise ValueError(f"algorithm {algo} has no load_agent(run_dir, backend=...) yet; "
+                         "qrl evaluate cannot rebuild its agent.")
+    overrides = {}
+    if on_qiskit:
+        overrides = {"ledger": str(run / LEDGER_NAME), "run_id": f"eval:{backend}",
+                     "dry_run": dry_run}
+    agent = module.load_agent(run, backend=backend, **overrides)
+    devices = _devices(agent.policy) if hasattr(agent, "policy") else []
+
+    def usage():
+        keys = ("jobs", "ledger_hits", "executions", "shots", "qpu_seconds_estimate")
+        return {k: sum(d.stats[k] for d in devices) for k in keys}
+
+    rows = []
+    for episode in range(episodes):
+        before = usage()
+        row = agent.evaluate(1, seed=10_000 + episode)[0]
+        after = usage()
+        row.update(episode=episode, backend=backend, shots_per_circuit=entry.shots if shots is None else shots,
+                   **{k: after[k] - before[k] for k in after})
+        rows.append(row)
+        console.print(f"episode {episode}: return {row['return']:.1f}, jobs {row['jobs']} "
+                      f"(+{row['ledger_hits']} from the ledger), shots {row['shots']}")
+    if dry_run:
+        _print_dry_run(devices, episodes)
+        return rows
+    path = run / f"eval_{backend}.csv"
+    fresh = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        if fresh:
+            writer.writeheader()
+        writer.writerows(rows)
+    console.print(f"appended {len(rows)} rows to {path}")
+    return rows
+
+
+def _print_dry_run(devices, episodes: int) -> None:
+    for device in devices:
+        summary = device.dry_run_summary()
+        plan = device.dry_run_plan
+        console.print(f"dry run on {summary['backend']}: nothing was submitted.")
+        if summary["note"]:
+            console.print(f"  note: {summary['note']}")
+        console.print(f"  {episodes} episodes would submit {summary['jobs']} jobs, "
+                      f"{summary['executions']} circuit executions, {summary['shots']} shots, "
+                      f"about {summary['qpu_seconds_estimate']:.0f} QPU seconds (estimate).")
+        if plan:
+            first = plan[0]
+            console.print(f"  each job: PUB shapes [observables, rows] {first['pub_shapes']}, "
+                          f"{first['shots']} shots per circuit")
+            for circuit in first["circuits"]:
+                console.print(f"  circuit: {circuit['qubits']} qubits, gates {circuit['gates']}, "
+                              f"{circuit['parameters']} parameters")
+        budget = device.budget
+        if not budget.unlimited:
+            console.print(f"  budget of the backend: {budget}")

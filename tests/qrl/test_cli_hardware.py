@@ -1,0 +1,75 @@
+"""qrl evaluate and qrl jobs on a tiny trained REINFORCE run."""
+
+import csv
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import qrl.models  # noqa: F401  (registers the VQC models)
+from classical.common.rundir import RunDir
+from classical.rl import reinforce
+from qrl import cli_hardware
+from qrl.hardware.ledger import Ledger
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("run")
+    cfg = reinforce.Config(model={"type": "vqc", "n_qubits": 4, "n_layers": 1},
+                           obs_scale=[2.4, 2.5, 0.21, 2.5], backend="default.qubit",
+                           lr={"default": 0.05}, episodes=2, batch_episodes=2, eval_episodes=0,
+                           seed=1)
+    run = RunDir(path)
+    run.write_config({"algo": "classical.rl.reinforce", **cfg.model_dump()})
+    reinforce.run(cfg, run)
+    return path
+
+
+def test_evaluate_on_the_fake_ibm_backend_appends_rows_with_jobs(trained_run, monkeypatch):
+    monkeypatch.delenv("QRL_BACKENDS", raising=False)
+    rows = cli_hardware.evaluate(trained_run, "ibm.fake.manila", episodes=1, shots=64)
+    assert os.environ.get("QRL_BACKENDS") is None
+    (row,) = rows
+    assert row["jobs"] == row["steps"]  # one job per environment step (batch of one state)
+    assert row["shots"] > 0 and row["shots_per_circuit"] == 64
+    with (trained_run / "eval_ibm.fake.manila.csv").open() as f:
+        saved = list(csv.DictReader(f))
+    assert len(saved) == 1 and int(saved[0]["jobs"]) == row["jobs"]
+    records = Ledger(trained_run / "jobs.sqlite").jobs("eval:ibm.fake.manila")
+    assert len(records) == row["jobs"] and all(r["shots"] == 64 for r in records)
+
+    out = CliRunner().invoke(cli_hardware.jobs_app, ["list", "--run", str(trained_run)])
+    assert out.exit_code == 0 and "fake:FakeManilaV2" in out.output
+    out = CliRunner().invoke(cli_hardware.jobs_app, ["show", "1", "--run", str(trained_run)])
+    assert out.exit_code == 0 and "PUB 0" in out.output
+    out = CliRunner().invoke(cli_hardware.jobs_app, ["fetch", "1", "--run", str(trained_run)])
+    assert out.exit_code == 0 and "already in the ledger" in out.output
+
+
+def test_dry_run_on_real_ibm_prints_the_cost_and_writes_nothing(trained_run, monkeypatch,
+                                                               tmp_path, capsys):
+    for var in ("QISKIT_IBM_TOKEN", "QISKIT_IBM_INSTANCE", "QISKIT_IBM_CHANNEL", "QRL_BACKENDS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    before = len(Ledger(trained_run / "jobs.sqlite").jobs()) if (trained_run / "jobs.sqlite").exists() else 0
+    rows = cli_hardware.evaluate(trained_run, "ibm.least_busy", episodes=1, dry_run=True)
+    assert rows[0]["jobs"] == 0
+    printed = capsys.readouterr().out
+    assert "nothing was submitted" in printed and "QPU seconds" in printed
+    assert "FakeBrisbane" in printed
+    assert not (trained_run / "eval_ibm.least_busy.csv").exists()
+    after = len(Ledger(trained_run / "jobs.sqlite").jobs()) if (trained_run / "jobs.sqlite").exists() else 0
+    assert after == before
+
+
+def test_evaluate_refuses_what_it_cannot_do(trained_run, tmp_path):
+    with pytest.raises(ValueError, match="not a trained run directory"):
+        cli_hardware.evaluate(tmp_path, "aer.fast")
+    with pytest.raises(ValueError, match="--dry-run applies to qrl.qiskit backends"):
+        cli_hardware.evaluate(trained_run, "default.qubit", dry_run=True)
