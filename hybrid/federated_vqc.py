@@ -34,6 +34,7 @@ from classical.federated.server_app import FederationConfig
 from qrl.models import ReuploadingPolicy
 
 CARTPOLE_SCALE = (2.4, 2.5, 0.21, 2.5)
+METRICS_FILE = "rounds.csv"  # the CLI opens the run directory with this metrics file
 
 
 class Config(FederationConfig):

@@ -32,6 +32,7 @@ from classical.federated.task import (N_ACTIONS, OBS_DIM, PolicyFactory, client_
                                       held_out_dynamics, make_env, mlp_policy, set_weights)
 
 Config = FederationConfig
+METRICS_FILE = "rounds.csv"  # the CLI opens the run directory with this metrics file
 
 
 def final_evaluation(cfg: FederationConfig, weights: dict, policy_factory: PolicyFactory) -> list[dict]:
