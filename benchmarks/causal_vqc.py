@@ -33,12 +33,14 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=20)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    rows = compare(args.seeds, episodes=args.episodes, n_layers=args.n_layers,
-                   eval_episodes=args.eval_episodes)
-    for r in rows:
+
+    def show(r: dict) -> None:
         print(f"seed {r['seed']} {r['features']}: {r['qubits']} qubits, {r['params']} params, "
               f"return {r['eval_return']:.1f} -> shifted {r['eval_return_shifted']:.1f} "
               f"({r['seconds']:.0f}s)", flush=True)
+
+    rows = compare(args.seeds, on_row=show, episodes=args.episodes, n_layers=args.n_layers,
+                   eval_episodes=args.eval_episodes)
     print("\n| circuit input | qubits | params | return before shift | return after shift | seconds/run |")
     print("|---|---|---|---|---|---|")
     for kind, label in (("causal", "causal features (PC)"), ("all", "all features")):

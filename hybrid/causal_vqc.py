@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import Field
 
@@ -52,8 +52,12 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
     return {**summary, "qubits": len(summary["features"])}
 
 
-def compare(seeds: int = 3, **overrides) -> list[dict]:
-    """Train the circuit on causal features and on all features for each seed; one row per run."""
+def compare(seeds: int = 3, on_row: Callable[[dict], None] | None = None,
+            **overrides) -> list[dict]:
+    """Train the circuit on causal features and on all features for each seed; one row per run.
+
+    ``on_row`` is called with each row as soon as its run finishes (for progress output).
+    """
     rows = []
     for seed in range(seeds):
         for features in ("causal", "all"):
@@ -62,4 +66,6 @@ def compare(seeds: int = 3, **overrides) -> list[dict]:
             with tempfile.TemporaryDirectory() as tmp:
                 out = run(cfg, RunDir(tmp))
             rows.append({"seed": seed, **out, "seconds": time.perf_counter() - start})
+            if on_row is not None:
+                on_row(rows[-1])
     return rows
