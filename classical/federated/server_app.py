@@ -12,13 +12,21 @@ The same function runs under Flower's simulation engine, under the in-process gr
 of :mod:`classical.federated.simulation`, and deployed::
 
     flower-superlink --insecure
-    flower-supernode --insecure --superlink 127.0.0.1:9092 --node-config "partition-id=0 num-partitions=3"
-    (one SuperNode per client), then ``flwr run .`` with this module's ``app`` as the
-    ServerApp and ``classical.federated.client_app:app`` as the ClientApp.
+    flower-supernode --insecure --superlink 127.0.0.1:9092 --clientappio-api-address 127.0.0.1:9094 \
+        --node-config "partition-id=0 num-partitions=3"      # one per client machine, ids 0..2
+    flwr run . my-federation --run-config "num_clients=3 rounds=20 strategy='fedprox'"
+
+``flwr run`` needs a Flower app project: a ``pyproject.toml`` with
+``[tool.flwr.app.components] serverapp = "classical.federated.server_app:app"`` and
+``clientapp = "classical.federated.client_app:app"`` and a federation entry pointing at
+the SuperLink (``address = "127.0.0.1:9093"``, ``insecure = true``). The deployed
+ServerApp reads :class:`FederationConfig` keys from the run config and logs each
+round's row; ``engine`` is ignored there.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Callable, Literal
 
@@ -184,4 +192,5 @@ app = ServerApp()
 def main(grid: Grid, context: Context) -> None:
     """Deployed entry: settings come from the run config (``flwr run . --run-config ...``)."""
     cfg = FederationConfig(**{k.replace("-", "_"): v for k, v in context.run_config.items()})
-    serve(grid, cfg, lambda o, a: mlp_policy(o, a, cfg.hidden), on_round=lambda row, w: print(row))
+    serve(grid, cfg, lambda o, a: mlp_policy(o, a, cfg.hidden),
+          on_round=lambda row, w: logging.getLogger("flwr").info("round %s: %s", row["round"], row))
