@@ -7,6 +7,11 @@ With ``reward: known`` the planner scores rollouts with the environment's true
 reward function and only the dynamics are learned (PETS-style); with
 ``reward: learned`` both come from the model.
 
+With ``value:`` set (a ``build_model`` spec, e.g. ``{"type": "mlp"}`` or, once
+``qrl.models`` is imported, ``{"type": "vqc"}``), a state-value network is fitted to
+the discounted returns-to-go of the real episodes and added as the planner's
+terminal value ``γ^H V(s_H)``, so a short horizon sees beyond its end.
+
 Run with ``qrl train --config configs/pendulum_cem_mpc.yaml --seed 0 --out runs/cem``.
 """
 
@@ -17,13 +22,15 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import nn
 
 from classical.common.buffers import ReplayBuffer
 from classical.common.rundir import RunDir
 from classical.common.seeding import rng_state, seed_everything, set_rng_state
+from classical.rl.models import build_model
 from classical.world_models.cem import CEMPlanner
-from classical.world_models.dynamics import DynamicsModel
+from classical.world_models.dynamics import DynamicsModel, Normaliser
 from classical.world_models.envs import known_reward_fn, make_env
 
 
@@ -50,6 +57,55 @@ class Config(BaseModel):
     batch_size: int = Field(256, ge=1, description="minibatch size for model fitting")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate for the model")
     eval_episodes: int = Field(10, ge=1, description="deterministic evaluation episodes at the end")
+    value: dict | None = Field(None, description="terminal value network spec (build_model), or None")
+    value_fit_steps: int = Field(200, ge=1, description="gradient steps per value refit")
+    value_lr: float = Field(3e-3, gt=0, description="learning rate of the value network")
+    value_tail: int = Field(50, ge=0, description="last steps of each episode left out of value targets (truncated returns)")
+    backend: str | None = Field(None, description="backends.yaml entry for a quantum value network")
+
+    @model_validator(mode="after")
+    def _value_needs_discount(self):
+        if self.value is not None and self.discount >= 1.0:
+            raise ValueError("a terminal value needs discount < 1 (its targets are discounted returns); "
+                             "set discount, e.g. 0.95")
+        return self
+
+
+class TerminalValue(nn.Module):
+    """``V(obs)`` = a network on normalised observations, mapped back to the return scale."""
+
+    def __init__(self, net: nn.Module, obs_dim: int):
+        super().__init__()
+        self.net, self.obs_norm, self.target_norm = net, Normaliser(obs_dim), Normaliser(1)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        out = self.net(self.obs_norm(obs)).reshape(-1, 1).float()
+        return self.target_norm.inverse(out).squeeze(-1)
+
+    def fit(self, obs: np.ndarray, targets: np.ndarray, n_steps: int, optimizer, generator,
+            batch_size: int = 64) -> float:
+        obs_t = torch.as_tensor(obs, dtype=torch.float32)
+        y = torch.as_tensor(targets, dtype=torch.float32).reshape(-1, 1)
+        self.obs_norm.fit(obs_t)
+        self.target_norm.fit(y)
+        x, y = self.obs_norm(obs_t), self.target_norm(y)
+        loss = torch.tensor(float("nan"))
+        for _ in range(n_steps):
+            idx = torch.randint(0, len(x), (min(batch_size, len(x)),), generator=generator)
+            loss = ((self.net(x[idx]).reshape(-1, 1).float() - y[idx]) ** 2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return loss.item()
+
+
+def returns_to_go(rewards: list[float], discount: float) -> np.ndarray:
+    """Discounted sums ``Σ_k γ^k r_{t+k}`` to the end of the episode."""
+    out, running = np.zeros(len(rewards)), 0.0
+    for t in reversed(range(len(rewards))):
+        running = rewards[t] + discount * running
+        out[t] = running
+    return out
 
 
 def _episode(env, planner: CEMPlanner | None, seed: int, rng: np.random.Generator, max_steps: int,
@@ -90,6 +146,11 @@ def run(cfg: Config, run: RunDir) -> dict:
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     buffer = ReplayBuffer(cfg.total_steps)
     reward_fn = known_reward_fn(cfg.env_id) if cfg.reward == "known" else None
+    value = value_opt = None
+    value_data: dict[str, list] = {"obs": [], "target": []}
+    if cfg.value is not None:
+        value = TerminalValue(build_model(cfg.value, "value", obs_dim, 1, backend=cfg.backend), obs_dim)
+        value_opt = torch.optim.Adam(value.net.parameters(), lr=cfg.value_lr)
     planner = CEMPlanner(model.step_fn(reward_fn), env.action_space.low, env.action_space.high,
                          cfg.horizon, cfg.n_candidates, cfg.n_elites, cfg.n_iters, cfg.discount,
                          seed=cfg.seed)
@@ -105,8 +166,17 @@ def run(cfg: Config, run: RunDir) -> dict:
         generator.set_state(state["generator"])
         planner.generator.set_state(state["planner_generator"])
         env_steps, episode, since_fit, loss = (state[k] for k in ("env_steps", "episode", "since_fit", "loss"))
+        if value is not None:
+            value.load_state_dict(state["value"])
+            value_opt.load_state_dict(state["value_opt"])
+            value_data = state["value_data"]
+            planner.terminal_value = value if value_data["obs"] else None
+
+    episode_obs, episode_rewards = [], []
 
     def add(obs, action, reward, next_obs, terminated):
+        episode_obs.append(obs)
+        episode_rewards.append(reward)
         buffer.add(obs=obs[None], action=np.asarray(action, np.float32)[None],
                    reward=np.array([reward], np.float32), next_obs=next_obs[None])
 
@@ -119,6 +189,8 @@ def run(cfg: Config, run: RunDir) -> dict:
     # at the end of the episode in which that many new steps accumulated.
     while env_steps < cfg.total_steps:
         random_phase = env_steps < cfg.random_steps
+        episode_obs.clear()
+        episode_rewards.clear()
         limit = (cfg.random_steps if random_phase else cfg.total_steps) - env_steps
         ret, steps, ms = _episode(env, None if random_phase else planner,
                                   seed=cfg.seed * 100_003 + episode, rng=rng, max_steps=limit,
@@ -129,6 +201,15 @@ def run(cfg: Config, run: RunDir) -> dict:
         if env_steps >= cfg.random_steps and (since_fit >= cfg.refit_every or env_steps == cfg.random_steps):
             loss = refit()
             since_fit = 0
+        if value is not None:
+            # returns-to-go near the cut-off are truncated: keep only the earlier steps as targets
+            keep = max(len(episode_rewards) - cfg.value_tail, 0)
+            value_data["obs"] += episode_obs[:keep]
+            value_data["target"] += list(returns_to_go(episode_rewards, cfg.discount)[:keep])
+            if env_steps >= cfg.random_steps and value_data["obs"]:
+                value.fit(np.array(value_data["obs"]), np.array(value_data["target"]), cfg.value_fit_steps,
+                          value_opt, generator)
+                planner.terminal_value = value
         run.log({"episode": episode, "env_steps": env_steps, "return": ret, "model_loss": loss,
                  "plan_ms": ms, "random": int(random_phase)})
         run.save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -136,7 +217,9 @@ def run(cfg: Config, run: RunDir) -> dict:
                              "generator": generator.get_state(),
                              "planner_generator": planner.generator.get_state(),
                              "env_steps": env_steps, "episode": episode, "since_fit": since_fit,
-                             "loss": loss})
+                             "loss": loss,
+                             **({"value": value.state_dict(), "value_opt": value_opt.state_dict(),
+                                 "value_data": value_data} if value is not None else {})})
     run.plot_curve(x="env_steps", y="return", window=3)
 
     # Evaluation: fixed episode seeds, the planner's seeded generator, no model updates.

@@ -1,5 +1,8 @@
 import csv
 
+import numpy as np
+import pytest
+
 from classical.common.config import load_yaml, validate
 from classical.common.rundir import RunDir
 from classical.world_models import cem_mpc
@@ -47,3 +50,19 @@ def test_cem_mpc_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch):
     drop_time = lambda rows: [{k: v for k, v in r.items() if k != "plan_ms"} for r in rows]  # noqa: E731
     assert drop_time(RunDir(tmp_path / "cut", resume=True).read_metrics()) == \
         drop_time(RunDir(tmp_path / "full", resume=True).read_metrics())
+
+
+def test_cem_mpc_with_terminal_value_network(tmp_path):
+    cfg = cem_mpc.Config(env_id="qrl/FourDControl-v0", discount=0.9, value={"type": "mlp", "hidden": [8]},
+                         value_fit_steps=5, value_tail=10, **TINY)
+    summary = cem_mpc.run(cfg, RunDir(tmp_path))
+    assert summary["env_steps"] == 60 and np.isfinite(summary["eval_mean_return"])
+
+
+def test_terminal_value_requires_discount():
+    with pytest.raises(ValueError, match="discount < 1"):
+        cem_mpc.Config(value={"type": "mlp"})
+
+
+def test_returns_to_go():
+    np.testing.assert_allclose(cem_mpc.returns_to_go([1.0, 2.0, 3.0], 0.5), [1 + 1 + 0.75, 2 + 1.5, 3])
