@@ -131,7 +131,8 @@ backends = ["qrl.torch", "aer.shots", "aer.noisy.manila", "aer.noisy.manila.zne"
 n_states = 4 if QUICK else 32
 rows = diagnostics.backend_errors(backends, n_states=n_states, n_layers=2, seed=0)
 print(f"{n_states} CartPole states, 4 qubits, 2 layers; error = |<O> - exact <O>| averaged over states and outputs")
-display(Markdown(compare.markdown_table(rows, ("backend", "mean_abs_error", "max_abs_error", "seconds"), digits=4)))'''),
+display(Markdown(compare.markdown_table(rows, ("backend", "mean_abs_error", "max_abs_error", "seconds"),
+                                        digits=4)))'''),
         ("code", '''qubits = [2, 4, 6] if QUICK else [2, 4, 6, 8, 10]
 samples = 20 if QUICK else 200
 bp = diagnostics.gradient_variance(qubits, layers=[1, 5], samples=samples, backend="qrl.torch", seed=0)
@@ -168,18 +169,25 @@ def _paradigm(title: str, intro: str, runs: list[tuple[str, str, str, dict, dict
 
 
 def nb03() -> list:
+    dreamer_quick = {"total_steps": 200, "prefill_steps": 100, "train_every": 100, "updates_per_round": 3,
+                     "eval_episodes": 1}
+    vqc_actor = {"actor": {"type": "vqc", "n_qubits": 4, "n_layers": 2}, "actor_input": "obs",
+                 "backend": "qrl.torch"}
     return _paradigm(
-        "03 — World models: CEM-MPC with a learned dynamics ensemble (Pendulum-v1)",
-        "A model-based agent (`classical.world_models.cem_mpc`): fit an ensemble dynamics model on real "
-        "transitions, plan with the cross-entropy method, refit every 200 steps. The quantum hybrid of this "
-        "paradigm (a circuit in the world model) has **not landed** in the library, so this notebook shows the "
-        "classical agent only and says so.",
+        "03 — World models: CEM-MPC (Pendulum-v1) and Dreamer with an MLP or a circuit actor (FourDControl-v0)",
+        "Two model-based agents. `classical.world_models.cem_mpc`: fit an ensemble dynamics model on real "
+        "transitions, plan with the cross-entropy method. `classical.world_models.dreamer`: an RSSM world model "
+        "and an actor-critic trained in imagination; its actor comes from `build_model`, so the quantum hybrid "
+        "is the same agent with a re-uploading circuit as the actor (reading observations, 4 qubits). "
+        "Each gets one seed here.",
         [("cem_mpc", "configs/pendulum_cem_mpc.yaml", None,
           {"total_steps": 300, "random_steps": 100, "refit_every": 100, "n_candidates": 100, "eval_episodes": 1},
-          {})],
+          {}),
+         ("dreamer_mlp", None, "classical.world_models.dreamer", dreamer_quick, {}),
+         ("dreamer_vqc", None, "classical.world_models.dreamer", {**dreamer_quick, **vqc_actor}, vqc_actor)],
         "03_world_models",
-        "Quick mode trains on a few hundred steps and evaluates one episode: its number is not meaningful. "
-        "Full mode uses the preset (2,000 real steps).")
+        "Quick mode trains on a few hundred steps and evaluates one episode: its numbers are not meaningful. "
+        "Full mode uses the presets (CEM-MPC: 2,000 real steps; Dreamer: 3,000).")
 
 
 def nb04() -> list:

@@ -187,10 +187,11 @@ def _mlp_learning_rates(lr: dict | None) -> dict:
     return {"weights": lr.get("weights", lr.get("default", 0.01))}
 
 
-def train_preset(config: str | Path, out: str | Path, algo: str | None = None, **overrides) -> dict:
+def train_preset(config: str | Path | None, out: str | Path, algo: str | None = None, **overrides) -> dict:
     """Train a ``configs/`` preset as ``qrl train`` would, with Config fields overridden; returns its summary.
 
-    ``algo`` replaces the preset's training module (e.g. a hybrid that extends the preset's Config).
+    ``algo`` replaces the preset's training module (e.g. a hybrid that extends the preset's Config);
+    with ``config=None`` the module's defaults are the preset.
 
     The run directory ``out`` gets config.yaml, the metrics file, checkpoint, curve.png and eval.csv.
 
@@ -202,13 +203,13 @@ def train_preset(config: str | Path, out: str | Path, algo: str | None = None, *
     import qrl.models  # noqa: F401  (registers `model: {type: vqc}`)
     from classical.common.rundir import RunDir
 
-    data = load_yaml(config)
+    data = load_yaml(config) if config is not None else {}
     algo = algo or data.pop("algo", None)
     data.pop("algo", None)
     if not algo:
         raise ConfigError(f"{config}: missing key 'algo' (the training module).")
     module = resolve_algo(algo)
-    cfg = validate(module.Config, {**data, **overrides}, str(config))
+    cfg = validate(module.Config, {**data, **overrides}, str(config or algo))
     run = RunDir(out, metrics_name=getattr(module, "METRICS_FILE", "metrics.csv"))
     run.write_config({"algo": algo, **cfg.model_dump()})
     with open(Path(out) / "train.log", "a") as log, contextlib.redirect_stderr(log):
@@ -333,7 +334,8 @@ def run_seed(task: dict) -> dict:
     grid = np.linspace(budget / task["curve_points"], budget, task["curve_points"])
     score = stats.value_at_steps(steps[within], rets[within], [budget], task["score_window"])[0]
     result = {"arm": task["arm"], "seed": task["seed"], "score": None if np.isnan(score) else float(score),
-              "env_steps": int(steps[within][-1]) if within.any() else 0, "env_steps_run": int(steps[-1]) if len(steps) else 0,
+              "env_steps": int(steps[within][-1]) if within.any() else 0,
+              "env_steps_run": int(steps[-1]) if len(steps) else 0,
               "episodes": int(within.sum()), "params": task["params"],
               "wall_seconds": wall or time.perf_counter() - start,
               "curve_steps": grid.tolist(),
@@ -540,7 +542,7 @@ def _cell(template: str, *sources) -> str:
 
 
 def paradigm_matrix() -> list[dict]:
-    """The course's paradigm matrix filled from the numbers notebooks 01–06 recorded (see :func:`record_measurements`)."""
+    """The course's paradigm matrix, filled from the numbers notebooks 01–06 recorded (:func:`record_measurements`)."""
     def by_arm(m, key="summary"):
         return {r["arm"]: r for r in (m or {}).get(key, [])} if m else {}
 
@@ -569,9 +571,12 @@ def paradigm_matrix() -> list[dict]:
 
     wm = load_measurements("03_world_models")
     runs = (wm or {}).get("runs", {})
-    rows.append({"paradigm": "world models (CEM-MPC, Pendulum)",
-                 "sample efficiency": _cell("eval return {cem_mpc.eval_mean_return:.0f} after "
-                                            "{cem_mpc.env_steps} real steps", runs),
+    rows.append({"paradigm": "world models (CEM-MPC on Pendulum; Dreamer on FourDControl)",
+                 "sample efficiency": _join(
+                     _cell("CEM-MPC eval return {cem_mpc.eval_mean_return:.0f} after {cem_mpc.env_steps} real "
+                           "steps", runs),
+                     _cell("Dreamer MLP actor {dreamer_mlp.eval_mean_return:.0f}, circuit actor "
+                           "{dreamer_vqc.eval_mean_return:.0f} after {dreamer_mlp.env_steps} steps", runs)),
                  "interpretability": "not measured",
                  "scalability": _cell("{cem_mpc.plan_ms:.0f} ms per planning step", runs),
                  "robustness": "not measured", "source": (wm or {}).get("mode", "none")})
@@ -611,6 +616,11 @@ def paradigm_matrix() -> list[dict]:
                                      "{fed_vqc.epsilon:.2f}", runs),
                  "source": (fe or {}).get("mode", "none")})
     return rows
+
+
+def _join(*cells: str) -> str:
+    measured = [c for c in cells if c != "not measured"]
+    return "; ".join(measured) if measured else "not measured"
 
 
 def _noise_cell(errors: dict | None) -> str:
@@ -693,11 +703,14 @@ def compare(config: Path, seeds: int | None = None, out: Path | None = None, wor
 
 
 def compare_command(
-        config: Path = typer.Option(..., "--config", "-c", help="experiment file, e.g. experiments/cartpole_reinforce.yaml"),
+        config: Path = typer.Option(..., "--config", "-c",
+                                    help="experiment file, e.g. experiments/cartpole_reinforce.yaml"),
         seeds: Optional[int] = typer.Option(None, help="seeds per arm (overrides the file)"),
         out: Optional[Path] = typer.Option(None, help="output folder (default runs/compare-<file>)"),
         workers: Optional[int] = typer.Option(None, help="parallel local processes (overrides the file)"),
-        ray_address: Optional[str] = typer.Option(None, "--ray-address", help="run seeds on this Ray cluster"),
+        ray_address: Optional[str] = typer.Option(
+            None, "--ray-address", help="run seeds as Ray tasks on this cluster (auto, ray://host:10001; "
+                                        "local starts one here)"),
         backends: Optional[Path] = typer.Option(None, "--backends", help="backends file")) -> None:
     """Compare agents over seeds at equal environment steps: summary.csv (IQM, 95% CI) and figures."""
     compare(config, seeds, out, workers, ray_address, backends)
