@@ -9,19 +9,14 @@ held-out CartPole, computes the privacy spent so far with Opacus's RDP accountan
 hands one row (round, per-client returns, ε, bytes) to ``on_round``.
 
 The same function runs under Flower's simulation engine, under the in-process grid
-of :mod:`classical.federated.simulation`, and deployed::
-
-    flower-superlink --insecure
-    flower-supernode --insecure --superlink 127.0.0.1:9092 --clientappio-api-address 127.0.0.1:9094 \
-        --node-config "partition-id=0 num-partitions=3"      # one per client machine, ids 0..2
-    flwr run . my-federation --run-config "num_clients=3 rounds=20 strategy='fedprox'"
-
-``flwr run`` needs a Flower app project: a ``pyproject.toml`` with
-``[tool.flwr.app.components] serverapp = "classical.federated.server_app:app"`` and
-``clientapp = "classical.federated.client_app:app"`` and a federation entry pointing at
-the SuperLink (``address = "127.0.0.1:9093"``, ``insecure = true``). The deployed
-ServerApp reads :class:`FederationConfig` keys from the run config and logs each
-round's row; ``engine`` is ignored there.
+of :mod:`classical.federated.simulation`, and deployed, where this module's ``app`` is
+the ServerApp and ``classical.federated.client_app:app`` the ClientApp of a Flower app
+project (``[tool.flwr.app.components]`` in its ``pyproject.toml``). One SuperLink, one
+SuperNode per client machine started with
+``flower-supernode --superlink HOST:9092 --node-config "partition-id=0 num-partitions=3"``,
+then ``flwr run`` with ``--run-config`` keys of :class:`FederationConfig`. The deployed
+path has not been exercised on real machines here (only the simulation engine and the
+in-process grid are tested); the deployed ServerApp logs each round's row.
 """
 
 from __future__ import annotations
