@@ -38,8 +38,12 @@ import numpy as np  # noqa: E402
 
 from classical.causal import edge_scores, notears, pc, pcmci  # noqa: E402
 from classical.causal.graph import cpdag_from_dag  # noqa: E402
-from classical.causal.metrics import (random_dag, random_weights, simulate_lagged_sem,  # noqa: E402
-                                      simulate_linear_sem)
+from classical.causal.metrics import (  # noqa: E402
+    random_dag,
+    random_weights,
+    simulate_lagged_sem,
+    simulate_linear_sem,
+)
 
 
 def sort_and_regress(x: np.ndarray, threshold: float = 0.3) -> np.ndarray:

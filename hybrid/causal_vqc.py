@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import tempfile
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pydantic import Field
 

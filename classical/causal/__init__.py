@@ -11,5 +11,5 @@ from classical.causal.notears import notears
 from classical.causal.pc import pc
 from classical.causal.pcmci import pcmci
 
-__all__ = ["CausalGraph", "cpdag_from_dag", "pc", "notears", "pcmci", "shd", "tpr", "fdr",
-           "edge_scores"]
+__all__ = ["CausalGraph", "cpdag_from_dag", "edge_scores", "fdr", "notears", "pc", "pcmci",
+           "shd", "tpr"]

@@ -24,7 +24,7 @@ Register-free use: ``gym.make("classical.causal.env:CausalShift-v0", shift=True)
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import gymnasium as gym
 import numpy as np

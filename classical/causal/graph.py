@@ -14,7 +14,7 @@ Adjacency convention everywhere in :mod:`classical.causal`: ``A[i, j] != 0`` mea
 from __future__ import annotations
 
 from collections import deque
-from typing import Hashable, Iterable
+from collections.abc import Hashable, Iterable
 
 import networkx as nx
 import numpy as np
@@ -59,7 +59,7 @@ class CausalGraph:
                              "so remove one edge of it.")
 
     @classmethod
-    def from_adjacency(cls, adjacency: np.ndarray, names: list[Node] | None = None) -> "CausalGraph":
+    def from_adjacency(cls, adjacency: np.ndarray, names: list[Node] | None = None) -> CausalGraph:
         """Build from a square matrix with ``A[i, j] != 0`` meaning ``i → j``."""
         a = np.asarray(adjacency)
         names = list(range(a.shape[0])) if names is None else list(names)
@@ -112,14 +112,18 @@ class CausalGraph:
 
         Each argument is a node or a collection of nodes; they must be disjoint.
         """
-        xs, ys, zs = _as_set(x), _as_set(y), _as_set(given)
+        xs, ys, zs = self._node_sets(x, y, given)
+        return _d_separated(self.dag, xs, ys, zs)
+
+    def _node_sets(self, x, y, z) -> tuple[set, set, set]:
+        xs, ys, zs = _as_set(x), _as_set(y), _as_set(z)
         missing = (xs | ys | zs) - set(self.dag.nodes)
         if missing:
             raise ValueError(f"nodes {sorted(map(str, missing))} are not in the graph; "
                              f"known nodes are {self.nodes}.")
         if (xs & ys) or (xs & zs) or (ys & zs):
-            raise ValueError("x, y and given must be disjoint node sets; remove the shared nodes.")
-        return _d_separated(self.dag, xs, ys, zs)
+            raise ValueError("the node sets must be disjoint; remove the nodes they share.")
+        return xs, ys, zs
 
     # -- adjustment criteria -------------------------------------------------
     def satisfies_backdoor(self, x: Node | Iterable[Node], y: Node | Iterable[Node],
@@ -129,7 +133,7 @@ class CausalGraph:
         ``z`` qualifies when no member is a descendant of ``x`` and ``z`` blocks every
         path between ``x`` and ``y`` that starts with an arrow into ``x``.
         """
-        xs, ys, zs = _as_set(x), _as_set(y), _as_set(z)
+        xs, ys, zs = self._node_sets(x, y, z)
         if zs & self.descendants(xs):
             return False
         return _d_separated(_cut_outgoing(self.dag, xs), xs, ys, zs)
@@ -142,7 +146,7 @@ class CausalGraph:
         path from ``x`` to ``z`` is open; (iii) ``x`` blocks every back-door path from
         ``z`` to ``y``.
         """
-        xs, ys, zs = _as_set(x), _as_set(y), _as_set(z)
+        xs, ys, zs = self._node_sets(x, y, z)
         without_z = self.dag.copy()
         without_z.remove_nodes_from(zs)
         if any(nx.has_path(without_z, a, b) for a in xs for b in ys):

@@ -18,8 +18,8 @@ blocks that, front-door adjustment through a mediator (:func:`frontdoor_adjustme
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -92,7 +92,7 @@ class SCM:
 
     @classmethod
     def linear(cls, weights: np.ndarray, names: Iterable[str] | None = None,
-               noise_scale: float | Iterable[float] = 1.0, latent: Iterable[str] = ()) -> "SCM":
+               noise_scale: float | Iterable[float] = 1.0, latent: Iterable[str] = ()) -> SCM:
         """The linear-Gaussian SCM ``X = X W + E`` of a weighted DAG (``W[i, j]``: i → j)."""
         w = np.asarray(weights, dtype=float)
         d = w.shape[0]
@@ -128,7 +128,7 @@ class SCM:
                 values[v] = values[v] + np.broadcast_to(np.asarray(noise[v], dtype=float), (n,))
         return values
 
-    def do(self, interventions: Mapping[str, float | np.ndarray]) -> "SCM":
+    def do(self, interventions: Mapping[str, float | np.ndarray]) -> SCM:
         """The intervened model: each ``X`` in ``interventions`` is set to its value, cutting
         its incoming edges."""
         unknown = set(interventions) - set(self.mechanisms)

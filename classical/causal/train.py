@@ -81,7 +81,7 @@ def select_features(cfg: Config) -> tuple[list[int], dict]:
         raise ValueError(f"{cfg.discovery} found no parent of the reward in {len(data)} samples; "
                          "collect more (discovery_episodes) or use discovery: pc.")
     record = {"features": [names[i] for i in parents], "method": cfg.discovery,
-              "samples": int(len(data)), "columns": names}
+              "samples": len(data), "columns": names}
     return parents, record
 
 

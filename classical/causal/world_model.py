@@ -22,8 +22,8 @@ between ``s_t`` and ``s_{t+1}``; time orients every edge).
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -81,12 +81,12 @@ class InterventionalDataset:
         """Rows whose ``s_{t+1, j}`` came from its own mechanism."""
         return ~self.intervened[:, j]
 
-    def observational(self) -> "InterventionalDataset":
+    def observational(self) -> InterventionalDataset:
         keep = ~self.intervened.any(axis=1)
         return InterventionalDataset(self.states[keep], self.actions[keep],
                                      self.next_states[keep], self.intervened[keep])
 
-    def concat(self, other: "InterventionalDataset") -> "InterventionalDataset":
+    def concat(self, other: InterventionalDataset) -> InterventionalDataset:
         return InterventionalDataset(np.vstack([self.states, other.states]),
                                      np.vstack([self.actions, other.actions]),
                                      np.vstack([self.next_states, other.next_states]),
@@ -216,7 +216,7 @@ class CausalWorldModel(nn.Module):
         return self(s, a).numpy()
 
     # -- interventions and rollouts -----------------------------------------
-    def intervene(self, interventions: Mapping[int, float]) -> "CausalWorldModel":
+    def intervene(self, interventions: Mapping[int, float]) -> CausalWorldModel:
         """A model sharing these mechanisms in which each ``s_j`` in ``interventions`` is held
         at its value (at every step, the initial state included): its incoming edges are cut."""
         bad = [j for j in interventions if not 0 <= int(j) < self.d]

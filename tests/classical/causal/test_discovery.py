@@ -7,8 +7,12 @@ import pytest
 
 from classical.causal import edge_scores, notears, pc, pcmci, shd
 from classical.causal.graph import cpdag_from_dag
-from classical.causal.metrics import (random_dag, random_weights, simulate_lagged_sem,
-                                      simulate_linear_sem)
+from classical.causal.metrics import (
+    random_dag,
+    random_weights,
+    simulate_lagged_sem,
+    simulate_linear_sem,
+)
 
 # 4 nodes: collider 0 → 2 ← 1, chain 2 → 3 (fully identifiable from data)
 COLLIDER_CHAIN = np.array([[0, 0, 1, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]])
