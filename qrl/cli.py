@@ -160,6 +160,34 @@ from qrl.compare import compare_command  # noqa: E402  (light: its heavy imports
 app.command("compare")(functools.wraps(compare_command)(lambda **kw: _guard(lambda: compare_command(**kw))))
 
 
+from qrl.cli_hardware import jobs_app  # noqa: E402
+
+
+def _guarded(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return _guard(lambda: fn(*args, **kwargs))
+    return wrapper
+
+
+for _command in jobs_app.registered_commands:
+    _command.callback = _guarded(_command.callback)
+app.add_typer(jobs_app, name="jobs")
+
+
+@app.command("evaluate")
+def evaluate(run: Path = typer.Option(..., "--run", help="a trained run directory"),
+             backend: str = typer.Option(..., help="backends.yaml entry to evaluate on"),
+             episodes: int = typer.Option(3, help="evaluation episodes"),
+             shots: Optional[int] = typer.Option(None, help="shots per circuit (overrides the entry)"),
+             dry_run: bool = typer.Option(False, "--dry-run", help="print what would be submitted; submit nothing"),
+             backends: Optional[Path] = BackendsOpt):
+    """Evaluate a trained policy on any target; append returns, jobs and shots to the run directory."""
+    from qrl.cli_hardware import evaluate as run_evaluation
+
+    _guard(lambda: run_evaluation(run, backend, episodes, shots, dry_run, backends))
+
+
 def main() -> None:
     app()
 
