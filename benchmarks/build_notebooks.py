@@ -95,7 +95,7 @@ _ = compare.record_measurements("01_reinforce", {"summary": summary, "comparison
     dqn_settings = dict(seeds=2, env_steps=300, workers=1, bootstrap_reps=1000, curve_points=5)
     dqn_out = out_dir("nb01-dqn")
 else:
-    dqn_settings = dict(seeds=5, env_steps=3000)
+    dqn_settings = dict(seeds=10, env_steps=3000)
     dqn_out = ROOT / "runs" / "compare-cartpole_dqn"
 dqn_exp = compare.load_experiment("experiments/cartpole_dqn.yaml", **dqn_settings)
 print(f"seeds per arm: {dqn_exp.seeds}; environment steps per seed: {dqn_exp.env_steps}")
