@@ -81,11 +81,13 @@ def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
 
 def evaluate_policy(env_id: str, act: Callable[[np.ndarray], np.ndarray], episodes: int, seed: int,
                     env_kwargs: dict | None = None,
-                    extra: Callable[[dict], dict] | None = None) -> list[dict]:
+                    extra: Callable[[dict], dict] | None = None,
+                    info_keys: tuple[str, ...] | list[str] = ()) -> list[dict]:
     """Play ``episodes`` episodes with a deterministic ``act``; one row per episode.
 
-    ``extra(info)`` may add task-specific columns (e.g. ``success``, ``fidelity``)
-    from the last step's info.
+    ``info_keys`` copies those entries of the last step's info into the row
+    (e.g. ``success``, ``fidelity``; missing keys are left empty); ``extra(info)``
+    may add any other task-specific columns.
     """
     env = make_env(env_id, **(env_kwargs or {}))
     rows = []
@@ -99,8 +101,15 @@ def evaluate_policy(env_id: str, act: Callable[[np.ndarray], np.ndarray], episod
             steps += 1
             done = terminated or truncated
         row = {"episode": ep, "return": total, "steps": steps}
+        row.update({key: _plain(info[key]) if key in info else None for key in info_keys})
         if extra is not None:
             row.update(extra(info))
         rows.append(row)
     env.close()
     return rows
+
+
+def _plain(value):
+    """A numpy scalar or 0-d array as a Python number, so CSV cells read back cleanly."""
+    value = np.asarray(value)
+    return value.item() if value.ndim == 0 else value.tolist()

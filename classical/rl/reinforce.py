@@ -15,7 +15,6 @@ a checkpoint after every update, ``curve.png`` and ``eval.csv``.
 
 from __future__ import annotations
 
-import signal
 import time
 from collections import deque
 from pathlib import Path
@@ -30,6 +29,7 @@ from classical.common.rollouts import (collect_episodes, discounted_returns, eva
                                        make_vector_env)
 from classical.common.rundir import RunDir
 from classical.common.seeding import rng_state, seed_everything, set_rng_state
+from classical.common.training import InterruptFlag, adam_per_group, rebuild_agent
 from classical.rl.models import build_model
 
 
@@ -77,13 +77,7 @@ class Reinforce:
         env.close()
         self.rng = seed_everything(cfg.seed)
         self.policy = build_model(cfg.model, "policy", self.obs_dim, self.n_actions, cfg.backend)
-        groups = self.policy.parameter_groups()
-        missing = [g for g in groups if g not in cfg.lr and "default" not in cfg.lr]
-        if missing:
-            raise ValueError(f"lr has no learning rate for parameter group(s) {missing}; "
-                             f"set lr: {{{', '.join(f'{g}: ...' for g in groups)}}}.")
-        self.optimizer = torch.optim.Adam(
-            [{"params": ps, "lr": cfg.lr.get(g, cfg.lr.get("default"))} for g, ps in groups.items()])
+        self.optimizer = adam_per_group(self.policy, cfg.lr)
         self.scale = torch.tensor(cfg.obs_scale, dtype=torch.float32) if cfg.obs_scale else None
         self.episodes_done = 0
         self.updates_done = 0
@@ -127,7 +121,7 @@ class Reinforce:
         envs = make_vector_env(cfg.env_id, cfg.batch_episodes, **cfg.env_kwargs)
         bar = tqdm(total=cfg.episodes, initial=self.episodes_done, disable=not progress,
                    unit="ep", dynamic_ncols=True)
-        interrupted = _InterruptFlag()
+        interrupted = InterruptFlag()
         try:
             while self.episodes_done < cfg.episodes and not self.solved:
                 start = time.perf_counter()
@@ -189,33 +183,7 @@ class Reinforce:
     @classmethod
     def load(cls, path: str | Path, **overrides) -> "Reinforce":
         """Rebuild an agent from :meth:`save` output; ``overrides`` change config fields (e.g. backend)."""
-        state = torch.load(path, weights_only=False)
-        agent = cls(Config(**{**state["config"], **overrides}))
-        agent.load_state_dict(state)
-        return agent
-
-
-class _InterruptFlag:
-    """Turn Ctrl-C into a flag checked between updates, so the last checkpoint is whole."""
-
-    def __init__(self):
-        self.hit = False
-        try:
-            self._old = signal.signal(signal.SIGINT, self._handler)
-        except ValueError:  # not in the main thread
-            self._old = None
-
-    def _handler(self, *_):
-        if self.hit:  # a second Ctrl-C stops at once
-            raise KeyboardInterrupt
-        self.hit = True
-
-    def __bool__(self) -> bool:
-        return self.hit
-
-    def restore(self) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        return rebuild_agent(torch.load(path, weights_only=False), lambda c: cls(Config(**{**c, **overrides})))
 
 
 def run(cfg: Config, run: RunDir) -> dict:
@@ -235,13 +203,5 @@ def run(cfg: Config, run: RunDir) -> dict:
 
 def load_agent(run_dir: str | Path, backend: str | None = None, **device_overrides) -> Reinforce:
     """The trained agent of a run directory, optionally on another backend (for ``qrl evaluate``)."""
-    run_dir = Path(run_dir)
-    state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
-    cfg = dict(state["config"])
-    if backend is not None:
-        cfg["backend"] = backend
-    if device_overrides:
-        cfg["model"] = {**cfg["model"], **device_overrides}
-    agent = Reinforce(Config(**cfg))
-    agent.load_state_dict(state)
-    return agent
+    state = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False)
+    return rebuild_agent(state, lambda c: Reinforce(Config(**c)), backend, **device_overrides)

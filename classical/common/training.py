@@ -1,0 +1,72 @@
+"""Small pieces every training loop needs: per-group optimisers and a Ctrl-C flag.
+
+**Example**
+
+>>> import torch
+>>> net = torch.nn.Linear(2, 1)
+>>> net.parameter_groups = lambda: {"weights": list(net.parameters())}
+>>> opt = adam_per_group(net, {"weights": 0.01})
+>>> opt.param_groups[0]["lr"]
+0.01
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any, Callable
+
+import torch
+
+
+def adam_per_group(model: torch.nn.Module, lr: dict[str, float]) -> torch.optim.Adam:
+    """Adam with one learning rate per entry of ``model.parameter_groups()``.
+
+    ``lr`` maps group names (``input_scaling``, ``weights``, ``output_scaling`` for
+    circuits, ``weights`` for MLPs) to rates; a ``default`` entry covers the rest.
+    """
+    groups = model.parameter_groups()
+    missing = [g for g in groups if g not in lr and "default" not in lr]
+    if missing:
+        raise ValueError(f"lr has no learning rate for parameter group(s) {missing}; "
+                         f"set lr: {{{', '.join(f'{g}: ...' for g in groups)}}}.")
+    return torch.optim.Adam([{"params": ps, "lr": lr.get(g, lr.get("default"))} for g, ps in groups.items()])
+
+
+class InterruptFlag:
+    """Turn Ctrl-C into a flag checked between updates, so the last checkpoint is whole."""
+
+    def __init__(self):
+        self.hit = False
+        try:
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        except ValueError:  # not in the main thread
+            self._old = None
+
+    def _handler(self, *_):
+        if self.hit:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.hit = True
+
+    def __bool__(self) -> bool:
+        return self.hit
+
+    def restore(self) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+def rebuild_agent(state: dict, make: Callable[[dict], Any], backend: str | None = None,
+                  **device_overrides) -> Any:
+    """An agent rebuilt from a checkpoint ``state`` (which stores its ``config``).
+
+    ``make(config_dict)`` constructs the agent; ``backend`` and ``device_overrides``
+    (extra keys for the ``model:`` mapping) let a trained circuit run on another target.
+    """
+    cfg = dict(state["config"])
+    if backend is not None:
+        cfg["backend"] = backend
+    if device_overrides:
+        cfg["model"] = {**cfg["model"], **device_overrides}
+    agent = make(cfg)
+    agent.load_state_dict(state)
+    return agent

@@ -1,0 +1,274 @@
+"""DQN with experience replay and a target network, for any Q-network.
+
+The Q-network is built from the config's ``model:`` mapping, so the same loop
+trains the VQ-DQN of Skolik et al. (2022) (``type: vqc``: data re-uploading with
+trainable input scaling λ, variational angles θ and output scaling w, each with
+its own learning rate) or a classical MLP (``type: mlp``). One environment step:
+
+1. act ε-greedily (ε decays by ``epsilon_decay`` after every episode, down to
+   ``epsilon_end``), store (s, a, r, s', terminated) in the replay buffer;
+2. every ``train_every`` steps: sample ``batch_size`` transitions, target
+   y = r + γ·(1 − terminated)·max_a' Q_target(s', a') (Double DQN picks a' with
+   the online network), Huber loss on Q(s, a) − y, one Adam step;
+3. every ``target_update_every`` steps: copy the online weights to the target.
+
+The run directory gets ``metrics.csv`` (episode, return, length, epsilon,
+env_steps, wall_seconds), a checkpoint every ``checkpoint_every`` episodes
+(including the replay buffer, so a resumed run matches an uninterrupted one),
+``curve.png`` and ``eval.csv`` (greedy episodes, plus the ``eval_info_keys``
+columns such as ``success`` or ``fidelity``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from tqdm import tqdm
+
+from classical.common.buffers import ReplayBuffer
+from classical.common.rollouts import evaluate_policy, make_env
+from classical.common.rundir import RunDir
+from classical.common.seeding import rng_state, seed_everything, set_rng_state
+from classical.common.training import InterruptFlag, adam_per_group, rebuild_agent
+from classical.rl.models import build_model
+
+
+class Config(BaseModel):
+    """DQN settings; ``configs/*_dqn.yaml`` and ``*_qlearning.yaml`` are presets of this."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env_id: str = Field("CartPole-v1", description="gymnasium id (discrete actions); 'module:id' imports module")
+    env_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gym.make")
+    obs_scale: list[float] | None = Field(None, description="divide observations by these")
+    model: dict[str, Any] = Field(default_factory=lambda: {"type": "mlp"}, description="Q-network spec")
+    backend: str | None = Field(None, description="backends.yaml entry for quantum models")
+    lr: dict[str, float] = Field(default_factory=lambda: {"weights": 0.001},
+                                 description="Adam learning rate per parameter group")
+    gamma: float = Field(0.99, description="discount factor")
+    buffer_size: int = Field(10_000, gt=0, description="replay capacity in transitions")
+    batch_size: int = Field(16, gt=0, description="transitions per gradient step")
+    learning_starts: int = Field(16, ge=0, description="steps before the first gradient step")
+    train_every: int = Field(10, gt=0, description="environment steps per gradient step")
+    gradient_steps: int = Field(1, gt=0, description="gradient steps each time training happens")
+    target_update_every: int = Field(30, gt=0, description="environment steps between target copies")
+    double_dqn: bool = Field(False, description="choose a' with the online network (Double DQN)")
+    huber_delta: float = Field(1.0, gt=0, description="Huber loss threshold")
+    max_grad_norm: float | None = Field(None, description="clip the gradient norm (None: no clipping)")
+    epsilon_start: float = Field(1.0, ge=0, le=1, description="exploration rate of the first episode")
+    epsilon_end: float = Field(0.01, ge=0, le=1, description="lowest exploration rate")
+    epsilon_decay: float = Field(0.99, gt=0, le=1, description="ε multiplier after each episode")
+    episodes: int = Field(1000, gt=0, description="training budget in episodes")
+    solved_return: float | None = Field(None, description="stop when the mean of the last solved_window "
+                                                          "returns reaches this")
+    solved_window: int = Field(100, gt=0, description="episodes averaged for solved_return")
+    checkpoint_every: int = Field(10, gt=0, description="episodes between checkpoints")
+    eval_episodes: int = Field(10, ge=0, description="greedy evaluation episodes at the end")
+    eval_info_keys: list[str] = Field(default_factory=list,
+                                      description="info entries copied into eval.csv (e.g. success, fidelity)")
+    seed: int = Field(0, description="seed for torch, numpy and the environments")
+
+
+class DQN:
+    """Deep Q-learning agent with a Stable-Baselines3-like surface.
+
+    **Example**
+
+    >>> cfg = Config(episodes=2, model={"type": "mlp", "hidden": [8]})
+    >>> agent = DQN(cfg)
+    >>> agent.predict(np.zeros((3, 4)), deterministic=True).shape
+    (3,)
+    """
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        env = make_env(cfg.env_id, **cfg.env_kwargs)
+        if not hasattr(env.action_space, "n"):
+            raise ValueError(f"DQN needs discrete actions; {cfg.env_id} has {env.action_space}.")
+        self.obs_dim = int(np.prod(env.observation_space.shape))
+        self.n_actions = int(env.action_space.n)
+        env.close()
+        self.rng = seed_everything(cfg.seed)
+        self.q = build_model(cfg.model, "q", self.obs_dim, self.n_actions, cfg.backend)
+        self.target_q = build_model(cfg.model, "q", self.obs_dim, self.n_actions, cfg.backend)
+        self.target_q.load_state_dict(self.q.state_dict())
+        self.optimizer = adam_per_group(self.q, cfg.lr)
+        self.buffer = ReplayBuffer(cfg.buffer_size)
+        self.scale = torch.tensor(cfg.obs_scale, dtype=torch.float32) if cfg.obs_scale else None
+        self.epsilon = cfg.epsilon_start
+        self.episodes_done = 0
+        self.env_steps = 0
+        self.updates_done = 0
+        self.wall_seconds = 0.0
+        self.recent: deque[float] = deque(maxlen=cfg.solved_window)
+
+    # -- acting --------------------------------------------------------------
+    def _obs(self, obs) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(-1, self.obs_dim)
+        return x / self.scale if self.scale is not None else x
+
+    def predict(self, obs, deterministic: bool = True) -> np.ndarray:
+        """Greedy actions for a batch of observations (ε-greedy when not ``deterministic``).
+
+        Exploring entries never call the network, so early (high-ε) episodes of a
+        circuit agent cost almost nothing.
+        """
+        obs = np.asarray(obs).reshape(-1, self.obs_dim)
+        if deterministic:
+            explore = np.zeros(len(obs), dtype=bool)
+        else:
+            explore = self.rng.random(len(obs)) < self.epsilon
+        actions = self.rng.integers(0, self.n_actions, len(obs)) if not deterministic else np.zeros(len(obs), int)
+        if not explore.all():
+            with torch.no_grad():
+                actions[~explore] = self.q(self._obs(obs[~explore])).argmax(-1).numpy()
+        return actions
+
+    # -- learning ------------------------------------------------------------
+    def update(self, batch: dict[str, torch.Tensor]) -> float:
+        """One gradient step on a batch of transitions; returns the Huber loss."""
+        cfg = self.cfg
+        obs, next_obs = self._obs(batch["obs"]), self._obs(batch["next_obs"])
+        with torch.no_grad():
+            next_target = self.target_q(next_obs)
+            if cfg.double_dqn:
+                best = self.q(next_obs).argmax(-1, keepdim=True)
+                next_value = next_target.gather(1, best).squeeze(1)
+            else:
+                next_value = next_target.max(-1).values
+            target = batch["reward"].float() + cfg.gamma * (1.0 - batch["terminated"].float()) * next_value
+        q_taken = self.q(obs).gather(1, batch["action"].long().reshape(-1, 1)).squeeze(1)
+        loss = F.huber_loss(q_taken, target.to(q_taken.dtype), delta=cfg.huber_delta)
+        self.optimizer.zero_grad()
+        loss.backward()
+        if cfg.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.q.parameters(), cfg.max_grad_norm)
+        self.optimizer.step()
+        self.updates_done += 1
+        return loss.item()
+
+    def _play_episode(self, env) -> tuple[float, int]:
+        """One ε-greedy training episode with replay updates; returns (return, length)."""
+        cfg = self.cfg
+        obs, _ = env.reset(seed=cfg.seed * 1_000_003 + self.episodes_done)
+        total, length, done = 0.0, 0, False
+        while not done:
+            action = int(self.predict(obs[None], deterministic=False)[0])
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            self.buffer.add(obs=np.asarray(obs, dtype=np.float32)[None], action=np.array([action]),
+                            reward=np.array([reward], dtype=np.float32),
+                            next_obs=np.asarray(next_obs, dtype=np.float32)[None],
+                            terminated=np.array([terminated], dtype=np.float32))
+            obs = next_obs
+            total += float(reward)
+            length += 1
+            self.env_steps += 1
+            done = terminated or truncated
+            if len(self.buffer) >= max(cfg.learning_starts, cfg.batch_size) and self.env_steps % cfg.train_every == 0:
+                for _ in range(cfg.gradient_steps):
+                    self.update(self.buffer.sample(cfg.batch_size, self.rng))
+            if self.env_steps % cfg.target_update_every == 0:
+                self.target_q.load_state_dict(self.q.state_dict())
+        return total, length
+
+    def learn(self, run: RunDir | None = None, progress: bool = True) -> "DQN":
+        """Train until the episode budget is spent or the task counts as solved."""
+        cfg = self.cfg
+        env = make_env(cfg.env_id, **cfg.env_kwargs)
+        bar = tqdm(total=cfg.episodes, initial=self.episodes_done, disable=not progress,
+                   unit="ep", dynamic_ncols=True)
+        interrupted = InterruptFlag()
+        try:
+            while self.episodes_done < cfg.episodes and not self.solved:
+                start = time.perf_counter()
+                ret, length = self._play_episode(env)
+                self.wall_seconds += time.perf_counter() - start
+                self.episodes_done += 1
+                self.recent.append(ret)
+                if run is not None:
+                    run.log({"episode": self.episodes_done, "return": ret, "length": length,
+                             "epsilon": round(self.epsilon, 5), "env_steps": self.env_steps,
+                             "wall_seconds": round(self.wall_seconds, 3)})
+                self.epsilon = max(cfg.epsilon_end, self.epsilon * cfg.epsilon_decay)
+                last = self.episodes_done >= cfg.episodes or self.solved
+                if run is not None and (self.episodes_done % cfg.checkpoint_every == 0 or last or interrupted):
+                    run.save_checkpoint(self.state_dict())
+                bar.update(1)
+                bar.set_postfix(mean_return=f"{np.mean(self.recent):.2f}", eps=f"{self.epsilon:.3f}")
+                if interrupted:
+                    raise KeyboardInterrupt
+        finally:
+            interrupted.restore()
+            bar.close()
+            env.close()
+        return self
+
+    @property
+    def solved(self) -> bool:
+        cfg = self.cfg
+        return (cfg.solved_return is not None and len(self.recent) == cfg.solved_window
+                and float(np.mean(self.recent)) >= cfg.solved_return)
+
+    def evaluate(self, episodes: int, seed: int = 10_000) -> list[dict]:
+        """Greedy episodes; one row each, with the ``eval_info_keys`` columns."""
+        return evaluate_policy(self.cfg.env_id, lambda o: self.predict(o, deterministic=True),
+                               episodes, seed, self.cfg.env_kwargs, info_keys=self.cfg.eval_info_keys)
+
+    # -- persistence ---------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"q": self.q.state_dict(), "target_q": self.target_q.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "buffer": self.buffer.state_dict(),
+                "rng": rng_state(self.rng), "epsilon": self.epsilon, "episodes_done": self.episodes_done,
+                "env_steps": self.env_steps, "updates_done": self.updates_done,
+                "wall_seconds": self.wall_seconds, "recent": list(self.recent), "config": self.cfg.model_dump()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.q.load_state_dict(state["q"])
+        self.target_q.load_state_dict(state["target_q"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.buffer.load_state_dict(state["buffer"])
+        set_rng_state(state["rng"], self.rng)
+        self.epsilon, self.episodes_done = state["epsilon"], state["episodes_done"]
+        self.env_steps, self.updates_done = state["env_steps"], state["updates_done"]
+        self.wall_seconds = state["wall_seconds"]
+        self.recent = deque(state["recent"], maxlen=self.cfg.solved_window)
+
+    def save(self, path: str | Path) -> None:
+        torch.save(self.state_dict(), path)
+
+    @classmethod
+    def load(cls, path: str | Path, **overrides) -> "DQN":
+        """Rebuild an agent from :meth:`save` output; ``overrides`` change config fields (e.g. backend)."""
+        return rebuild_agent(torch.load(path, weights_only=False), lambda c: cls(Config(**{**c, **overrides})))
+
+
+def run(cfg: Config, run: RunDir) -> dict:
+    """Train, checkpoint, evaluate: the entry point of ``qrl train`` for this algorithm."""
+    agent = DQN(cfg)
+    if run.resume and (state := run.load_checkpoint()) is not None:
+        agent.load_state_dict(state)
+    agent.learn(run)
+    run.plot_curve("episode", "return", title=f"DQN {cfg.model.get('type', 'mlp')} on {cfg.env_id}")
+    rows = agent.evaluate(cfg.eval_episodes)
+    run.write_eval(rows)
+    summary = {"episodes": agent.episodes_done, "env_steps": agent.env_steps,
+               "mean_recent_return": float(np.mean(agent.recent)) if agent.recent else None,
+               "eval_mean_return": float(np.mean([r["return"] for r in rows])) if rows else None,
+               "params": agent.q.n_params, "solved": agent.solved}
+    for key in cfg.eval_info_keys:
+        values = [float(r[key]) for r in rows if r.get(key) is not None]
+        summary[f"eval_mean_{key}"] = float(np.mean(values)) if values else None
+    return summary
+
+
+def load_agent(run_dir: str | Path, backend: str | None = None, **device_overrides) -> DQN:
+    """The trained agent of a run directory, optionally on another backend (for ``qrl evaluate``)."""
+    state = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False)
+    return rebuild_agent(state, lambda c: DQN(Config(**c)), backend, **device_overrides)

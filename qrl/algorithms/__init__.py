@@ -1,0 +1,1 @@
+"""Quantum algorithms around RL: amplitude estimation of returns, QAOA angle-setting agents, quantum kernels."""

@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+import qrl.models  # noqa: F401  (registers the vqc model type)
+from classical.common.rundir import RunDir
+from classical.rl.dqn import DQN, Config, load_agent, run
+from qrl.cli import app
+
+MLP = {"type": "mlp", "hidden": [16]}
+VQC = {"type": "vqc", "n_qubits": 4, "n_layers": 1}
+
+
+def _batch(obs, action, reward, terminated=1.0):
+    n = len(obs)
+    return {"obs": torch.as_tensor(obs, dtype=torch.float32), "action": torch.full((n,), action),
+            "reward": torch.full((n,), reward), "next_obs": torch.as_tensor(obs, dtype=torch.float32),
+            "terminated": torch.full((n,), terminated)}
+
+
+@pytest.mark.parametrize("model, lr", [(MLP, {"weights": 0.01}), (VQC, {"default": 0.05})])
+def test_update_moves_q_towards_the_terminal_reward(model, lr):
+    agent = DQN(Config(model=model, lr=lr, backend="default.qubit", seed=0))
+    obs = np.array([[0.1, 0.0, -0.05, 0.2]] * 4, dtype=np.float32)
+    with torch.no_grad():
+        before = agent.q(agent._obs(obs[:1]))[0, 1].item()
+    target = before + 1.0
+    for _ in range(5):
+        agent.update(_batch(obs, 1, target))
+    with torch.no_grad():
+        after = agent.q(agent._obs(obs[:1]))[0, 1].item()
+    assert abs(after - target) < abs(before - target)
+
+
+def test_bootstrap_uses_the_target_network_not_the_online_one():
+    agent = DQN(Config(model=MLP, lr={"weights": 0.0}, gamma=0.5, seed=0))
+    with torch.no_grad():
+        for p in agent.target_q.parameters():
+            p.zero_()
+        agent.target_q.net[-1].bias.fill_(4.0)  # target says every Q is 4
+    obs = np.zeros((2, 4), dtype=np.float32)
+    batch = _batch(obs, 0, 1.0, terminated=0.0)
+    q0 = agent.q(agent._obs(obs))[:, 0].detach()
+    expected = torch.nn.functional.huber_loss(q0, torch.full_like(q0, 1.0 + 0.5 * 4.0)).item()
+    assert agent.update(batch) == pytest.approx(expected, rel=1e-5)
+
+
+def test_epsilon_decays_per_episode_to_its_floor(tmp_path):
+    cfg = Config(model=MLP, episodes=5, epsilon_decay=0.5, epsilon_end=0.1, eval_episodes=0,
+                 env_kwargs={"max_episode_steps": 10})
+    run(cfg, RunDir(tmp_path))
+    eps = [float(r["epsilon"]) for r in RunDir(tmp_path, resume=True).read_metrics()]
+    assert eps == [1.0, 0.5, 0.25, 0.125, 0.1]
+
+
+def metrics(path):
+    return [(r["episode"], r["return"], r["env_steps"]) for r in RunDir(path, resume=True).read_metrics()]
+
+
+def test_resume_continues_to_the_same_metrics(tmp_path):
+    base = dict(model=MLP, lr={"weights": 0.01}, batch_size=8, learning_starts=8, train_every=1,
+                checkpoint_every=2, epsilon_decay=0.8, seed=5, eval_episodes=1)
+    run(Config(**base, episodes=8), RunDir(tmp_path / "full"))
+    run(Config(**base, episodes=4), RunDir(tmp_path / "part"))
+    run(Config(**base, episodes=8), RunDir(tmp_path / "part", resume=True))
+    assert metrics(tmp_path / "part") == metrics(tmp_path / "full")
+    assert len(metrics(tmp_path / "full")) == 8
+
+
+def test_save_load_roundtrip_predicts_the_same(tmp_path):
+    agent = DQN(Config(model=MLP, seed=3))
+    agent.save(tmp_path / "a.pt")
+    other = DQN.load(tmp_path / "a.pt")
+    obs = np.random.default_rng(0).normal(size=(5, 4))
+    assert (agent.predict(obs) == other.predict(obs)).all()
+
+
+def test_vqdqn_config_trains_through_the_cli_and_reloads(tmp_path):
+    spec = yaml.safe_load(open("configs/cartpole_vqdqn.yaml"))
+    spec.update(eval_episodes=1, env_kwargs={"max_episode_steps": 15})  # keep the smoke test short
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(spec))
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["train", "--config", str(tmp_path / "c.yaml"), "--episodes", "2",
+                                   "--backend", "default.qubit", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    for name in ("config.yaml", "metrics.csv", "checkpoint.pt", "curve.png", "eval.csv"):
+        assert (out / name).exists(), name
+    agent = load_agent(out)
+    assert agent.q.n_params == 4 * 5 + 6 * 4 * 3 + 2 and agent.episodes_done == 2
+    assert agent.q.vqc.observables == ["Z0Z1", "Z2Z3"]
+
+
+def test_missing_learning_rate_group_is_named():
+    with pytest.raises(ValueError, match=r"lr has no learning rate for parameter group\(s\) \['output_scaling'\]"):
+        DQN(Config(model=VQC, lr={"input_scaling": 0.1, "weights": 0.1}, backend="default.qubit"))
