@@ -44,8 +44,10 @@ def test_fedavg_improves_every_clients_return():
 @pytest.mark.learning
 @pytest.mark.parametrize("rule", ["fedavg", "trimmed_mean", "krum"])
 def test_robust_rules_keep_learning_with_a_malicious_client(rule):
-    # 4 clients, client 0 sends -3x its update. Seeds 0-2 (last 3 rounds, mean over clients):
-    # see BENCHMARKS.md; FedAvg stays at the initial ~10, trimmed mean and Krum learn.
+    # 4 clients, client 0 sends -3x its update; fixed seed 0. FedAvg stays near the initial ~10
+    # on every seed tried; trimmed mean and Krum learn on most but not all seeds (a 4-client
+    # sweep before the server was seeded per round had trimmed mean stuck on 1 of 3 seeds);
+    # the 5-client, 3-seed sweep is in BENCHMARKS.md.
     cfg, rows, _ = _run(seed=0, rounds=15, num_clients=4, malicious_fraction=0.25, attack="sign_flip",
                         attack_scale=3.0, strategy=rule, trim_beta=0.25)
     final = np.mean(_last_returns(rows, cfg))
