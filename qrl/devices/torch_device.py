@@ -26,6 +26,7 @@ Results are analytic (exact); finite shots are refused.
 
 from __future__ import annotations
 
+import itertools
 import numbers
 from collections import OrderedDict
 from dataclasses import replace
@@ -139,7 +140,9 @@ class _Plan:
         self.steps: list[tuple] = []
         self.groups: list[list[int]] = []  # fused single-qubit groups, op indices in order
         self.single_ops: list[int] = []  # op indices of all single-qubit gates
-        self.fusion: list[tuple[torch.Tensor, list[int]]] = []  # (row idx [L, G], group ids)
+        self.run_fusion: list[tuple[bool, torch.Tensor]] = []  # (broadcast, row idx [L, R])
+        self.single_run: list[tuple[int, bool, int]] = []  # (group, broadcast, run position)
+        self.mixed: list[tuple[torch.Tensor, list[int]]] = []  # (run idx [r, G], group ids)
         self.tensors: dict = {}  # per-dtype caches of block vectors
         self.kinds: dict[tuple, list[int]] = {}  # (builder, broadcast) -> rows of single_ops
 
@@ -251,25 +254,51 @@ def _build_plan(ops, axes_of, batched, n: int, fuse: bool, start: int) -> _Plan:
     close_block()
     emit_pending(sorted(pending))
 
-    # matrices are built per (gate type, broadcast or not) and concatenated in that order
+    # matrices are built per (gate type, broadcast or not): broadcast ones end up in one
+    # [Kb, batch, 2, 2] tensor, the others in one [Ku, 2, 2] tensor
     for r, i in enumerate(plan.single_ops):
         name = ops[i].name
         kind = name if name in _ROTATIONS or name == "Rot" else (
             "fixed" if name in _FIXED_1Q else "generic")
         plan.kinds.setdefault((kind, batched[i]), []).append(r)
-    position = {}
-    for rows in plan.kinds.values():
+    position, counts = {}, {True: 0, False: 0}
+    for (_, flag), rows in plan.kinds.items():
         for r in rows:
-            position[plan.single_ops[r]] = len(position)
+            position[plan.single_ops[r]] = counts[flag]
+            counts[flag] += 1
 
-    # fusion: groups of the same length are multiplied together in one batched product
-    row = position
+    # stage 1: runs of consecutive gates with the same broadcast flag, multiplied per
+    # (flag, length) class in one vectorised product; unbroadcast runs stay [2, 2], so
+    # the fixed rotations of a layer are fused once, not once per batch element
+    runs, group_runs = [], []
+    for group in plan.groups:
+        ids = []
+        for flag, chunk in itertools.groupby(group, key=lambda i: batched[i]):
+            ids.append(len(runs))
+            runs.append((flag, [position[i] for i in chunk]))
+        group_runs.append(ids)
+    by_class: dict[tuple, list[int]] = {}
+    for rid, (flag, rows) in enumerate(runs):
+        by_class.setdefault((flag, len(rows)), []).append(rid)
+    run_pos, counts = {}, {True: 0, False: 0}
+    for (flag, length), rids in sorted(by_class.items()):
+        idx = torch.tensor([[runs[rid][1][j] for rid in rids] for j in range(length)])
+        plan.run_fusion.append((flag, idx))
+        for rid in rids:
+            run_pos[rid] = counts[flag]
+            counts[flag] += 1
+
+    # stage 2: groups made of several runs (broadcast encoding + fixed rotations)
     by_len: dict[int, list[int]] = {}
-    for g, group in enumerate(plan.groups):
-        by_len.setdefault(len(group), []).append(g)
+    for g, ids in enumerate(group_runs):
+        if len(ids) == 1:
+            plan.single_run.append((g, runs[ids[0]][0], run_pos[ids[0]]))
+        else:
+            by_len.setdefault(len(ids), []).append(g)
     for length, gids in sorted(by_len.items()):
-        idx = torch.tensor([[row[plan.groups[g][j]] for g in gids] for j in range(length)])
-        plan.fusion.append((idx, gids))
+        idx = [[run_pos[r] if runs[r][0] else counts[True] + run_pos[r]
+                for r in (group_runs[g][j] for g in gids)] for j in range(length)]
+        plan.mixed.append((torch.tensor(idx), gids))
     return plan
 
 
@@ -504,8 +533,8 @@ class TorchStatevectorDevice(Device):
         return torch.stack(tensors)
 
     def _single_matrices(self, plan: _Plan, ops, batch):
-        """Matrices of all single-qubit gates, [K, 2, 2] or [K, batch, 2, 2], in the
-        plan's kind-grouped row order."""
+        """Matrices of all single-qubit gates in the plan's row order: ``(fixed [Ku, 2, 2],
+        broadcast [Kb, batch, 2, 2])``, either None when there are none."""
         parts = []
         for (kind, batched), rows in plan.kinds.items():
             idx = [plan.single_ops[r] for r in rows]
@@ -527,24 +556,41 @@ class TorchStatevectorDevice(Device):
                     mats = [m.expand(batch, 2, 2) for m in mats]
                 mats = torch.stack(mats)
             parts.append(mats.to(self._c_dtype))
-        if batch is not None and any(p.dim() == 4 for p in parts):
-            parts = [p if p.dim() == 4 else p.unsqueeze(1).expand(-1, batch, 2, 2)
-                     for p in parts]
-        return parts[0] if len(parts) == 1 else torch.cat(parts)
+        flags = [batched for _, batched in plan.kinds]
+        fixed = [p for p, f in zip(parts, flags) if not f]
+        broadcast = [p for p, f in zip(parts, flags) if f]
+        return (torch.cat(fixed) if fixed else None,
+                torch.cat(broadcast) if broadcast else None)
 
     def _fused_matrices(self, plan: _Plan, ops, batch):
+        """One matrix per fused group: [2, 2], or [batch, 2, 2] if any gate is broadcast."""
         if not plan.single_ops:
             return []
-        mats = self._single_matrices(plan, ops, batch)
-        fused: list = [None] * len(plan.groups)
-        for idx, gids in plan.fusion:
+        fixed, broadcast = self._single_matrices(plan, ops, batch)
+        prods = {True: [], False: []}
+        for flag, idx in plan.run_fusion:
+            mats = broadcast if flag else fixed
             prod = mats.index_select(0, idx[0])
             for j in range(1, idx.shape[0]):
-                # elementwise 2x2 products: torch.matmul loops a BLAS call per matrix
-                left = mats.index_select(0, idx[j])
-                prod = (left.unsqueeze(-1) * prod.unsqueeze(-3)).sum(-2)
-            for g, mat in zip(gids, prod.unbind(0)):  # unbind: one backward node, not G
-                fused[g] = mat
+                prod = _mul2x2(mats.index_select(0, idx[j]), prod)
+            prods[flag].append(prod)
+        run_b = torch.cat(prods[True]) if prods[True] else None
+        run_u = torch.cat(prods[False]) if prods[False] else None
+        fused: list = [None] * len(plan.groups)
+        unbound = {True: run_b.unbind(0) if run_b is not None else (),
+                   False: run_u.unbind(0) if run_u is not None else ()}
+        for g, flag, pos in plan.single_run:
+            fused[g] = unbound[flag][pos]
+        if plan.mixed:
+            parts = [run_b] + ([run_u.unsqueeze(1).expand(-1, batch, 2, 2)]
+                               if run_u is not None else [])
+            runs = torch.cat(parts)
+            for idx, gids in plan.mixed:
+                prod = runs.index_select(0, idx[0])
+                for j in range(1, idx.shape[0]):
+                    prod = _mul2x2(runs.index_select(0, idx[j]), prod)
+                for g, mat in zip(gids, prod.unbind(0)):  # unbind: one backward node
+                    fused[g] = mat
         return fused
 
     # multi-qubit gates ------------------------------------------------------------
@@ -587,6 +633,11 @@ class TorchStatevectorDevice(Device):
         mat = op.matrix()
         mat = mat if isinstance(mat, torch.Tensor) else torch.as_tensor(np.asarray(mat))
         return _apply_small_matrix(mat.to(self._c_dtype), axes, state, n)
+
+
+def _mul2x2(left, right):
+    """Batched 2x2 products as one elementwise kernel (matmul loops BLAS per matrix)."""
+    return (left.unsqueeze(-1) * right.unsqueeze(-3)).sum(-2)
 
 
 def _apply_small_matrix(mat, axes, state, n):

@@ -129,7 +129,24 @@ def state_prep(x, w):
     return qml.expval(qml.Z(0) @ qml.X(2)), qml.state()
 
 
+def alternating(x, w):
+    """Broadcast and fixed gates alternate on a wire: fused in several runs."""
+    qml.RX(x[..., 0], wires=0)
+    qml.RY(w[0], wires=0)
+    qml.RZ(x[..., 1] * w[1], wires=0)
+    qml.Hadamard(0)
+    qml.RX(w[2], wires=0)
+    qml.RY(x[..., 1], wires=1)
+    qml.PhaseShift(x[..., 0], wires=1)
+    qml.CNOT(wires=[0, 1])
+    qml.RY(w[0], wires=1)
+    qml.T(1)
+    qml.RX(x[..., 0], wires=1)
+    return qml.expval(qml.X(0) @ qml.Y(1)), qml.probs(wires=[1])
+
+
 CIRCUITS = {
+    "alternating": (2, (3,), alternating),
     "reuploading": (4, (3, 4, 4), reuploading),
     "reuploading_ry": (4, (2, 4, 4), reuploading_ry),
     "reuploading_rz": (4, (2, 4, 4), reuploading_rz),
