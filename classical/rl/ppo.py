@@ -1,0 +1,322 @@
+"""PPO (clipped actor-critic with GAE) for any actor and critic networks.
+
+Actor and critic come from the config's ``actor:`` and ``critic:`` model
+mappings, so the same loop trains a VQC actor with a VQC critic (the quantum
+actor-critic), a VQC actor with an MLP critic, or two MLPs. Discrete action
+spaces get a categorical head over the actor's logits; continuous (Box) ones a
+Gaussian whose mean is the actor's output and whose log standard deviation is a
+state-independent parameter, with actions clipped to the bounds.
+
+One update:
+
+1. roll out ``n_steps`` steps in each of ``n_envs`` environments (one actor and
+   one critic call per vector step);
+2. generalised advantage estimates (GAE-λ); a truncated episode bootstraps from
+   the critic's value of its final observation;
+3. ``epochs`` passes over shuffled minibatches: clipped surrogate loss minus an
+   entropy bonus for the actor, squared error to the λ-returns for the critic,
+   each with its own Adam (learning rates per parameter group).
+
+The run directory gets ``metrics.csv`` (episode, return, env_steps, wall_seconds),
+a checkpoint after every update, ``curve.png`` and ``eval.csv``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from tqdm import tqdm
+
+from classical.common.rollouts import evaluate_policy, make_env
+from classical.common.rundir import RunDir
+from classical.common.seeding import rng_state, seed_everything, set_rng_state
+from classical.common.training import InterruptFlag, adam_per_group, rebuild_agent
+from classical.rl.models import build_model
+
+
+class Config(BaseModel):
+    """PPO settings; ``configs/*_ppo.yaml`` are presets of this."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env_id: str = Field("CartPole-v1", description="gymnasium id (discrete or Box actions)")
+    env_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gym.make")
+    obs_scale: list[float] | None = Field(None, description="divide observations by these")
+    actor: dict[str, Any] = Field(default_factory=lambda: {"type": "mlp"}, description="actor network spec")
+    critic: dict[str, Any] = Field(default_factory=lambda: {"type": "mlp"}, description="critic network spec")
+    backend: str | None = Field(None, description="backends.yaml entry for quantum models")
+    lr_actor: dict[str, float] = Field(default_factory=lambda: {"default": 3e-4},
+                                       description="actor Adam learning rate per parameter group")
+    lr_critic: dict[str, float] = Field(default_factory=lambda: {"default": 1e-3},
+                                        description="critic Adam learning rate per parameter group")
+    gamma: float = Field(0.99, description="discount factor")
+    gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE λ")
+    n_envs: int = Field(4, gt=0, description="environments stepped together")
+    n_steps: int = Field(128, gt=0, description="steps per environment per update")
+    epochs: int = Field(4, gt=0, description="passes over each rollout")
+    minibatch_size: int = Field(128, gt=0, description="transitions per gradient step")
+    clip: float = Field(0.2, gt=0, description="PPO ratio clip ε")
+    ent_coef: float = Field(0.0, ge=0, description="entropy bonus weight")
+    normalize_advantages: bool = Field(True, description="standardise advantages per minibatch")
+    max_grad_norm: float = Field(0.5, gt=0, description="gradient norm clip")
+    init_log_std: float = Field(0.0, description="initial log σ of the Gaussian head (continuous actions)")
+    total_steps: int = Field(50_000, gt=0, description="training budget in environment steps")
+    solved_return: float | None = Field(None, description="stop when the mean of the last solved_window "
+                                                          "returns reaches this")
+    solved_window: int = Field(100, gt=0, description="episodes averaged for solved_return")
+    eval_episodes: int = Field(10, ge=0, description="deterministic evaluation episodes at the end")
+    seed: int = Field(0, description="seed for torch, numpy and the environments")
+
+
+class PPO:
+    """Actor-critic agent with a Stable-Baselines3-like surface.
+
+    **Example**
+
+    >>> agent = PPO(Config(actor={"type": "mlp", "hidden": [8]}, critic={"type": "mlp", "hidden": [8]}))
+    >>> agent.predict(np.zeros((3, 4)), deterministic=True).shape
+    (3,)
+    """
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        env = make_env(cfg.env_id, **cfg.env_kwargs)
+        self.obs_dim = int(np.prod(env.observation_space.shape))
+        self.discrete = isinstance(env.action_space, gym.spaces.Discrete)
+        if self.discrete:
+            self.act_dim = int(env.action_space.n)
+        elif isinstance(env.action_space, gym.spaces.Box):
+            self.act_dim = int(np.prod(env.action_space.shape))
+            self.low = torch.as_tensor(env.action_space.low, dtype=torch.float32)
+            self.high = torch.as_tensor(env.action_space.high, dtype=torch.float32)
+        else:
+            raise ValueError(f"PPO here needs Discrete or Box actions; {cfg.env_id} has {env.action_space}.")
+        env.close()
+        self.rng = seed_everything(cfg.seed)
+        self.actor = build_model(cfg.actor, "policy", self.obs_dim, self.act_dim, cfg.backend)
+        self.critic = build_model(cfg.critic, "value", self.obs_dim, 1, cfg.backend)
+        self.log_std = torch.nn.Parameter(torch.full((self.act_dim,), cfg.init_log_std))
+        self.actor_opt = adam_per_group(self.actor, cfg.lr_actor)
+        if not self.discrete:
+            self.actor_opt.add_param_group({"params": [self.log_std],
+                                            "lr": cfg.lr_actor.get("log_std", self.actor_opt.defaults["lr"])})
+        self.critic_opt = adam_per_group(self.critic, cfg.lr_critic)
+        self.scale = torch.tensor(cfg.obs_scale, dtype=torch.float32) if cfg.obs_scale else None
+        self.episodes_done = 0
+        self.updates_done = 0
+        self.env_steps = 0
+        self.wall_seconds = 0.0
+        self.recent: deque[float] = deque(maxlen=cfg.solved_window)
+
+    # -- acting --------------------------------------------------------------
+    def _obs(self, obs) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(-1, self.obs_dim)
+        return x / self.scale if self.scale is not None else x
+
+    def distribution(self, obs: torch.Tensor) -> torch.distributions.Distribution:
+        out = self.actor(obs)
+        if self.discrete:
+            return torch.distributions.Categorical(logits=out)
+        return torch.distributions.Independent(torch.distributions.Normal(out, self.log_std.exp()), 1)
+
+    def _env_action(self, action: torch.Tensor) -> np.ndarray:
+        if self.discrete:
+            return action.numpy()
+        return torch.maximum(torch.minimum(action, self.high), self.low).numpy()
+
+    def predict(self, obs, deterministic: bool = False) -> np.ndarray:
+        """Actions for a batch of observations (mode / mean when ``deterministic``)."""
+        with torch.no_grad():
+            dist = self.distribution(self._obs(obs))
+            if deterministic:
+                action = dist.probs.argmax(-1) if self.discrete else dist.mean
+            else:
+                action = dist.sample()
+        return self._env_action(action)
+
+    # -- learning ------------------------------------------------------------
+    def _rollout(self, envs, obs: np.ndarray, running: np.ndarray, run: RunDir | None):
+        """``n_steps`` vector steps; returns the batch, the next observations and episode returns so far."""
+        cfg = self.cfg
+        keys = ("obs", "action", "logp", "value", "reward", "done", "boot")
+        buf = {k: [] for k in keys}
+        for _ in range(cfg.n_steps):
+            x = self._obs(obs)
+            with torch.no_grad():
+                dist = self.distribution(x)
+                action = dist.sample()
+                value = self.critic(x)
+            next_obs, reward, terminated, truncated, info = envs.step(self._env_action(action))
+            reward = np.asarray(reward, dtype=np.float32)
+            boot = np.zeros(cfg.n_envs, dtype=np.float32)  # γV(final obs) for truncated episodes
+            if truncated.any():
+                final = np.stack([info["final_obs"][i] for i in np.flatnonzero(truncated)])
+                with torch.no_grad():
+                    boot[truncated] = cfg.gamma * self.critic(self._obs(final)).numpy()
+            for k, v in zip(keys, (x, action, dist.log_prob(action), value, torch.as_tensor(reward),
+                                   torch.as_tensor(terminated | truncated, dtype=torch.float32),
+                                   torch.as_tensor(boot))):
+                buf[k].append(v)
+            running += reward
+            self.env_steps += cfg.n_envs
+            for i in np.flatnonzero(terminated | truncated):
+                self.episodes_done += 1
+                self.recent.append(float(running[i]))
+                if run is not None:
+                    run.log({"episode": self.episodes_done, "return": float(running[i]),
+                             "env_steps": self.env_steps, "wall_seconds": round(self.wall_seconds, 3)})
+                running[i] = 0.0
+            obs = next_obs
+        batch = {k: torch.stack(v) for k, v in buf.items()}  # [n_steps, n_envs, ...]
+        with torch.no_grad():
+            batch["last_value"] = self.critic(self._obs(obs))
+        return batch, obs
+
+    def advantages(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """GAE-λ advantages and λ-returns, shape [n_steps, n_envs]."""
+        cfg = self.cfg
+        values, rewards, dones, boot = batch["value"], batch["reward"], batch["done"], batch["boot"]
+        adv = torch.zeros_like(rewards)
+        gae = torch.zeros_like(rewards[0])
+        next_value = batch["last_value"]
+        for t in range(len(rewards) - 1, -1, -1):
+            delta = rewards[t] + boot[t] + cfg.gamma * (1 - dones[t]) * next_value - values[t]
+            gae = delta + cfg.gamma * cfg.gae_lambda * (1 - dones[t]) * gae
+            adv[t] = gae
+            next_value = values[t]
+        return adv, adv + values
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """PPO epochs on one rollout; returns the last minibatch's losses."""
+        cfg = self.cfg
+        adv, returns = self.advantages(batch)
+        flat = {"obs": batch["obs"].reshape(-1, self.obs_dim), "action": batch["action"].flatten(0, 1),
+                "logp": batch["logp"].flatten(), "adv": adv.flatten(), "ret": returns.flatten()}
+        n = len(flat["adv"])
+        for _ in range(cfg.epochs):
+            order = torch.as_tensor(self.rng.permutation(n))
+            for start in range(0, n, cfg.minibatch_size):
+                mb = {k: v[order[start:start + cfg.minibatch_size]] for k, v in flat.items()}
+                a = mb["adv"]
+                if cfg.normalize_advantages and len(a) > 1:
+                    a = (a - a.mean()) / (a.std() + 1e-8)
+                dist = self.distribution(mb["obs"])
+                ratio = (dist.log_prob(mb["action"]) - mb["logp"]).exp()
+                surrogate = torch.min(ratio * a, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * a)
+                actor_loss = -surrogate.mean() - cfg.ent_coef * dist.entropy().mean()
+                self.actor_opt.zero_grad()
+                actor_loss.backward()
+                torch.nn.utils.clip_grad_norm_([p for g in self.actor_opt.param_groups for p in g["params"]],
+                                               cfg.max_grad_norm)
+                self.actor_opt.step()
+                critic_loss = (self.critic(mb["obs"]) - mb["ret"]).pow(2).mean()
+                self.critic_opt.zero_grad()
+                critic_loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
+                self.critic_opt.step()
+        self.updates_done += 1
+        return {"actor_loss": actor_loss.item(), "critic_loss": critic_loss.item()}
+
+    def learn(self, run: RunDir | None = None, progress: bool = True) -> "PPO":
+        """Train until the step budget is spent or the task counts as solved."""
+        cfg = self.cfg
+        envs = gym.vector.SyncVectorEnv([lambda: gym.make(cfg.env_id, **cfg.env_kwargs)] * cfg.n_envs,
+                                        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+        # Each update starts from fresh resets, so a resumed run replays the same episodes.
+        bar = tqdm(total=cfg.total_steps, initial=self.env_steps, disable=not progress, unit="step",
+                   dynamic_ncols=True)
+        interrupted = InterruptFlag()
+        try:
+            while self.env_steps < cfg.total_steps and not self.solved:
+                start = time.perf_counter()
+                obs, _ = envs.reset(seed=cfg.seed * 1_000_003 + self.updates_done * cfg.n_envs)
+                running = np.zeros(cfg.n_envs)
+                batch, obs = self._rollout(envs, obs, running, run)
+                self.update(batch)
+                self.wall_seconds += time.perf_counter() - start
+                if run is not None:
+                    run.save_checkpoint(self.state_dict())
+                bar.update(cfg.n_envs * cfg.n_steps)
+                if self.recent:
+                    bar.set_postfix(mean_return=f"{np.mean(self.recent):.1f}")
+                if interrupted:
+                    raise KeyboardInterrupt
+        finally:
+            interrupted.restore()
+            bar.close()
+            envs.close()
+        return self
+
+    @property
+    def solved(self) -> bool:
+        cfg = self.cfg
+        return (cfg.solved_return is not None and len(self.recent) == cfg.solved_window
+                and float(np.mean(self.recent)) >= cfg.solved_return)
+
+    def evaluate(self, episodes: int, seed: int = 10_000) -> list[dict]:
+        """Deterministic episodes; one row each."""
+        return evaluate_policy(self.cfg.env_id, lambda o: self.predict(o, deterministic=True),
+                               episodes, seed, self.cfg.env_kwargs)
+
+    # -- persistence ---------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
+                "log_std": self.log_std.detach().clone(), "actor_opt": self.actor_opt.state_dict(),
+                "critic_opt": self.critic_opt.state_dict(), "rng": rng_state(self.rng),
+                "episodes_done": self.episodes_done, "updates_done": self.updates_done,
+                "env_steps": self.env_steps, "wall_seconds": self.wall_seconds, "recent": list(self.recent),
+                "config": self.cfg.model_dump()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        with torch.no_grad():
+            self.log_std.copy_(state["log_std"])
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        self.critic_opt.load_state_dict(state["critic_opt"])
+        set_rng_state(state["rng"], self.rng)
+        self.episodes_done, self.updates_done = state["episodes_done"], state["updates_done"]
+        self.env_steps, self.wall_seconds = state["env_steps"], state["wall_seconds"]
+        self.recent = deque(state["recent"], maxlen=self.cfg.solved_window)
+
+    def save(self, path: str | Path) -> None:
+        torch.save(self.state_dict(), path)
+
+    @classmethod
+    def load(cls, path: str | Path, **overrides) -> "PPO":
+        """Rebuild an agent from :meth:`save` output; ``overrides`` change config fields (e.g. backend)."""
+        return rebuild_agent(torch.load(path, weights_only=False), lambda c: cls(Config(**{**c, **overrides})))
+
+
+def run(cfg: Config, run: RunDir) -> dict:
+    """Train, checkpoint, evaluate: the entry point of ``qrl train`` for this algorithm."""
+    agent = PPO(cfg)
+    if run.resume and (state := run.load_checkpoint()) is not None:
+        agent.load_state_dict(state)
+    agent.learn(run)
+    run.plot_curve("episode", "return",
+                   title=f"PPO {cfg.actor.get('type', 'mlp')}/{cfg.critic.get('type', 'mlp')} on {cfg.env_id}")
+    rows = agent.evaluate(cfg.eval_episodes)
+    run.write_eval(rows)
+    return {"episodes": agent.episodes_done, "env_steps": agent.env_steps,
+            "mean_recent_return": float(np.mean(agent.recent)) if agent.recent else None,
+            "eval_mean_return": float(np.mean([r["return"] for r in rows])) if rows else None,
+            "actor_params": agent.actor.n_params, "critic_params": agent.critic.n_params,
+            "solved": agent.solved}
+
+
+def load_agent(run_dir: str | Path, backend: str | None = None, **device_overrides) -> PPO:
+    """The trained agent of a run directory, optionally on another backend (for ``qrl evaluate``).
+
+    ``device_overrides`` apply to the actor's model mapping.
+    """
+    state = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False)
+    state = {**state, "config": {**state["config"], "actor": {**state["config"]["actor"], **device_overrides}}}
+    return rebuild_agent(state, lambda c: PPO(Config(**c)), backend)
