@@ -154,18 +154,20 @@ def _backends_with_shots(backend: str, shots: int, out_dir: Path, backends: Opti
 
 
 def evaluate(run: Path, backend: str, episodes: int = 3, shots: Optional[int] = None,
-             dry_run: bool = False, backends: Optional[Path] = None) -> list[dict]:
+             dry_run: bool = False, backends: Optional[Path] = None,
+             budget: Optional[dict] = None) -> list[dict]:
     """Evaluate a trained run's policy on ``backend``; append returns, jobs and shots to the run.
 
     Rows go to ``<run>/eval_<backend>.csv`` (one per episode, with the jobs, circuit
     executions, shots and estimated QPU seconds that episode used). A dry run prints what
-    the evaluation would submit and writes nothing.
+    the evaluation would submit and writes nothing. ``budget`` (``{shots, qpu_seconds,
+    jobs}``) replaces the backend entry's budget (the ``--budget-*`` options).
     """
     import os
 
     saved = os.environ.get("QRL_BACKENDS")
     try:
-        return _evaluate(Path(run), backend, episodes, shots, dry_run, backends)
+        return _evaluate(Path(run), backend, episodes, shots, dry_run, backends, budget)
     finally:  # the backends file chosen for this evaluation does not leak into the caller
         if saved is None:
             os.environ.pop("QRL_BACKENDS", None)
@@ -174,7 +176,7 @@ def evaluate(run: Path, backend: str, episodes: int = 3, shots: Optional[int] = 
 
 
 def _evaluate(run: Path, backend: str, episodes: int, shots: Optional[int], dry_run: bool,
-              backends: Optional[Path]) -> list[dict]:
+              backends: Optional[Path], budget: Optional[dict]) -> list[dict]:
     import os
 
     import yaml
@@ -210,6 +212,10 @@ def _evaluate(run: Path, backend: str, episodes: int, shots: Optional[int], dry_
     if on_qiskit:
         overrides = {"ledger": str(run / LEDGER_NAME), "run_id": f"eval:{backend}",
                      "dry_run": dry_run}
+        if budget:
+            overrides["budget"] = {k: v for k, v in budget.items() if v is not None}
+    elif budget:
+        raise ValueError(f"budgets apply to qrl.qiskit backends; '{backend}' runs on {entry.device}.")
     agent = module.load_agent(run, backend=backend, **overrides)
     devices = _devices(agent.policy) if hasattr(agent, "policy") else []
 

@@ -24,15 +24,19 @@ import time
 from dataclasses import dataclass
 
 
-class TransientJobError(RuntimeError):
+class HardwareError(RuntimeError):
+    """Base of the errors a user of the hardware path sees (the CLI prints them in one line)."""
+
+
+class TransientJobError(HardwareError):
     """A failure worth retrying (raised by fault injection and by job checks)."""
 
 
-class JobFailedError(RuntimeError):
+class JobFailedError(HardwareError):
     """A permanent failure: the message names the job id and the service's message."""
 
 
-class BudgetExceededError(RuntimeError):
+class BudgetExceededError(HardwareError):
     """Submitting the next job would exceed the run's shot, QPU-time or job budget."""
 
 

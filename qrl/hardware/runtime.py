@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qrl.hardware.circuits import CircuitStructure, observables_key
+from qrl.hardware.retry import HardwareError
 
 TRANSPILE_CALLS: Counter = Counter()
 """Number of pass-manager runs per backend name in this process (tests and benchmarks read it)."""
@@ -47,7 +48,7 @@ IBM_ACCOUNT_HELP = (
 )
 
 
-class CredentialsError(RuntimeError):
+class CredentialsError(HardwareError):
     """No IBM Quantum account could be found (message says how to configure one)."""
 
 

@@ -68,6 +68,14 @@ def test_dry_run_on_real_ibm_prints_the_cost_and_writes_nothing(trained_run, mon
     assert after == before
 
 
+def test_a_command_line_budget_stops_the_evaluation(trained_run, monkeypatch):
+    from qrl.hardware.retry import BudgetExceededError
+
+    monkeypatch.delenv("QRL_BACKENDS", raising=False)
+    with pytest.raises(BudgetExceededError, match="jobs used"):
+        cli_hardware.evaluate(trained_run, "aer.noisy.manila", episodes=1, budget={"jobs": 2})
+
+
 def test_evaluate_refuses_what_it_cannot_do(trained_run, tmp_path):
     with pytest.raises(ValueError, match="not a trained run directory"):
         cli_hardware.evaluate(tmp_path, "aer.fast")
