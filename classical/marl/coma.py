@@ -60,6 +60,7 @@ class COMA:
             exploration, annealed linearly over the first ``eps_fraction`` of the budget.
         entropy: entropy bonus of the actor loss.
         make_body, comm: actor body factory and learned messages.
+        normalize_advantage: standardise the counterfactual advantages within each batch.
     """
 
     on_policy, team_reward = True, True
@@ -68,7 +69,7 @@ class COMA:
                  td_lambda: float = 0.8, critic_steps: int = 4, target_every: int = 20,
                  eps_start: float = 0.5, eps_end: float = 0.02, eps_fraction: float = 0.5, entropy: float = 0.01,
                  make_body: BodyFactory | None = None, comm: str = "none", msg_dim: int = 4,
-                 grad_clip: float = 10.0):
+                 grad_clip: float = 10.0, normalize_advantage: bool = False):
         self.n_agents, self.n_actions = env.n_agents, env.n_actions
         self.action_mask = torch.as_tensor(env.action_mask)
         self.actor = AgentNetwork(env.n_agents, env.obs_dim, env.n_actions, make_body or mlp_factory(),
@@ -79,7 +80,7 @@ class COMA:
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=critic_lr)
         self.gamma, self.td_lambda, self.critic_steps, self.target_every = gamma, td_lambda, critic_steps, target_every
         self.eps_start, self.eps_end, self.eps_fraction = eps_start, eps_end, eps_fraction
-        self.entropy, self.grad_clip = entropy, grad_clip
+        self.entropy, self.grad_clip, self.normalize_advantage = entropy, grad_clip, normalize_advantage
         self.epsilon_now, self.critic_updates = eps_start, 0
 
     @property
@@ -139,6 +140,8 @@ class COMA:
         pi = self._probs(obs)
         baseline = (pi.detach() * q_all).sum(-1)
         advantage = q_all.gather(-1, actions[..., None]).squeeze(-1) - baseline
+        if self.normalize_advantage:
+            advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
         log_taken = torch.log(pi.gather(-1, actions[..., None]).squeeze(-1) + 1e-10)
         entropy = -(pi * torch.log(pi + 1e-10)).sum(-1).mean()
         actor_loss = -(log_taken * advantage).mean() - self.entropy * entropy

@@ -44,6 +44,9 @@ class QLearner:
         make_body: body factory for the agent network (an MLP by default).
         comm: ``"none"``, ``"continuous"`` or ``"discrete"`` learned messages.
         grad_clip: gradient norm clip.
+        q_net: a ready joint Q-network ``obs[B, N, D] -> Q[B, N, A]`` to use instead of
+            building an :class:`~classical.marl.networks.AgentNetwork` (e.g. one circuit
+            holding every agent's qubits, in ``hybrid.marl_quantum``).
     """
 
     on_policy = False
@@ -51,11 +54,11 @@ class QLearner:
     def __init__(self, env: JointEnv, mixer: nn.Module | None = None, lr: float = 5e-4, gamma: float = 0.95,
                  tau: float = 0.01, eps_start: float = 1.0, eps_end: float = 0.05, eps_fraction: float = 0.5,
                  make_body: BodyFactory | None = None, comm: str = "none", msg_dim: int = 4,
-                 grad_clip: float = 10.0):
+                 grad_clip: float = 10.0, q_net: nn.Module | None = None):
         self.n_agents, self.n_actions = env.n_agents, env.n_actions
         self.action_mask = torch.as_tensor(env.action_mask)
-        self.q_net = AgentNetwork(env.n_agents, env.obs_dim, env.n_actions, make_body or mlp_factory(),
-                                  make_comm(comm, env.n_agents, env.obs_dim, msg_dim))
+        self.q_net = q_net or AgentNetwork(env.n_agents, env.obs_dim, env.n_actions, make_body or mlp_factory(),
+                                           make_comm(comm, env.n_agents, env.obs_dim, msg_dim))
         self.mixer = mixer
         self.team_reward = mixer is not None
         self.target_q = copy.deepcopy(self.q_net)

@@ -133,16 +133,3 @@ def evaluate(env: JointEnv, learner, episodes: int = 20, seed: int = 0, explore:
                 row.update(episode_coordination(steps))
             rows.append(row)
     return rows
-
-
-class RandomPolicy:
-    """Uniformly random valid actions: the baseline every learner must beat."""
-
-    on_policy, team_reward = False, False
-
-    def __init__(self, env: JointEnv):
-        self.action_mask = env.action_mask
-
-    def act(self, obs, explore=True, progress=1.0, rng=None):
-        rng = rng if rng is not None else np.random.default_rng()
-        return np.array([rng.choice(np.flatnonzero(m)) for m in self.action_mask])

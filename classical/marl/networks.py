@@ -13,24 +13,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from classical.rl.models import MLP
+
 BodyFactory = Callable[[int, int], nn.Module]
 NEG_INF = -1e9
 
 
-def mlp(in_dim: int, out_dim: int, hidden: Sequence[int] = (64, 64)) -> nn.Sequential:
-    """A ReLU multilayer perceptron.
+def mlp(in_dim: int, out_dim: int, hidden: Sequence[int] = (64, 64)) -> MLP:
+    """A ReLU multilayer perceptron (:class:`classical.rl.models.MLP`).
 
     **Example**
 
     >>> mlp(4, 2, hidden=(8,))(torch.zeros(3, 4)).shape
     torch.Size([3, 2])
     """
-    layers: list[nn.Module] = []
-    dims = [in_dim, *hidden]
-    for a, b in zip(dims[:-1], dims[1:]):
-        layers += [nn.Linear(a, b), nn.ReLU()]
-    layers.append(nn.Linear(dims[-1], out_dim))
-    return nn.Sequential(*layers)
+    return MLP(in_dim, out_dim, hidden, activation="relu")
 
 
 def mlp_factory(hidden: Sequence[int] = (64, 64)) -> BodyFactory:

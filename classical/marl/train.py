@@ -4,6 +4,7 @@
 
 >>> import tempfile
 >>> from classical.common.rundir import RunDir
+from classical.common.seeding import seed_everything
 >>> cfg = Config(algo_name="vdn", env="particle", n_agents=2, max_cycles=5, episodes=4,
 ...              warmup_steps=10, batch_size=8, eval_episodes=2)
 >>> summary = run(cfg, RunDir(tempfile.mkdtemp()))
@@ -20,6 +21,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from classical.common.rundir import RunDir
+from classical.common.seeding import seed_everything
 from classical.marl.coma import COMA
 from classical.marl.envs import JointEnv, make_env
 from classical.marl.iql import make_iql
@@ -69,13 +71,19 @@ def build_env(cfg: Config) -> JointEnv:
                     mode=cfg.mode)
 
 
-def build_learner(cfg: Config, env: JointEnv, make_body: BodyFactory | None = None):
-    """The learner named by ``cfg.algo_name`` with the config's shared hyperparameters."""
+def build_learner(cfg: Config, env: JointEnv, make_body: BodyFactory | None = None, q_net=None):
+    """The learner named by ``cfg.algo_name`` with the config's shared hyperparameters.
+
+    ``make_body`` replaces the agents' MLP body (all learners); ``q_net`` replaces the
+    whole joint Q-network (value-based learners only).
+    """
     body = make_body or mlp_factory(tuple(cfg.hidden))
     common = dict(gamma=cfg.gamma, make_body=body, comm=cfg.comm, msg_dim=cfg.msg_dim)
     if cfg.algo_name in ("iql", "vdn", "qmix"):
         make = {"iql": make_iql, "vdn": make_vdn, "qmix": make_qmix}[cfg.algo_name]
-        return make(env, lr=cfg.lr, **common)
+        return make(env, lr=cfg.lr, q_net=q_net, **common)
+    if q_net is not None:
+        raise ValueError(f"a joint Q-network needs a value-based learner (iql, vdn, qmix), not {cfg.algo_name}.")
     if cfg.algo_name == "maddpg":
         return MADDPG(env, actor_lr=cfg.lr, critic_lr=cfg.lr, team_reward=cfg.team_reward, **common)
     if cfg.algo_name == "maac":
@@ -90,11 +98,15 @@ def loop_settings(cfg: Config) -> LoopSettings:
                         seed=cfg.seed)
 
 
-def run(cfg: Config, run: RunDir, make_body: BodyFactory | None = None) -> dict:
-    """Train, checkpoint, plot ``curve.png``, evaluate greedily into ``eval.csv``; return a summary."""
+def run(cfg: Config, run: RunDir, make_body: BodyFactory | None = None, make_q_net=None) -> dict:
+    """Train, checkpoint, plot ``curve.png``, evaluate greedily into ``eval.csv``; return a summary.
+
+    ``make_body`` / ``make_q_net(env)`` let ``hybrid.marl_quantum`` put circuits in the agents.
+    """
     torch.set_num_threads(1)
+    seed_everything(cfg.seed)              # the networks' initial weights
     env = build_env(cfg)
-    learner = build_learner(cfg, env, make_body)
+    learner = build_learner(cfg, env, make_body, make_q_net(env) if make_q_net else None)
     out = train(env, learner, loop_settings(cfg), run)
     run.plot_curve(x="episode", y="return", title=f"{cfg.algo_name} on {cfg.env}")
     rows = evaluate(env, learner, cfg.eval_episodes, seed=cfg.seed)

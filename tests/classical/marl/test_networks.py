@@ -23,7 +23,7 @@ def test_comm_gradient_reaches_the_sender_and_messages_go_to_others():
         channel = CommChannel(n_agents=3, obs_dim=4, msg_dim=2, kind=kind)
         net = AgentNetwork(3, 4, 5, comm=channel)
         net(torch.randn(8, 3, 4)).sum().backward()
-        assert channel.sender[0].weight.grad.abs().sum() > 0
+        assert channel.sender.net[0].weight.grad.abs().sum() > 0
     channel = CommChannel(n_agents=3, obs_dim=1, msg_dim=1, kind="continuous")
     channel.last_messages = None
     received = channel(torch.randn(1, 3, 4))

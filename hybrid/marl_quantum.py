@@ -1,0 +1,159 @@
+"""Quantum multi-agent agents: circuits inside the classical multi-agent learners.
+
+Three compositions of :mod:`classical.marl` with :mod:`qrl`:
+
+- **VQC actors, centralised classical critic**: MADDPG whose shared actor body is a
+  :class:`qrl.models.VQC` (``variant="vqc_actor"``, ``algo_name="maddpg"``).
+- **VQC agent Q-functions under the QMIX mixer**: the agents' Q-body is a VQC, the
+  mixer stays classical (``variant="vqc_agents"``, ``algo_name="qmix"``).
+- **One entangled multi-agent circuit** (:class:`MultiAgentCircuit`): every agent owns
+  a block of qubits in a single circuit, encodes its own observation there and is
+  read out on its own qubits only; with ``entangle_agents=True`` a shared CZ layer
+  couples neighbouring agents' blocks after every layer, without it the circuit is a
+  product of independent agent circuits — the control (``variant="entangled"`` /
+  ``"product"``). Note what entangling means here: agent i's readout then depends on
+  the other agents' observations, so execution is not decentralised — the agents
+  need a joint quantum state, which is what the comparison measures the value of.
+
+**Example**
+
+>>> import torch
+>>> net = MultiAgentCircuit(n_agents=2, obs_dim=3, n_actions=3, qubits_per_agent=2, n_layers=1)
+>>> net(torch.zeros(4, 2, 3)).shape
+torch.Size([4, 2, 3])
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import pennylane as qml
+import torch
+from pydantic import ConfigDict, Field
+from torch import nn
+
+from classical.common.rundir import RunDir
+from classical.marl import train as marl_train
+from qrl import backends
+from qrl.circuits import pauli_word
+from qrl.models import VQC, default_observables
+
+
+def vqc_body_factory(n_qubits: int = 4, n_layers: int = 3, backend: str = "default.qubit"):
+    """A ``make_body`` factory giving each learner a :class:`qrl.models.VQC` body."""
+    return lambda in_dim, out_dim: VQC(in_dim, out_dim, n_qubits=n_qubits, n_layers=n_layers, backend=backend)
+
+
+class MultiAgentCircuit(nn.Module):
+    """All agents' Q-functions from one circuit: ``obs[B, N, D] -> Q[B, N, A]``.
+
+    Agent k holds qubits ``k*q .. k*q + q - 1``. Each of ``n_layers`` layers applies
+    trainable RX/RY/RZ rotations and a CZ ring inside every block, then (when
+    ``entangle_agents``) CZ gates joining the last qubit of block k to the first of
+    block k+1 (a ring over agents), then re-uploads each agent's observation
+    (feature j on its qubit ``j % q``, with trainable scaling). Agent k's Q-values
+    are scaled expectations of Pauli words on its own block.
+
+    Args:
+        n_agents, obs_dim, n_actions: sizes (``n_actions`` local words must exist on
+            ``qubits_per_agent`` qubits: Z on each qubit, then ZZ pairs).
+        qubits_per_agent: qubits per block.
+        n_layers: encoding layers.
+        entangle_agents: include the shared inter-agent entangling layer.
+        backend: a ``backends.yaml`` entry.
+    """
+
+    def __init__(self, n_agents: int, obs_dim: int, n_actions: int, qubits_per_agent: int = 3,
+                 n_layers: int = 3, entangle_agents: bool = True, backend: str = "default.qubit"):
+        super().__init__()
+        q = qubits_per_agent
+        self.n_agents, self.obs_dim, self.n_actions = n_agents, obs_dim, n_actions
+        self.entangle_agents = entangle_agents
+        local_words, readout = default_observables(n_actions, q)
+        self.register_buffer("readout", readout)
+        self.n_local = len(local_words)
+        self.input_scaling = nn.Parameter(torch.ones(n_layers, n_agents, obs_dim))
+        self.weights = nn.Parameter(torch.rand(n_layers + 1, n_agents, q, 3) * math.pi)
+        self.output_scaling = nn.Parameter(torch.ones(n_agents, n_actions))
+        words = [_shift_word(w, k * q) for k in range(n_agents) for w in local_words]
+
+        def rotations(weights):
+            for k in range(n_agents):
+                for j in range(q):
+                    qml.RX(weights[..., k, j, 0], wires=k * q + j)
+                    qml.RY(weights[..., k, j, 1], wires=k * q + j)
+                    qml.RZ(weights[..., k, j, 2], wires=k * q + j)
+
+        def circuit(x, input_scaling, weights):
+            for layer in range(n_layers):
+                rotations(weights[layer])
+                for k in range(n_agents):
+                    for j in range(q if q > 2 else q - 1):
+                        qml.CZ(wires=[k * q + j, k * q + (j + 1) % q])
+                if entangle_agents and n_agents > 1:
+                    for k in range(n_agents if n_agents > 2 else 1):
+                        qml.CZ(wires=[k * q + q - 1, ((k + 1) % n_agents) * q])
+                for k in range(n_agents):
+                    for f in range(obs_dim):
+                        qml.RX(input_scaling[layer, k, f] * x[..., k * obs_dim + f], wires=k * q + f % q)
+            rotations(weights[n_layers])
+            return [qml.expval(pauli_word(w)) for w in words]
+
+        self.qnode = backends.qnode(circuit, backend, n_agents * q)
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        b = obs.shape[0]
+        dtype = self.weights.dtype
+        out = self.qnode(obs.reshape(b, -1).to(dtype), self.input_scaling, self.weights)
+        expectations = torch.stack([torch.as_tensor(o) for o in out], dim=-1).to(dtype)
+        expectations = expectations.reshape(b, self.n_agents, self.n_local)
+        return (expectations @ self.readout.T) * self.output_scaling
+
+
+def _shift_word(word: str, offset: int) -> str:
+    """``"Z0Z1"`` on an agent's block -> the same word on wires shifted by ``offset``."""
+    out, i = "", 0
+    while i < len(word):
+        j = i + 1
+        while j < len(word) and word[j].isdigit():
+            j += 1
+        out += f"{word[i]}{int(word[i + 1:j]) + offset}"
+        i = j
+    return out
+
+
+class Config(marl_train.Config):
+    """A multi-agent run with quantum agents."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variant: Literal["vqc_actor", "vqc_agents", "entangled", "product"] = Field(
+        "vqc_agents", description="where the circuit goes (see the module docstring)")
+    n_qubits: int = Field(4, ge=1, description="qubits of a VQC body (vqc_actor, vqc_agents)")
+    qubits_per_agent: int = Field(3, ge=1, description="qubits per agent block (entangled, product)")
+    n_layers: int = Field(3, ge=1, description="circuit layers")
+    backend: str = Field("default.qubit", description="backends.yaml entry")
+
+
+def run(cfg: Config, run: RunDir) -> dict:
+    """Train with the circuit ``cfg.variant`` asks for; same outputs as :func:`classical.marl.train.run`."""
+    if cfg.variant == "vqc_actor" and cfg.algo_name not in ("maddpg", "maac", "coma"):
+        raise ValueError("variant 'vqc_actor' needs an actor-critic algo_name (maddpg, maac or coma).")
+    if cfg.variant != "vqc_actor" and cfg.algo_name not in ("iql", "vdn", "qmix"):
+        raise ValueError(f"variant '{cfg.variant}' needs a value-based algo_name (iql, vdn or qmix).")
+    classical_cfg = marl_train.Config(**cfg.model_dump(include=set(marl_train.Config.model_fields)))
+    if cfg.variant in ("vqc_actor", "vqc_agents"):
+        summary = marl_train.run(classical_cfg, run, make_body=vqc_body_factory(cfg.n_qubits, cfg.n_layers,
+                                                                                cfg.backend))
+    else:
+        def make_q_net(env):
+            return MultiAgentCircuit(env.n_agents, env.obs_dim, env.n_actions, cfg.qubits_per_agent,
+                                     cfg.n_layers, entangle_agents=cfg.variant == "entangled",
+                                     backend=cfg.backend)
+        summary = marl_train.run(classical_cfg, run, make_q_net=make_q_net)
+    return {**summary, "variant": cfg.variant}
