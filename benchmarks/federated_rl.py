@@ -144,16 +144,16 @@ def specs(experiments: list[str], seeds: list[int], quick: bool) -> list[dict]:
                             "params": {**s, "num_clients": 3, **c}})
         if "vqc" in experiments:
             backend = "qrl.torch"  # the batched torch statevector device; default.qubit is ~3x slower here
+            # small budget: circuit rollouts cost ~30-70 ms per step on the shared machine
+            v = {**s, "num_clients": 3, "rounds": 6, "local_episodes": 3, "eval_episodes": 2, "max_steps": 100}
             priv = {"dp": True, "noise_multiplier": 0.3, "clipping_norm": 0.5, "secure_aggregation": True}
-            v = {**s, "num_clients": 3, "rounds": 10, "eval_episodes": 3, **priv}
-            out += [{"exp": "vqc", "label": "VQC 94 params (DP+SecAgg)", "kind": "vqc",
-                     "params": {**v, "n_qubits": 4, "n_layers": 5, "backend": backend}},
-                    {"exp": "vqc", "label": "MLP 114 params (DP+SecAgg)", "kind": "federated", "params": {**v, "hidden": 16}},
-                    {"exp": "vqc", "label": "VQC 94 params (no DP/SecAgg)", "kind": "vqc",
-                     "params": {**s, "num_clients": 3, "rounds": 10, "eval_episodes": 3, "n_qubits": 4, "n_layers": 5,
-                                "backend": backend}},
+            vqc = {"n_qubits": 4, "n_layers": 5, "backend": backend}
+            out += [{"exp": "vqc", "label": "VQC 94 params (DP+SecAgg)", "kind": "vqc", "params": {**v, **priv, **vqc}},
+                    {"exp": "vqc", "label": "MLP 114 params (DP+SecAgg)", "kind": "federated",
+                     "params": {**v, **priv, "hidden": 16}},
+                    {"exp": "vqc", "label": "VQC 94 params (no DP/SecAgg)", "kind": "vqc", "params": {**v, **vqc}},
                     {"exp": "vqc", "label": "MLP 114 params (no DP/SecAgg)", "kind": "federated",
-                     "params": {**s, "num_clients": 3, "rounds": 10, "eval_episodes": 3, "hidden": 16}}]
+                     "params": {**v, "hidden": 16}}]
     if quick:
         for sp in out:
             sp["params"]["rounds"] = 2
