@@ -118,3 +118,13 @@ def test_input_errors_are_plain():
         notears(np.full((10, 2), np.nan))
     with pytest.raises(ValueError, match="same variables"):
         shd(np.zeros((2, 2)), np.zeros((3, 3)))
+
+
+def test_importing_the_package_stays_cheap():
+    import subprocess
+    import sys
+
+    code = ("import sys, classical.causal; "
+            "print(sorted(m for m in ('torch', 'causallearn', 'qrl') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
