@@ -12,6 +12,10 @@ import pytest  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _isolate_backends_file(monkeypatch):
+def _isolate_backends_file():
     """`--backends` sets QRL_BACKENDS for the process; keep one test's choice out of the next."""
-    monkeypatch.delenv("QRL_BACKENDS", raising=False)
+    saved = os.environ.pop("QRL_BACKENDS", None)
+    yield
+    os.environ.pop("QRL_BACKENDS", None)
+    if saved is not None:
+        os.environ["QRL_BACKENDS"] = saved
