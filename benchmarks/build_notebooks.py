@@ -111,8 +111,13 @@ _ = compare.record_measurements("01_dqn", {"summary": dqn_summary, "comparisons"
                "it says nothing about larger budgets, other tasks, or hardware.\n"
                "- The circuit is simulated exactly (statevector), so its wall-clock cost here is simulation cost; "
                "on hardware every policy call would be a sampled job (see `hardware_walkthrough.ipynb`).\n"
-               "- \"Not distinguishable\" means the 95% CIs overlap at this number of seeds; it is not evidence "
-               "that the agents are equal."),
+               "- \"Not distinguishable\" means the 95% CIs of the IQMs overlap at this number of seeds; it is not "
+               "evidence that the agents are equal. The probability of improvement can still be decisive (its "
+               "CI excluding 0.5), which the verdict then says.\n"
+               "- DQN: 3,000 steps per seed, because VQ-DQN calls the circuit once per environment step (~40 "
+               "steps/s here, 70 s per seed) and a 15,000-step grid did not fit in the time available. At 3,000 "
+               "steps ε-greedy exploration still dominates, so the DQN grid shows only the early phase of "
+               "learning."),
     ]
 
 

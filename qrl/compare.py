@@ -487,6 +487,12 @@ def verdict(summary: list[dict], comparisons: list[dict]) -> str:
                      f"is {word} {c['arm']} (IQM {other['iqm']:.1f} [{other['ci_low']:.1f}, "
                      f"{other['ci_high']:.1f}]); P({c['reference']} > {c['arm']}) = {c['p_reference_better']:.2f} "
                      f"[{c['p_low']:.2f}, {c['p_high']:.2f}], Welch p = {c['welch_p']:.3g}.")
+        if word.startswith("not") and c["p_high"] < 0.5:
+            lines[-1] += (f" But P({c['reference']} > {c['arm']}) is below 0.5 with 95% confidence: "
+                          f"{c['arm']} tends to do better.")
+        elif word.startswith("not") and c["p_low"] > 0.5:
+            lines[-1] += (f" But P({c['reference']} > {c['arm']}) is above 0.5 with 95% confidence: "
+                          f"{c['reference']} tends to do better.")
     return "\n".join(lines)
 
 
@@ -542,7 +548,7 @@ def _cell(template: str, *sources) -> str:
 
 
 def paradigm_matrix() -> list[dict]:
-    """The course's paradigm matrix, filled from the numbers notebooks 01–06 recorded (:func:`record_measurements`)."""
+    """The course's paradigm matrix, filled from what notebooks 01–06 recorded (:func:`record_measurements`)."""
     def by_arm(m, key="summary"):
         return {r["arm"]: r for r in (m or {}).get(key, [])} if m else {}
 
