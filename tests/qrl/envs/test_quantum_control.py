@@ -64,3 +64,21 @@ def test_registered_ids_make_through_gymnasium():
 def test_binary_observation_needs_discrete_states():
     with pytest.raises(ValueError, match="Discrete observation space"):
         BinaryObservation(gym.make("CartPole-v1"))
+
+
+@pytest.mark.learning
+@pytest.mark.parametrize("config, model, lr", [
+    ("configs/quantum_control_2q.yaml", {"type": "mlp", "hidden": [64]}, {"weights": 0.003}),
+])
+def test_dqn_agent_prepares_the_bell_state(tmp_path, config, model, lr):
+    import yaml
+
+    import qrl.models  # noqa: F401
+    from classical.common.rundir import RunDir
+    from classical.rl.dqn import Config, run
+
+    spec = yaml.safe_load(open(config))
+    spec.pop("algo")
+    spec.update(model=model, lr=lr, episodes=150, epsilon_decay=0.97, seed=0)
+    summary = run(Config(**spec), RunDir(tmp_path))
+    assert summary["eval_mean_success"] == 1.0 and summary["eval_mean_fidelity"] > 0.95
