@@ -64,8 +64,8 @@ from qrl.hardware.circuits import (CircuitStructure, is_supported_operation, obs
                                    parameter_rows, pauli_observables, shift_terms)
 from qrl.hardware.mitigation import (local_zne_transform, mitigation_cost_factor,
                                      runtime_options, validate_zne)
-from qrl.hardware.retry import (JobFailedError, RetryPolicy, TransientJobError,
-                                call_with_retries, is_transient)
+from qrl.hardware.retry import (JobFailedError, RetryPolicy, call_with_retries,
+                                is_job_failure, is_transient)
 from qrl.hardware.runtime import CredentialsError, EstimatorTask
 
 log = logging.getLogger(__name__)
@@ -456,6 +456,11 @@ class QiskitPrimitivesDevice(Device):
         seed = None if self.seed is None else self.seed + step
         submitted = {}
 
+        def on_retry(n, exc, delay):
+            self.stats["retries"] += 1
+            log.warning("job %s on %s failed (%s); retry %d in %.1f s",
+                        submitted.get("job_id"), target.backend_name, exc, n, delay)
+
         def attempt():
             job = target.submit(tasks, shots, seed)
             job_id = target.job_id(job)
@@ -467,20 +472,23 @@ class QiskitPrimitivesDevice(Device):
                                         pub_shapes=pub_shapes, shots=shots,
                                         executions=executions, mode=self.mode,
                                         qpu_seconds_estimate=qpu_estimate)
-            try:
+            def fetch():
                 return target.result(job), target.usage(job)
+
+            def refetch_on_network_error(exc):
+                # the job itself is fine: ask for its result again, do not pay for it twice
+                return is_transient(exc) and not is_job_failure(exc)
+
+            try:
+                return call_with_retries(fetch, self.retry_policy, sleep=self.sleep or _sleep,
+                                         on_retry=on_retry, retry_if=refetch_on_network_error)
             except Exception as exc:
                 if ledger is not None:
                     ledger.record_failed(job_key, f"{type(exc).__name__}: {exc}",
                                          status="retrying" if is_transient(exc) else "failed")
                 raise
 
-        def on_retry(n, exc, delay):
-            self.stats["retries"] += 1
-            log.warning("job %s on %s failed (%s); retry %d in %.1f s",
-                        submitted.get("job_id"), target.backend_name, exc, n, delay)
-
-        try:
+        try:  # a job that failed for a retryable reason is submitted again
             evs, usage = call_with_retries(attempt, self.retry_policy,
                                            sleep=self.sleep or _sleep, on_retry=on_retry)
         except Exception as exc:

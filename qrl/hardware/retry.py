@@ -3,7 +3,9 @@
 Transient: network errors, timeouts, HTTP 429/5xx from the service, and job failures
 the service marks as retryable. Permanent: everything else (bad input, an
 unauthorised account, a job the service rejected) — raised as :class:`JobFailedError`
-with the job id and the service's message.
+with the job id and the service's message. A job that failed for a retryable reason is
+submitted again; a network error while asking for a job's result asks again for the same
+job (it is never paid for twice).
 
 **Example**
 
@@ -95,7 +97,17 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-def call_with_retries(fn, policy: RetryPolicy = RetryPolicy(), sleep=time.sleep, on_retry=None):
+def is_job_failure(exc: BaseException) -> bool:
+    """True when the job itself failed (resubmit it), not the network while asking about it."""
+    if isinstance(exc, TransientJobError):
+        return True
+    from qiskit_ibm_runtime.exceptions import RuntimeJobFailureError
+
+    return isinstance(exc, RuntimeJobFailureError)
+
+
+def call_with_retries(fn, policy: RetryPolicy = RetryPolicy(), sleep=time.sleep, on_retry=None,
+                      retry_if=is_transient):
     """Calls ``fn()`` until it succeeds, retrying transient errors with exponential backoff.
 
     Args:
@@ -103,6 +115,7 @@ def call_with_retries(fn, policy: RetryPolicy = RetryPolicy(), sleep=time.sleep,
         policy: Attempts and backoff.
         sleep: Waiting function (tests pass a recorder).
         on_retry: Called as ``on_retry(attempt, exc, delay)`` before each wait.
+        retry_if: Which exceptions to retry (default :func:`is_transient`).
 
     Raises:
         The last exception when it is permanent or the attempts are used up.
@@ -111,7 +124,7 @@ def call_with_retries(fn, policy: RetryPolicy = RetryPolicy(), sleep=time.sleep,
         try:
             return fn()
         except Exception as exc:
-            if attempt == policy.attempts or not is_transient(exc):
+            if attempt == policy.attempts or not retry_if(exc):
                 raise
             delay = policy.delay(attempt)
             if on_retry is not None:
