@@ -182,6 +182,8 @@ class QiskitPrimitivesDevice(Device):
         self._dry_run_note = None
         self._digest_counts: Counter = Counter()
         self._jacobians: OrderedDict = OrderedDict()
+        self._jacobian_floats = 0
+        self._jacobian_uses: Counter = Counter()
         self._warned_local_options = False
         self.stats = Counter()
         self.dry_run_plan: list[dict] = []
@@ -254,9 +256,9 @@ class QiskitPrimitivesDevice(Device):
             _, jacobians = self._run(missing, with_jacobian=True, values=False)
             for tape, jac in zip(missing, jacobians):
                 self._remember_jacobian(tape, jac)
-        vjps = tuple(
-            _vjp(t, self._cached_jacobian(t, pop=True), dy) for t, dy in zip(tapes, cotangents)
-        )
+        vjps = tuple(_vjp(t, self._cached_jacobian(t), dy) for t, dy in zip(tapes, cotangents))
+        for tape in tapes:  # used: free the memory once every forward's backward has asked
+            self._cached_jacobian(tape, pop=True)
         return vjps[0] if single else vjps
 
     def execute_and_compute_vjp(self, circuits, cotangents, execution_config=None):
@@ -266,14 +268,32 @@ class QiskitPrimitivesDevice(Device):
     # ------------------------------------------------------------------ jacobian cache
 
     def _remember_jacobian(self, tape, jac):
+        # kept until the backward pass asks for it; bounded (~160 MB), oldest dropped first
+        # (a dropped Jacobian is recomputed by one more job if it is asked for after all)
+        if tape.hash in self._jacobians:  # an identical tape: one more backward will ask
+            self._jacobian_uses[tape.hash] += 1
+            return
         self._jacobians[tape.hash] = jac
-        while len(self._jacobians) > 4096:
-            self._jacobians.popitem(last=False)
+        self._jacobian_uses[tape.hash] = 1
+        self._jacobian_floats += jac.size
+        while self._jacobian_floats > 20_000_000 and len(self._jacobians) > 1:
+            key, old = self._jacobians.popitem(last=False)
+            self._jacobian_uses.pop(key, None)
+            self._jacobian_floats -= old.size
 
     def _cached_jacobian(self, tape, pop=False):
         if not tape.trainable_params:
             return None
-        return self._jacobians.pop(tape.hash, None) if pop else self._jacobians.get(tape.hash)
+        if not pop:
+            return self._jacobians.get(tape.hash)
+        self._jacobian_uses[tape.hash] -= 1
+        if self._jacobian_uses[tape.hash] > 0:
+            return self._jacobians.get(tape.hash)
+        self._jacobian_uses.pop(tape.hash, None)
+        jac = self._jacobians.pop(tape.hash, None)
+        if jac is not None:
+            self._jacobian_floats -= jac.size
+        return jac
 
     # ------------------------------------------------------------------ execution
 

@@ -223,3 +223,18 @@ def test_hamiltonians_and_unbroadcast_tapes():
     g2, = torch.autograd.grad(theirs.sum(), a)
     assert torch.allclose(g1, g2, atol=1e-8)
     assert np.isfinite(g1.item())
+
+
+def test_identical_forwards_share_one_cached_jacobian_until_both_backwards_ran():
+    dev = qml.device("qrl.qiskit", wires=1, target="aer")
+
+    @qml.qnode(dev, interface="torch", diff_method="parameter-shift")
+    def f(w):
+        qml.RY(w, 0)
+        return qml.expval(qml.Z(0))
+
+    w = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    (f(w) + 2 * f(w)).backward()
+    assert torch.allclose(w.grad, -3 * torch.sin(w.detach()))
+    assert dev.stats["jobs"] == 2  # two forwards; no extra job for the backward
+    assert not dev._jacobians  # freed after use
