@@ -105,8 +105,11 @@ def _supported_observable(obs) -> bool:
 def _supported_measurement(mp) -> bool:
     if type(mp) is StateMP:
         return True
-    if isinstance(mp, (ExpectationMP, VarianceMP)):
+    if isinstance(mp, ExpectationMP):
         return mp.obs is not None and _supported_observable(mp.obs)
+    if isinstance(mp, VarianceMP):  # non-Pauli observables are squared as one small matrix
+        return mp.obs is not None and (mp.obs.pauli_rep is not None or (
+            mp.obs.has_matrix and len(mp.obs.wires) <= _GENERIC_MAX_WIRES))
     if isinstance(mp, ProbabilityMP):
         return mp.mv is None and (mp.obs is None or mp.obs.has_diagonalizing_gates)
     return False

@@ -305,6 +305,19 @@ def test_multiple_measurements_have_default_qubit_shapes():
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
 
 
+def test_sum_of_small_hermitians_spanning_many_wires_has_exact_expval():
+    obs = qml.Hermitian(np.diag([1.0, -2.0]), wires=0) + 0.5 * qml.Hermitian(
+        np.diag(np.arange(8.0)), wires=[1, 2, 3])
+
+    def circuit():
+        qml.PauliX(0)
+        qml.PauliX(3)
+        return qml.expval(obs)
+
+    out = qml.QNode(circuit, qml.device("qrl.torch", wires=4))()
+    np.testing.assert_allclose(out, -2.0 + 0.5 * 1.0, atol=1e-6)
+
+
 def test_hamiltonian_with_trainable_coefficients():
     coeffs = torch.tensor([0.5, -1.2, 0.3], dtype=torch.float64, requires_grad=True)
     obs = [qml.Z(0) @ qml.Z(1), qml.X(0), qml.Y(0) @ qml.X(1)]
@@ -390,6 +403,7 @@ def test_finite_shots_are_refused_with_the_fix_in_the_message():
         lambda: qml.density_matrix(wires=[0]),
         lambda: qml.vn_entropy(wires=[0]),
         lambda: qml.expval(qml.Hermitian(np.eye(16), wires=[0, 1, 2, 3])),
+        lambda: qml.var(qml.Hermitian(np.eye(2), wires=0) + qml.Hermitian(np.eye(8), [1, 2, 3])),
     ],
 )
 def test_unsupported_measurements_are_refused(measurement):
