@@ -126,9 +126,27 @@ def default_name(config: str | Path | None = None) -> str:
 
 @functools.lru_cache(maxsize=None)
 def fake_backend_names() -> tuple[str, ...]:
+    """Every BackendV2 fake backend (``FakeManilaV2``, ``FakeBrisbane``, ``FakeTorino``, ...)."""
+    from qiskit.providers import BackendV2
     from qiskit_ibm_runtime import fake_provider
 
-    return tuple(sorted(n for n in dir(fake_provider) if n.startswith("Fake") and n.endswith("V2")))
+    return tuple(sorted(n for n in dir(fake_provider) if n.startswith("Fake")
+                        and isinstance(getattr(fake_provider, n), type)
+                        and issubclass(getattr(fake_provider, n), BackendV2)))
+
+
+_RUN_CONTEXT: dict[str, Any] = {}
+
+
+def use_run_directory(path: str | Path | None, run_id: str | None = None) -> None:
+    """Record hardware jobs of devices made from now on in ``<path>/jobs.sqlite`` (``None`` stops).
+
+    ``qrl train`` and ``qrl evaluate`` call this, so every job a run submits is in its
+    ledger and a restarted run fetches finished jobs instead of resubmitting them.
+    """
+    _RUN_CONTEXT.clear()
+    if path is not None:
+        _RUN_CONTEXT.update(ledger=str(Path(path) / "jobs.sqlite"), run_id=run_id or Path(path).name)
 
 
 @functools.lru_cache(maxsize=None)
@@ -187,6 +205,9 @@ def device(name: str, wires: int, config: str | Path | None = None, **overrides)
         if e.seed is not None:
             kwargs.setdefault("seed_simulator", e.seed)
     elif e.device.startswith("qrl."):
+        if e.device == "qrl.qiskit":
+            for key, value in _RUN_CONTEXT.items():
+                kwargs.setdefault(key, value)
         if e.fake_backend is not None:
             kwargs.setdefault("fake_backend", e.fake_backend)
         if e.seed is not None:

@@ -51,10 +51,11 @@ def _fail(message: str) -> None:
 def _guard(fn):
     """Run ``fn``; user errors become one message and exit code 2."""
     from classical.common.config import ConfigError
+    from qrl.hardware.retry import HardwareError
 
     try:
         return fn()
-    except (ConfigError, UsageProblem, ValueError) as err:
+    except (ConfigError, UsageProblem, ValueError, HardwareError) as err:
         _fail(str(err))
 
 
@@ -126,6 +127,9 @@ def _train(config: Path, backend: Optional[str], seed: Optional[int], episodes: 
         raise UsageProblem(f"{out}: nothing to resume (no checkpoint.pt); run without --resume first.")
     run = RunDir(out, resume=resume, metrics_name=getattr(module, "METRICS_FILE", "metrics.csv"))
     run.write_config({"algo": algo_name, **cfg.model_dump()})
+    from qrl import backends as B
+
+    B.use_run_directory(out)  # hardware jobs go to <out>/jobs.sqlite
     console.print(f"training {algo_name} -> {out}")
     try:
         summary = module.run(cfg, run)
@@ -181,11 +185,16 @@ def evaluate(run: Path = typer.Option(..., "--run", help="a trained run director
              episodes: int = typer.Option(3, help="evaluation episodes"),
              shots: Optional[int] = typer.Option(None, help="shots per circuit (overrides the entry)"),
              dry_run: bool = typer.Option(False, "--dry-run", help="print what would be submitted; submit nothing"),
+             budget_shots: Optional[int] = typer.Option(None, help="refuse to submit more shots than this"),
+             budget_qpu_seconds: Optional[float] = typer.Option(None, help="refuse beyond this many QPU seconds"),
+             budget_jobs: Optional[int] = typer.Option(None, help="refuse to submit more jobs than this"),
              backends: Optional[Path] = BackendsOpt):
     """Evaluate a trained policy on any target; append returns, jobs and shots to the run directory."""
     from qrl.cli_hardware import evaluate as run_evaluation
 
-    _guard(lambda: run_evaluation(run, backend, episodes, shots, dry_run, backends))
+    budget = {k: v for k, v in (("shots", budget_shots), ("qpu_seconds", budget_qpu_seconds),
+                                ("jobs", budget_jobs)) if v is not None} or None
+    _guard(lambda: run_evaluation(run, backend, episodes, shots, dry_run, backends, budget=budget))
 
 
 def main() -> None:
