@@ -5,7 +5,8 @@ imports this module for the prefix, so ``classical/`` never imports ``qrl``.
 
 - ``qrl/QuantumControl-v0``: :class:`~qrl.envs.quantum_control.QuantumControlEnv`.
 - ``qrl/FrozenLakeBits-v0``: FrozenLake with the state index as bits (basis encoding).
-- ``qrl/QAOAAngles-v0``: set QAOA angles layer by layer for MaxCut (:mod:`qrl.algorithms.qaoa_rl`).
+- ``qrl/QAOAAngles-v0``: set QAOA angles layer by layer for MaxCut; registered by :mod:`qrl.algorithms.qaoa_rl`
+  (use ``"qrl.algorithms.qaoa_rl:qrl/QAOAAngles-v0"``).
 """
 
 import gymnasium as gym
