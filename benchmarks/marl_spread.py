@@ -28,7 +28,7 @@ import torch  # noqa: E402
 from classical.common.rundir import RunDir  # noqa: E402
 from classical.marl.baselines import GreedyAssignmentPolicy, NoOpPolicy, RandomPolicy  # noqa: E402
 from classical.marl.loop import evaluate  # noqa: E402
-from classical.marl.train import Config, build_env, run  # noqa: E402
+from classical.marl.train import Config, build_env, evaluate_checkpoint, run  # noqa: E402
 
 
 def references(cfg: Config) -> dict:
@@ -65,6 +65,8 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bench_marl")
     parser.add_argument("--json", default=None, help="append result rows to this JSON-lines file")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--from-checkpoints", action="store_true",
+                        help="do not train: evaluate the latest checkpoint of each run under --out")
     args = parser.parse_args()
     torch.set_num_threads(1)
     episodes = 20 if args.quick else args.episodes
@@ -79,7 +81,10 @@ def main() -> None:
                 cfg = base.model_copy(update={"algo_name": algo, "comm": comm, "seed": seed})
                 label = f"{args.env}_{algo}_{comm}_s{seed}"
                 t = time.time()
-                summary = run(Config(**cfg.model_dump()), RunDir(Path(args.out) / label))
+                if args.from_checkpoints:
+                    summary = evaluate_checkpoint(cfg, RunDir(Path(args.out) / label, resume=True))
+                else:
+                    summary = run(Config(**cfg.model_dump()), RunDir(Path(args.out) / label))
                 emit({"label": label, "algo": algo, "comm": comm, "seed": seed, "episodes": episodes, **extra},
                      summary, t, args.json)
 

@@ -65,11 +65,11 @@ class COMA:
 
     on_policy, team_reward = True, True
 
-    def __init__(self, env: JointEnv, actor_lr: float = 5e-4, critic_lr: float = 1e-3, gamma: float = 0.95,
+    def __init__(self, env: JointEnv, actor_lr: float = 1e-4, critic_lr: float = 1e-3, gamma: float = 0.95,
                  td_lambda: float = 0.8, critic_steps: int = 4, target_every: int = 20,
                  eps_start: float = 0.5, eps_end: float = 0.02, eps_fraction: float = 0.5, entropy: float = 0.01,
                  make_body: BodyFactory | None = None, comm: str = "none", msg_dim: int = 4,
-                 grad_clip: float = 10.0, normalize_advantage: bool = False):
+                 grad_clip: float = 10.0, normalize_advantage: bool = True):
         self.n_agents, self.n_actions = env.n_agents, env.n_actions
         self.action_mask = torch.as_tensor(env.action_mask)
         self.actor = AgentNetwork(env.n_agents, env.obs_dim, env.n_actions, make_body or mlp_factory(),

@@ -88,7 +88,7 @@ def build_learner(cfg: Config, env: JointEnv, make_body: BodyFactory | None = No
         return MADDPG(env, actor_lr=cfg.lr, critic_lr=cfg.lr, team_reward=cfg.team_reward, **common)
     if cfg.algo_name == "maac":
         return MAAC(env, actor_lr=cfg.lr, critic_lr=cfg.lr, team_reward=cfg.team_reward, **common)
-    return COMA(env, actor_lr=cfg.lr / 2, critic_lr=cfg.lr, **common)
+    return COMA(env, actor_lr=cfg.lr / 10, critic_lr=cfg.lr, **common)   # a slower actor is what kept COMA stable here
 
 
 def loop_settings(cfg: Config) -> LoopSettings:
@@ -120,3 +120,21 @@ def run(cfg: Config, run: RunDir, make_body: BodyFactory | None = None, make_q_n
     if cfg.env == "simple_speaker_listener":
         summary.update(message_goal_information(env, learner, cfg.eval_episodes, seed=cfg.seed))
     return summary
+
+
+def evaluate_checkpoint(cfg: Config, run: RunDir, episodes: int | None = None) -> dict:
+    """Greedy evaluation of the learner saved in ``run``'s checkpoint (e.g. of an unfinished run).
+
+    Returns the same summary keys as :func:`run` plus ``episode`` (training episodes done).
+    """
+    state = torch.load(run.checkpoint_path, weights_only=False)
+    seed_everything(cfg.seed)
+    env = build_env(cfg)
+    learner = build_learner(cfg, env)
+    learner.load_state_dict(state["learner"])
+    rows = evaluate(env, learner, episodes or cfg.eval_episodes, seed=cfg.seed)
+    returns = np.array([r["return"] for r in rows])
+    return {"episode": state["episode"], "env_steps": state["env_steps"],
+            "eval_return_mean": float(returns.mean()), "eval_return_std": float(returns.std()),
+            "n_params": learner.n_params, "coverage": float(np.mean([r["coverage"] for r in rows])),
+            "collisions": float(np.mean([r["collisions"] for r in rows]))}
