@@ -199,7 +199,7 @@ class JointEnv:
         for a in self.agents:
             if not isinstance(env.action_space(a), spaces.Discrete):
                 raise ValueError("JointEnv needs discrete actions; build the env with continuous_actions=False.")
-        sizes = [env.action_space(a).n for a in self.agents]
+        sizes = [int(env.action_space(a).n) for a in self.agents]
         self.obs_dims = [int(np.prod(env.observation_space(a).shape)) for a in self.agents]
         self.obs_dim, self.n_actions = max(self.obs_dims), max(sizes)
         self.action_mask = np.zeros((self.n_agents, self.n_actions), dtype=bool)

@@ -4,7 +4,6 @@
 
 >>> import tempfile
 >>> from classical.common.rundir import RunDir
-from classical.common.seeding import seed_everything
 >>> cfg = Config(algo_name="vdn", env="particle", n_agents=2, max_cycles=5, episodes=4,
 ...              warmup_steps=10, batch_size=8, eval_episodes=2)
 >>> summary = run(cfg, RunDir(tempfile.mkdtemp()))
