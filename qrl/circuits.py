@@ -27,18 +27,27 @@ def entangle(kind: str, n_qubits: int) -> None:
         gate(wires=[a, b])
 
 
+def _unstack(t, axis: int = 0) -> list:
+    """Split along ``axis`` in one operation (one autograd node, not one per gate angle)."""
+    if hasattr(t, "unbind"):
+        return list(t.unbind(axis))
+    return list(qml.math.unstack(t, axis=axis)) if qml.math.ndim(t) else [t]
+
+
 def variational_layer(weights, rotations: str) -> None:
     """One rotation per letter of ``rotations`` on every qubit; ``weights`` has shape [n_qubits, len(rotations)]."""
-    for q in range(weights.shape[0]):
+    n_qubits, n_rot = weights.shape[0], len(rotations)
+    angles = _unstack(qml.math.reshape(weights, (-1,)))
+    for q in range(n_qubits):
         for k, axis in enumerate(rotations):
-            ROTATIONS[axis](weights[q, k], wires=q)
+            ROTATIONS[axis](angles[q * n_rot + k], wires=q)
 
 
 def encode(x, scaling, n_qubits: int, encoding: str) -> None:
     """Encode input feature j as a rotation by ``scaling[j] * x[..., j]`` on qubit ``j mod n_qubits``."""
     gate = ROTATIONS[encoding[-1]]
-    for j in range(x.shape[-1]):
-        gate(scaling[j] * x[..., j], wires=j % n_qubits)
+    for j, angle in enumerate(_unstack(x * scaling, axis=-1)):
+        gate(angle, wires=j % n_qubits)
 
 
 def pauli_word(word: str):
