@@ -99,7 +99,8 @@ def train(env: JointEnv, learner, settings: LoopSettings, run: RunDir | None = N
             buffer.clear()
         if run is not None:
             run.log({"episode": episode, "env_steps": env_steps, "return": team_return, **losses})
-            if episode % settings.checkpoint_every == 0:
+            finished = episode >= settings.episodes or env_steps >= budget_steps
+            if episode % settings.checkpoint_every == 0 or finished:
                 run.save_checkpoint({"learner": learner.state_dict(), "buffer": buffer.state_dict(),
                                      "rng": rng_state(rng), "episode": episode, "env_steps": env_steps,
                                      "returns": returns, "settings": asdict(settings)})
