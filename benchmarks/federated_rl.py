@@ -7,7 +7,7 @@ over seeds with min-max spreads.
 
     OMP_NUM_THREADS=1 python benchmarks/federated_rl.py --experiments hetero privacy robust compression \
         --seeds 0 1 2 3 4 --workers 2 --out runs/bench_federated
-    OMP_NUM_THREADS=1 python benchmarks/federated_rl.py --experiments vqc --seeds 0 1 --out runs/bench_federated
+    OMP_NUM_THREADS=1 python benchmarks/federated_rl.py --experiments vqc --seeds 0 1 2 3 4 --workers 2 --out runs/bench_federated_vqc
     python benchmarks/federated_rl.py --report --out runs/bench_federated
     python benchmarks/federated_rl.py --quick      # one seed, few rounds, to check the script
 """
