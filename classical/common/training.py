@@ -70,3 +70,27 @@ def rebuild_agent(state: dict, make: Callable[[dict], Any], backend: str | None 
     agent = make(cfg)
     agent.load_state_dict(state)
     return agent
+
+
+def train_and_evaluate(agent: Any, run, title: str, n_params: int, info_keys=()) -> dict:
+    """The body of every single-agent ``run(cfg, run_dir)``: resume, learn, plot, evaluate, summarise.
+
+    ``agent`` has ``load_state_dict``, ``learn(run)``, ``evaluate(episodes)``, ``episodes_done``,
+    ``env_steps``, ``recent`` and ``solved``; its ``cfg`` has ``eval_episodes``.
+    """
+    import numpy as np
+
+    if run.resume and (state := run.load_checkpoint()) is not None:
+        agent.load_state_dict(state)
+    agent.learn(run)
+    run.plot_curve("episode", "return", title=title)
+    rows = agent.evaluate(agent.cfg.eval_episodes)
+    run.write_eval(rows)
+    summary = {"episodes": agent.episodes_done, "env_steps": agent.env_steps,
+               "mean_recent_return": float(np.mean(agent.recent)) if agent.recent else None,
+               "eval_mean_return": float(np.mean([r["return"] for r in rows])) if rows else None,
+               "params": n_params, "solved": agent.solved}
+    for key in info_keys:
+        values = [float(r[key]) for r in rows if r.get(key) is not None]
+        summary[f"eval_mean_{key}"] = float(np.mean(values)) if values else None
+    return summary

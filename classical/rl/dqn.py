@@ -36,7 +36,7 @@ from classical.common.buffers import ReplayBuffer
 from classical.common.rollouts import evaluate_policy, make_env
 from classical.common.rundir import RunDir
 from classical.common.seeding import rng_state, seed_everything, set_rng_state
-from classical.common.training import InterruptFlag, adam_per_group, rebuild_agent
+from classical.common.training import InterruptFlag, adam_per_group, rebuild_agent, train_and_evaluate
 from classical.rl.models import build_model
 
 
@@ -252,20 +252,8 @@ class DQN:
 def run(cfg: Config, run: RunDir) -> dict:
     """Train, checkpoint, evaluate: the entry point of ``qrl train`` for this algorithm."""
     agent = DQN(cfg)
-    if run.resume and (state := run.load_checkpoint()) is not None:
-        agent.load_state_dict(state)
-    agent.learn(run)
-    run.plot_curve("episode", "return", title=f"DQN {cfg.model.get('type', 'mlp')} on {cfg.env_id}")
-    rows = agent.evaluate(cfg.eval_episodes)
-    run.write_eval(rows)
-    summary = {"episodes": agent.episodes_done, "env_steps": agent.env_steps,
-               "mean_recent_return": float(np.mean(agent.recent)) if agent.recent else None,
-               "eval_mean_return": float(np.mean([r["return"] for r in rows])) if rows else None,
-               "params": agent.q.n_params, "solved": agent.solved}
-    for key in cfg.eval_info_keys:
-        values = [float(r[key]) for r in rows if r.get(key) is not None]
-        summary[f"eval_mean_{key}"] = float(np.mean(values)) if values else None
-    return summary
+    return train_and_evaluate(agent, run, f"DQN {cfg.model.get('type', 'mlp')} on {cfg.env_id}",
+                              agent.q.n_params, cfg.eval_info_keys)
 
 
 def load_agent(run_dir: str | Path, backend: str | None = None, **device_overrides) -> DQN:

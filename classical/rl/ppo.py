@@ -37,7 +37,7 @@ from tqdm import tqdm
 from classical.common.rollouts import evaluate_policy, make_env
 from classical.common.rundir import RunDir
 from classical.common.seeding import rng_state, seed_everything, set_rng_state
-from classical.common.training import InterruptFlag, adam_per_group, rebuild_agent
+from classical.common.training import InterruptFlag, adam_per_group, rebuild_agent, train_and_evaluate
 from classical.rl.models import build_model
 
 
@@ -298,18 +298,11 @@ class PPO:
 def run(cfg: Config, run: RunDir) -> dict:
     """Train, checkpoint, evaluate: the entry point of ``qrl train`` for this algorithm."""
     agent = PPO(cfg)
-    if run.resume and (state := run.load_checkpoint()) is not None:
-        agent.load_state_dict(state)
-    agent.learn(run)
-    run.plot_curve("episode", "return",
-                   title=f"PPO {cfg.actor.get('type', 'mlp')}/{cfg.critic.get('type', 'mlp')} on {cfg.env_id}")
-    rows = agent.evaluate(cfg.eval_episodes)
-    run.write_eval(rows)
-    return {"episodes": agent.episodes_done, "env_steps": agent.env_steps,
-            "mean_recent_return": float(np.mean(agent.recent)) if agent.recent else None,
-            "eval_mean_return": float(np.mean([r["return"] for r in rows])) if rows else None,
-            "actor_params": agent.actor.n_params, "critic_params": agent.critic.n_params,
-            "solved": agent.solved}
+    summary = train_and_evaluate(
+        agent, run, f"PPO {cfg.actor.get('type', 'mlp')}/{cfg.critic.get('type', 'mlp')} on {cfg.env_id}",
+        agent.actor.n_params + agent.critic.n_params)
+    summary.update(actor_params=agent.actor.n_params, critic_params=agent.critic.n_params)
+    return summary
 
 
 def load_agent(run_dir: str | Path, backend: str | None = None, **device_overrides) -> PPO:
