@@ -94,3 +94,11 @@ def train_and_evaluate(agent: Any, run, title: str, n_params: int, info_keys=())
         values = [float(r[key]) for r in rows if r.get(key) is not None]
         summary[f"eval_mean_{key}"] = float(np.mean(values)) if values else None
     return summary
+
+
+def reached_target(recent, cfg) -> bool:
+    """Whether the mean of the last ``cfg.solved_window`` returns reaches ``cfg.solved_return``."""
+    import numpy as np
+
+    return (cfg.solved_return is not None and len(recent) == cfg.solved_window
+            and float(np.mean(recent)) >= cfg.solved_return)

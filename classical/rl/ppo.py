@@ -37,7 +37,8 @@ from tqdm import tqdm
 from classical.common.rollouts import evaluate_policy, make_env
 from classical.common.rundir import RunDir
 from classical.common.seeding import rng_state, seed_everything, set_rng_state
-from classical.common.training import InterruptFlag, adam_per_group, rebuild_agent, train_and_evaluate
+from classical.common.training import (InterruptFlag, adam_per_group, reached_target, rebuild_agent,
+                                       train_and_evaluate)
 from classical.rl.models import build_model
 
 
@@ -256,9 +257,7 @@ class PPO:
 
     @property
     def solved(self) -> bool:
-        cfg = self.cfg
-        return (cfg.solved_return is not None and len(self.recent) == cfg.solved_window
-                and float(np.mean(self.recent)) >= cfg.solved_return)
+        return reached_target(self.recent, self.cfg)
 
     def evaluate(self, episodes: int, seed: int = 10_000) -> list[dict]:
         """Deterministic episodes; one row each."""

@@ -29,7 +29,8 @@ from classical.common.rollouts import (collect_episodes, discounted_returns, eva
                                        make_vector_env)
 from classical.common.rundir import RunDir
 from classical.common.seeding import rng_state, seed_everything, set_rng_state
-from classical.common.training import InterruptFlag, adam_per_group, rebuild_agent, train_and_evaluate
+from classical.common.training import (InterruptFlag, adam_per_group, reached_target, rebuild_agent,
+                                       train_and_evaluate)
 from classical.rl.models import build_model
 
 
@@ -152,9 +153,7 @@ class Reinforce:
 
     @property
     def solved(self) -> bool:
-        cfg = self.cfg
-        return (cfg.solved_return is not None and len(self.recent) == cfg.solved_window
-                and float(np.mean(self.recent)) >= cfg.solved_return)
+        return reached_target(self.recent, self.cfg)
 
     def evaluate(self, episodes: int, seed: int = 10_000) -> list[dict]:
         """Deterministic (greedy) episodes; one row each."""
