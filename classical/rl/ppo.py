@@ -10,7 +10,8 @@ state-independent parameter, with actions clipped to the bounds.
 One update:
 
 1. roll out ``n_steps`` steps in each of ``n_envs`` environments (one actor and
-   one critic call per vector step);
+   one critic call per vector step); episodes run on across updates, so a
+   rollout boundary never cuts an episode short (CartPole can reach 500);
 2. generalised advantage estimates (GAE-λ); a truncated episode bootstraps from
    the critic's value of its final observation;
 3. ``epochs`` passes over shuffled minibatches: clipped surrogate loss minus an
@@ -18,11 +19,14 @@ One update:
    each with its own Adam (learning rates per parameter group).
 
 The run directory gets ``metrics.csv`` (episode, return, env_steps, wall_seconds),
-a checkpoint after every update, ``curve.png`` and ``eval.csv``.
+a checkpoint after every update (with the pickled environments, so a resumed
+run continues the same episodes; environments that cannot be pickled restart
+from fresh resets on resume), ``curve.png`` and ``eval.csv``.
 """
 
 from __future__ import annotations
 
+import pickle
 import time
 from collections import deque
 from pathlib import Path
@@ -115,6 +119,10 @@ class PPO:
         self.env_steps = 0
         self.wall_seconds = 0.0
         self.recent: deque[float] = deque(maxlen=cfg.solved_window)
+        self._envs: gym.vector.SyncVectorEnv | None = None  # live during learn()
+        self._saved_envs: bytes | None = None  # pickled sub-environments from a checkpoint
+        self._next_obs: np.ndarray | None = None
+        self._running = np.zeros(cfg.n_envs)
 
     # -- acting --------------------------------------------------------------
     def _obs(self, obs) -> torch.Tensor:
@@ -225,21 +233,32 @@ class PPO:
         self.updates_done += 1
         return {"actor_loss": actor_loss.item(), "critic_loss": critic_loss.item()}
 
+    def _make_envs(self) -> gym.vector.SyncVectorEnv:
+        """The training environments: restored from a checkpoint when it holds them, else fresh."""
+        cfg = self.cfg
+        restored = pickle.loads(self._saved_envs) if self._saved_envs is not None else None
+        if restored is not None and self._next_obs is not None:
+            fns = [lambda e=e: e for e in restored]
+        else:
+            fns = [lambda: gym.make(cfg.env_id, **cfg.env_kwargs)] * cfg.n_envs
+            restored = None
+        envs = gym.vector.SyncVectorEnv(fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+        if restored is None:
+            self._next_obs, _ = envs.reset(seed=cfg.seed * 1_000_003 + self.updates_done * cfg.n_envs)
+            self._running = np.zeros(cfg.n_envs)
+        return envs
+
     def learn(self, run: RunDir | None = None, progress: bool = True) -> "PPO":
         """Train until the step budget is spent or the task counts as solved."""
         cfg = self.cfg
-        envs = gym.vector.SyncVectorEnv([lambda: gym.make(cfg.env_id, **cfg.env_kwargs)] * cfg.n_envs,
-                                        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
-        # Each update starts from fresh resets, so a resumed run replays the same episodes.
+        self._envs = self._make_envs()
         bar = tqdm(total=cfg.total_steps, initial=self.env_steps, disable=not progress, unit="step",
                    dynamic_ncols=True)
         interrupted = InterruptFlag()
         try:
             while self.env_steps < cfg.total_steps and not self.solved:
                 start = time.perf_counter()
-                obs, _ = envs.reset(seed=cfg.seed * 1_000_003 + self.updates_done * cfg.n_envs)
-                running = np.zeros(cfg.n_envs)
-                batch, obs = self._rollout(envs, obs, running, run)
+                batch, self._next_obs = self._rollout(self._envs, self._next_obs, self._running, run)
                 self.update(batch)
                 self.wall_seconds += time.perf_counter() - start
                 if run is not None:
@@ -252,7 +271,8 @@ class PPO:
         finally:
             interrupted.restore()
             bar.close()
-            envs.close()
+            self._envs.close()
+            self._envs = None
         return self
 
     @property
@@ -271,7 +291,17 @@ class PPO:
                 "critic_opt": self.critic_opt.state_dict(), "rng": rng_state(self.rng),
                 "episodes_done": self.episodes_done, "updates_done": self.updates_done,
                 "env_steps": self.env_steps, "wall_seconds": self.wall_seconds, "recent": list(self.recent),
+                "envs": self._pickled_envs(), "next_obs": self._next_obs, "running": self._running.copy(),
                 "config": self.cfg.model_dump()}
+
+    def _pickled_envs(self) -> bytes | None:
+        """The live sub-environments as bytes (None when there are none or they cannot be pickled)."""
+        if self._envs is None:
+            return self._saved_envs
+        try:
+            return pickle.dumps(list(self._envs.envs))
+        except Exception:  # e.g. environments holding device handles: resume restarts their episodes
+            return None
 
     def load_state_dict(self, state: dict) -> None:
         self.actor.load_state_dict(state["actor"])
@@ -284,6 +314,8 @@ class PPO:
         self.episodes_done, self.updates_done = state["episodes_done"], state["updates_done"]
         self.env_steps, self.wall_seconds = state["env_steps"], state["wall_seconds"]
         self.recent = deque(state["recent"], maxlen=self.cfg.solved_window)
+        self._saved_envs, self._next_obs = state.get("envs"), state.get("next_obs")
+        self._running = np.asarray(state.get("running", np.zeros(self.cfg.n_envs)), dtype=float).copy()
 
     def save(self, path: str | Path) -> None:
         torch.save(self.state_dict(), path)

@@ -34,6 +34,15 @@ def test_smoke_discrete_and_gaussian_heads_and_resume(tmp_path, env_id, actor):
     assert action.shape == ((3,) if env_id == "CartPole-v1" else (3, 1))
 
 
+def test_episodes_run_on_across_rollouts():
+    cfg = Config(actor=SMALL, critic=SMALL, n_envs=1, n_steps=8, epochs=1, minibatch_size=8, total_steps=64,
+                 env_kwargs={"max_episode_steps": 20})
+    agent = PPO(cfg)
+    agent.learn(progress=False)
+    # 64 steps with episodes capped at 20 and rollouts of 8: only runs across rollouts give length-20 episodes
+    assert agent.episodes_done >= 3 and 20.0 in list(agent.recent)
+
+
 def test_resume_continues_to_the_same_metrics(tmp_path):
     base = dict(actor=SMALL, critic=SMALL, n_envs=2, n_steps=32, minibatch_size=32, seed=4, eval_episodes=1)
     run(Config(**base, total_steps=256), RunDir(tmp_path / "full"))
@@ -51,4 +60,5 @@ def test_mlp_ppo_learns_cartpole(tmp_path):
     run(cfg, RunDir(tmp_path))
     returns = [float(r["return"]) for r in RunDir(tmp_path, resume=True).read_metrics()]
     assert np.mean(returns[:20]) < 40
-    assert np.mean(returns[-20:]) > 70  # one measured run (seed 0): 93 after 20k steps
+    # measured last-20 means after 20k steps: 252 (seed 0), 166 (seed 1), 217 (seed 2)
+    assert np.mean(returns[-20:]) > 120
