@@ -8,19 +8,25 @@ backend of ``backends.yaml``. The heads used by the agents:
 - :class:`ReuploadingQNetwork`: Q-values wₐ·⟨Oₐ⟩ (Skolik et al. 2022).
 - :class:`ReuploadingValue`: a state value w·⟨O⟩.
 
-A batch of states goes through the circuit as one broadcast QNode call.
+A batch of states goes through the circuit as one broadcast QNode call; on
+``qrl.torch`` the circuit is compiled on the first call and later calls pass only
+its angles to the device (same results and gradients, no tape per call).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Sequence
 
+import pennylane as qml
 import torch
 from torch import nn
 
 from qrl import backends
-from qrl.circuits import ENTANGLERS, ROTATIONS, reuploading_circuit
+from qrl.circuits import (ENTANGLERS, ROTATIONS, reuploading_circuit, reuploading_packed_parameters,
+                          reuploading_parameters)
+from qrl.devices.torch_device import TorchStatevectorDevice
 
 
 def default_observables(n_outputs: int, n_qubits: int) -> tuple[list[str], torch.Tensor]:
@@ -59,6 +65,10 @@ class VQC(nn.Module):
             :func:`default_observables`.
         output_scaling: learn one weight per output (``True``) or keep outputs as is.
         backends_file: a backends file other than the default.
+        compile: on ``qrl.torch``, compile the circuit once and afterwards pass only
+            its angles to the device (:meth:`TorchStatevectorDevice.compile`): the
+            same results and gradients, without rebuilding a tape per call. Other
+            backends always go through the QNode.
 
     **Example**
 
@@ -73,7 +83,7 @@ class VQC(nn.Module):
                  backend: str | None = None, rotations: str = "xyz", entangler: str = "cz_ring",
                  encoding: str = "rx", observables: Sequence[str] | None = None,
                  readout: torch.Tensor | None = None, output_scaling: bool = True,
-                 backends_file: str | None = None, **device_overrides):
+                 backends_file: str | None = None, compile: bool = True, **device_overrides):
         super().__init__()
         if entangler not in ENTANGLERS:
             raise ValueError(f"unknown entangler '{entangler}'; choose one of {', '.join(ENTANGLERS)}.")
@@ -97,13 +107,16 @@ class VQC(nn.Module):
         self.weights = nn.Parameter(torch.rand(n_layers + 1, n_qubits, len(rotations)) * math.pi)
         self.output_scaling = nn.Parameter(torch.ones(n_outputs)) if output_scaling else None
 
-        circuit_kwargs = dict(n_qubits=n_qubits, rotations=rotations, entangler=entangler,
-                              encoding=encoding, observables=self.observables)
+        self._structure = dict(n_qubits=n_qubits, rotations=rotations, entangler=entangler,
+                               encoding=encoding)
 
         def circuit(x, input_scaling, weights):
-            return reuploading_circuit(x, input_scaling, weights, **circuit_kwargs)
+            return reuploading_circuit(x, input_scaling, weights, observables=self.observables,
+                                       **self._structure)
 
         self.qnode = backends.qnode(circuit, self.backend, n_qubits, backends_file, **device_overrides)
+        self._compiled = None if compile and isinstance(self.qnode, qml.QNode) and isinstance(
+            self.qnode.device, TorchStatevectorDevice) else False
 
     @property
     def n_params(self) -> int:
@@ -121,11 +134,33 @@ class VQC(nn.Module):
         squeeze = x.dim() == 1
         x = x.reshape(-1, self.n_inputs)
         dtype = self.weights.dtype
-        out = self.qnode(x.to(dtype), self.input_scaling, self.weights)
+        x = x.to(dtype)
+        if self._compiled is not False:
+            out = self._run_compiled(x)
+        else:
+            out = self.qnode(x, self.input_scaling, self.weights)
         out = torch.stack([torch.as_tensor(o) for o in out], dim=-1) if isinstance(out, (list, tuple)) \
             else torch.as_tensor(out).reshape(-1, 1)
         out = out.to(dtype).reshape(x.shape[0], len(self.observables))
         return out[0] if squeeze else out
+
+    def _run_compiled(self, x: torch.Tensor):
+        """Expectations from the compiled circuit (compiled, and checked, on the first call)."""
+        fixed, broadcast = reuploading_packed_parameters(x, self.input_scaling, self.weights)
+        if self._compiled is None:
+            tape = qml.workflow.construct_tape(self.qnode)(x, self.input_scaling, self.weights)
+            compiled = self.qnode.device.compile(tape)
+            angles = reuploading_parameters(x, self.input_scaling, self.weights, **self._structure)
+            traced = compiled.pack(compiled.traced_parameters)
+            same = len(angles) == compiled.n_params and all(
+                a is not None and b is not None and a.shape == b.shape and torch.allclose(a.double(), b.double())
+                for a, b in zip((fixed, broadcast), traced))
+            if not same:  # the device rewrote the circuit: its parameters are not ours in order
+                warnings.warn("qrl.torch did not compile this circuit as written; using the QNode.")
+                self._compiled = False
+                return self.qnode(x, self.input_scaling, self.weights)
+            self._compiled = compiled
+        return self._compiled.packed(fixed, broadcast)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.expectations(x) @ self.readout.T

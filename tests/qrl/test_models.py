@@ -74,3 +74,37 @@ def test_bad_model_options_are_refused_clearly():
         VQC(2, 2, n_qubits=2, n_layers=1, entangler="ring", backend="default.qubit")
     with pytest.raises(ValueError, match="rotations 'xq' must be letters from 'xyz'"):
         VQC(2, 2, n_qubits=2, n_layers=1, rotations="xq", backend="default.qubit")
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(n_inputs=4, n_outputs=2, n_qubits=4, n_layers=5),
+    dict(n_inputs=6, n_outputs=3, n_qubits=3, n_layers=2, rotations="zyz", entangler="cnot_ring", encoding="ry"),
+    dict(n_inputs=2, n_outputs=1, n_qubits=1, n_layers=3, rotations="y", encoding="rz"),
+    dict(n_inputs=3, n_outputs=2, n_qubits=3, n_layers=1, entangler="none", observables=["X0Y1", "Z2"]),
+])
+def test_compiled_vqc_matches_the_qnode_for_values_and_gradients(kwargs):
+    from qrl.devices.torch_device import CompiledCircuit
+
+    torch.manual_seed(5)
+    compiled = VQC(backend="qrl.torch", **kwargs).double()
+    plain = VQC(backend="qrl.torch", compile=False, **kwargs).double()
+    plain.load_state_dict(compiled.state_dict())
+    for batch in (6, 1, 9):  # the batch size may change between calls
+        x = torch.randn(batch, kwargs["n_inputs"], dtype=torch.float64)
+        outs = []
+        for model in (compiled, plain):
+            model.zero_grad()
+            out = model(x)
+            (out * torch.linspace(-1, 1, out.shape[-1], dtype=torch.float64)).sum().backward()
+            outs.append((out.detach(), [p.grad.clone() for p in model.parameters()]))
+        torch.testing.assert_close(outs[0][0], outs[1][0], atol=1e-10, rtol=0)
+        for a, b in zip(outs[0][1], outs[1][1]):
+            torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
+    assert isinstance(compiled._compiled, CompiledCircuit)
+    assert plain._compiled is False
+
+
+def test_other_backends_never_compile():
+    model = VQC(2, 2, n_qubits=2, n_layers=1, backend="default.qubit")
+    model(torch.zeros(3, 2))
+    assert model._compiled is False

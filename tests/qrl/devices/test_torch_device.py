@@ -439,3 +439,78 @@ def test_gate_without_matrix_or_decomposition_is_refused():
 def test_docstring_examples_run():
     failures, tried = doctest.testmod(torch_device, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert tried > 0 and failures == 0
+
+
+# --------------------------------------------------------------------------- compiled circuits
+
+
+def _gate_parameters(qnode, x, w):
+    """The gate parameters of the device-level tape, in order (connected to x and w)."""
+    tape = qml.workflow.construct_tape(qnode, level="device")(x, w)
+    return [d for op in tape.operations for d in op.data]
+
+
+@pytest.mark.parametrize("name", sorted(set(CIRCUITS) - {"state_prep"}))
+@pytest.mark.parametrize("c_dtype", [torch.complex64, torch.complex128])
+@pytest.mark.parametrize("batched", [True, False])
+def test_compiled_circuit_matches_the_qnode_on_new_parameters(name, c_dtype, batched):
+    n, w_shape, qfunc = CIRCUITS[name]
+    dev = qml.device("qrl.torch", wires=n, c_dtype=c_dtype)
+    qnode = qml.QNode(qfunc, dev, interface="torch", diff_method="backprop")
+    gen = torch.Generator().manual_seed(11)
+    shape = (BATCH, n) if batched else (n,)
+    x0, w0 = torch.rand(shape, generator=gen, dtype=torch.float64), torch.rand(w_shape, generator=gen, dtype=torch.float64)
+    compiled = dev.compile(qml.workflow.construct_tape(qnode)(x0, w0))
+    assert compiled.packable
+
+    x = (torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1).requires_grad_()
+    w = (torch.rand(w_shape, generator=gen, dtype=torch.float64) * 2 * np.pi).requires_grad_()
+    ref = qnode(x, w)
+    ref = ref if isinstance(ref, tuple) else (ref,)
+    ref_grads = torch.autograd.grad(_scalar(ref), [x, w])
+    tol = TOLERANCES[c_dtype]
+    for call in ("list", "packed"):
+        params = _gate_parameters(qnode, x, w)
+        ours = compiled(params) if call == "list" else compiled.packed(*compiled.pack(params))
+        grads = torch.autograd.grad(_scalar(ours), [x, w])
+        assert len(ours) == len(ref)
+        for a, b in zip(ours, ref):
+            assert a.shape == b.shape
+            np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), atol=tol, rtol=0)
+        for a, b in zip(grads, ref_grads):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), atol=tol * 10, rtol=tol)
+
+
+def test_compiled_circuit_takes_a_new_batch_size():
+    n, w_shape, qfunc = CIRCUITS["reuploading"]
+    dev = qml.device("qrl.torch", wires=n, c_dtype=torch.complex128)
+    qnode = qml.QNode(qfunc, dev, interface="torch", diff_method="backprop")
+    w = torch.rand(w_shape, dtype=torch.float64)
+    compiled = dev.compile(qml.workflow.construct_tape(qnode)(torch.rand(3, n, dtype=torch.float64), w))
+    x = torch.rand(7, n, dtype=torch.float64)
+    ours = compiled(_gate_parameters(qnode, x, w))
+    for a, b in zip(ours, qnode(x, w)):
+        assert a.shape == (7,)
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-10)
+
+
+def test_compiled_circuit_refuses_what_it_cannot_run():
+    n, w_shape, qfunc = CIRCUITS["state_prep"]
+    dev = qml.device("qrl.torch", wires=n)
+    qnode = qml.QNode(qfunc, dev, interface="torch")
+    tape = qml.workflow.construct_tape(qnode)(torch.rand(3, n), torch.rand(w_shape))
+    with pytest.raises(DeviceError, match="circuits that start with a state preparation are not compiled; "
+                                          "call them through their QNode."):
+        dev.compile(tape)
+
+    coeff = torch.tensor(0.5, requires_grad=True)
+    tape = qml.tape.QuantumScript([qml.RX(0.1, 0)], [qml.expval(coeff * qml.Z(0))])
+    with pytest.raises(DeviceError, match="parametrised observables are not compiled"):
+        qml.device("qrl.torch", wires=1).compile(tape)
+
+    compiled = qml.device("qrl.torch", wires=1).compile(
+        qml.tape.QuantumScript([qml.RX(0.1, 0), qml.RY(0.2, 0)], [qml.expval(qml.Z(0))]))
+    with pytest.raises(ValueError, match=r"the compiled circuit takes 2 parameters; got 1\."):
+        compiled([torch.tensor(0.3)])
+    with pytest.raises(ValueError, match=r"takes fixed \[2\] and broadcast \[batch, 0\] parameters; got \(3,\)"):
+        compiled.packed(torch.zeros(3))
