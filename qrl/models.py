@@ -64,6 +64,9 @@ class VQC(nn.Module):
             [n_outputs, n_observables] matrix) they map to outputs. Default: see
             :func:`default_observables`.
         output_scaling: learn one weight per output (``True``) or keep outputs as is.
+        unit_expectations: map every ⟨O⟩ ∈ [−1, 1] to (1 + ⟨O⟩)/2 ∈ [0, 1] before the
+            readout and output weights, as the TensorFlow Quantum Q-learning tutorial
+            does (Q-values wₐ·(1 + ⟨Oₐ⟩)/2 start positive and share one sign).
         backends_file: a backends file other than the default.
         compile: on ``qrl.torch``, compile the circuit once and afterwards pass only
             its angles to the device (:meth:`TorchStatevectorDevice.compile`): the
@@ -83,7 +86,8 @@ class VQC(nn.Module):
                  backend: str | None = None, rotations: str = "xyz", entangler: str = "cz_ring",
                  encoding: str = "rx", observables: Sequence[str] | None = None,
                  readout: torch.Tensor | None = None, output_scaling: bool = True,
-                 backends_file: str | None = None, compile: bool = True, **device_overrides):
+                 unit_expectations: bool = False, backends_file: str | None = None, compile: bool = True,
+                 **device_overrides):
         super().__init__()
         if entangler not in ENTANGLERS:
             raise ValueError(f"unknown entangler '{entangler}'; choose one of {', '.join(ENTANGLERS)}.")
@@ -106,6 +110,7 @@ class VQC(nn.Module):
         self.input_scaling = nn.Parameter(torch.ones(n_layers, n_inputs))
         self.weights = nn.Parameter(torch.rand(n_layers + 1, n_qubits, len(rotations)) * math.pi)
         self.output_scaling = nn.Parameter(torch.ones(n_outputs)) if output_scaling else None
+        self.unit_expectations = unit_expectations
 
         self._structure = dict(n_qubits=n_qubits, rotations=rotations, entangler=entangler,
                                encoding=encoding)
@@ -163,7 +168,10 @@ class VQC(nn.Module):
         return self._compiled.packed(fixed, broadcast)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.expectations(x) @ self.readout.T
+        expectations = self.expectations(x)
+        if self.unit_expectations:
+            expectations = (1.0 + expectations) / 2.0
+        y = expectations @ self.readout.T
         if self.output_scaling is not None:
             y = y * self.output_scaling
         return y

@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -49,6 +49,8 @@ class Config(BaseModel):
     env_id: str = Field("CartPole-v1", description="gymnasium id (discrete actions); 'module:id' imports module")
     env_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gym.make")
     obs_scale: list[float] | None = Field(None, description="divide observations by these")
+    obs_squash: Literal["none", "arctan"] = Field(
+        "none", description="elementwise squash after obs_scale; arctan maps unbounded velocities into (-π/2, π/2)")
     model: dict[str, Any] = Field(default_factory=lambda: {"type": "mlp"}, description="Q-network spec")
     backend: str | None = Field(None, description="backends.yaml entry for quantum models")
     lr: dict[str, float] = Field(default_factory=lambda: {"weights": 0.001},
@@ -113,7 +115,9 @@ class DQN:
     # -- acting --------------------------------------------------------------
     def _obs(self, obs) -> torch.Tensor:
         x = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(-1, self.obs_dim)
-        return x / self.scale if self.scale is not None else x
+        if self.scale is not None:
+            x = x / self.scale
+        return torch.atan(x) if self.cfg.obs_squash == "arctan" else x
 
     def predict(self, obs, deterministic: bool = True) -> np.ndarray:
         """Greedy actions for a batch of observations (ε-greedy when not ``deterministic``).

@@ -51,6 +51,16 @@ def test_one_qubit_circuit_has_a_known_value():
     assert out.item() == pytest.approx(np.cos(2.0 * 0.4 + 0.3), abs=1e-6)
 
 
+def test_unit_expectations_map_to_one_plus_expval_over_two():
+    model = VQC(1, 1, n_qubits=1, n_layers=1, rotations="x", backend="default.qubit", unit_expectations=True)
+    with torch.no_grad():
+        model.weights.zero_()
+        model.weights[1, 0, 0] = 0.3
+        model.output_scaling.fill_(4.0)
+    out = model(torch.tensor([[0.4]]))
+    assert out.item() == pytest.approx(4.0 * (1 + np.cos(0.4 + 0.3)) / 2, abs=1e-6)
+
+
 def grads_on(backend, x):
     torch.manual_seed(3)
     model = VQC(2, 2, n_qubits=2, n_layers=1, backend=backend).double()

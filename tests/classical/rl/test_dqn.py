@@ -95,3 +95,9 @@ def test_vqdqn_config_trains_through_the_cli_and_reloads(tmp_path):
 def test_missing_learning_rate_group_is_named():
     with pytest.raises(ValueError, match=r"lr has no learning rate for parameter group\(s\) \['output_scaling'\]"):
         DQN(Config(model=VQC, lr={"input_scaling": 0.1, "weights": 0.1}, backend="default.qubit"))
+
+
+def test_observations_are_scaled_then_squashed_with_arctan():
+    agent = DQN(Config(model=MLP, obs_scale=[2.0, 1.0, 1.0, 1.0], obs_squash="arctan"))
+    x = agent._obs(np.array([[4.0, -1.0, 0.0, 100.0]]))
+    torch.testing.assert_close(x, torch.atan(torch.tensor([[2.0, -1.0, 0.0, 100.0]])))
