@@ -97,7 +97,8 @@ class Reinforce:
             logits = self.policy(self._obs(obs))
         if deterministic:
             return logits.argmax(-1).numpy()
-        return torch.distributions.Categorical(logits=logits).sample().numpy()
+        # what Categorical(logits=...).sample() draws, without its per-call validation
+        return torch.multinomial(torch.softmax(logits, -1), 1, True).squeeze(-1).numpy()
 
     # -- learning ------------------------------------------------------------
     def update(self, episodes) -> float:
