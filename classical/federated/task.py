@@ -27,6 +27,8 @@ import torch
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 from torch import nn
 
+from classical.common.rollouts import collect_episodes, discounted_returns
+
 PolicyFactory = Callable[[int, int], nn.Module]
 """Builds a policy ``(obs_dim, n_actions) -> module`` whose forward returns action logits."""
 
@@ -109,13 +111,11 @@ def set_weights(model: nn.Module, weights: dict[str, np.ndarray]) -> None:
 
 
 # -- local training and evaluation -------------------------------------------------------
+# Episodes are played by the shared rollout helper (classical.common.rollouts), which steps
+# vector envs; a client's one CartPole is wrapped as a vector env of size one.
 
-def _discounted(rewards: list[float], gamma: float) -> torch.Tensor:
-    out, g = [], 0.0
-    for r in reversed(rewards):
-        g = r + gamma * g
-        out.append(g)
-    return torch.tensor(out[::-1], dtype=torch.float32)
+def _one_env_vector(env: gym.Env) -> gym.vector.SyncVectorEnv:
+    return gym.vector.SyncVectorEnv([lambda: env])
 
 
 def train_reinforce(policy: nn.Module, env: gym.Env, episodes: int, lr: float, seed: int,
@@ -123,51 +123,45 @@ def train_reinforce(policy: nn.Module, env: gym.Env, episodes: int, lr: float, s
                     anchor: dict[str, np.ndarray] | None = None) -> list[float]:
     """Train ``policy`` in place with REINFORCE for ``episodes`` episodes; return their returns.
 
-    With ``proximal_mu > 0`` the loss gains FedProx's ``mu/2 * ||w - w_global||^2``
-    (``anchor`` holds ``w_global``), which keeps heterogeneous clients near the
-    global model.
+    One Adam step per episode on ``-sum_t log pi(a_t|s_t) * G_t`` with the episode's
+    returns standardised. With ``proximal_mu > 0`` the loss gains FedProx's
+    ``mu/2 * ||w - w_global||^2`` (``anchor`` holds ``w_global``), which keeps
+    heterogeneous clients near the global model.
     """
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(policy.parameters(), lr=lr)
     named = dict(policy.named_parameters())
     anchor_t = ({k: torch.as_tensor(anchor[k]) for k in named} if proximal_mu > 0 and anchor else None)
+    envs = _one_env_vector(env)
+
+    @torch.no_grad()
+    def sample_actions(obs: np.ndarray) -> np.ndarray:
+        probs = torch.softmax(policy(torch.as_tensor(obs, dtype=torch.float32)), -1)
+        return torch.multinomial(probs, 1, generator=gen)[:, 0].numpy()
+
     returns = []
     for ep in range(episodes):
-        obs, _ = env.reset(seed=seed * 1000 + ep)
-        observations, actions, rewards, done = [], [], [], False
-        with torch.no_grad():  # act step by step, then one batched forward pass for the gradient
-            while not done:
-                x = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
-                probs = torch.softmax(policy(x)[0], -1)
-                action = int(torch.multinomial(probs, 1, generator=gen)[0])
-                observations.append(x[0])
-                actions.append(action)
-                obs, reward, terminated, truncated, _ = env.step(action)
-                rewards.append(float(reward))
-                done = terminated or truncated
-        g = _discounted(rewards, gamma)
+        episode = collect_episodes(envs, sample_actions, seed=seed * 1000 + ep)[0]
+        g = torch.as_tensor(discounted_returns(episode.rewards, gamma), dtype=torch.float32)
         g = (g - g.mean()) / (g.std() + 1e-8) if len(g) > 1 else g * 0
-        log_probs = torch.log_softmax(policy(torch.stack(observations)), -1)
-        loss = -(log_probs[torch.arange(len(actions)), torch.tensor(actions)] * g).sum()
+        # one batched forward pass over the episode's states for the gradient
+        log_probs = torch.log_softmax(policy(torch.as_tensor(episode.observations, dtype=torch.float32)), -1)
+        loss = -(log_probs[torch.arange(len(episode)), torch.as_tensor(episode.actions)] * g).sum()
         if anchor_t is not None:
             loss = loss + 0.5 * proximal_mu * sum(((p - anchor_t[k]) ** 2).sum() for k, p in named.items())
         opt.zero_grad()
         loss.backward()
         opt.step()
-        returns.append(float(sum(rewards)))
+        returns.append(episode.ret)
     return returns
 
 
 @torch.no_grad()
 def evaluate(policy: nn.Module, env: gym.Env, episodes: int, seed: int) -> float:
     """Mean return of the greedy policy over ``episodes`` seeded episodes."""
-    total = 0.0
-    for ep in range(episodes):
-        obs, _ = env.reset(seed=seed + ep)
-        done = False
-        while not done:
-            logits = policy(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))[0]
-            obs, reward, terminated, truncated, _ = env.step(int(logits.argmax()))
-            total += float(reward)
-            done = terminated or truncated
-    return total / episodes
+    envs = _one_env_vector(env)
+
+    def greedy(obs: np.ndarray) -> np.ndarray:
+        return policy(torch.as_tensor(obs, dtype=torch.float32)).argmax(-1).numpy()
+
+    return sum(collect_episodes(envs, greedy, seed=seed + ep)[0].ret for ep in range(episodes)) / episodes

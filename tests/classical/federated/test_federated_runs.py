@@ -140,3 +140,32 @@ def test_flower_simulation_engine_runs_dp_and_secagg(tmp_path):
     assert float(rows[-1]["epsilon"]) == pytest.approx(summary["epsilon"])
     assert all(int(r["bytes_up"]) == 2 * 114 * 4 for r in rows)
     assert all(r["return_c0"] != "" and r["return_c1"] != "" for r in rows)
+
+
+@pytest.mark.parametrize("dp", [False, True])
+def test_qrl_fed_train_writes_rounds_csv_with_the_interface_columns(tmp_path, dp):
+    """The outside interface: ``qrl fed train --config FILE --out DIR`` -> DIR/rounds.csv."""
+    import csv
+
+    from typer.testing import CliRunner
+
+    from qrl.cli import app
+
+    config = tmp_path / "fed.yaml"
+    config.write_text("algo: classical.federated.train\nnum_clients: 2\nrounds: 2\nlocal_episodes: 1\n"
+                      f"eval_episodes: 1\nengine: inprocess\ndp: {str(dp).lower()}\nnoise_multiplier: 1.0\n")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["fed", "train", "--config", str(config), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with open(out / "rounds.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["round"] for r in rows] == ["1", "2"]
+    assert {"round", "mean_return", "epsilon", "bytes_up"} <= set(rows[0])
+    assert all(float(r["mean_return"]) > 0 and int(r["bytes_up"]) == 2 * 114 * 4 for r in rows)
+    if dp:
+        accountant = RDPAccountant()
+        for r in rows:
+            accountant.step(noise_multiplier=1.0, sample_rate=1.0)
+            assert float(r["epsilon"]) == pytest.approx(accountant.get_epsilon(1e-5), rel=1e-9)
+    else:
+        assert all(r["epsilon"] == "" for r in rows)
