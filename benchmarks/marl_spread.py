@@ -8,6 +8,7 @@ evaluation layouts.
 
     python benchmarks/marl_spread.py --algos qmix,maddpg --seeds 0,1,2 --episodes 3000
     python benchmarks/marl_spread.py --quick          # a few episodes, checks the pipeline
+    python benchmarks/marl_spread.py --algos maddpg --episodes 3000 --resume   # extend finished runs
     python benchmarks/marl_spread.py --env simple_speaker_listener --algos maddpg \
         --variants none,discrete --episodes 2000       # communication vs no communication
 """
@@ -65,6 +66,8 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bench_marl")
     parser.add_argument("--json", default=None, help="append result rows to this JSON-lines file")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue each run from its checkpoint under --out (e.g. with a larger --episodes)")
     parser.add_argument("--from-checkpoints", action="store_true",
                         help="do not train: evaluate the latest checkpoint of each run under --out")
     args = parser.parse_args()
@@ -84,7 +87,7 @@ def main() -> None:
                 if args.from_checkpoints:
                     summary = evaluate_checkpoint(cfg, RunDir(Path(args.out) / label, resume=True))
                 else:
-                    summary = run(Config(**cfg.model_dump()), RunDir(Path(args.out) / label))
+                    summary = run(Config(**cfg.model_dump()), RunDir(Path(args.out) / label, resume=args.resume))
                 emit({"label": label, "algo": algo, "comm": comm, "seed": seed, "episodes": episodes, **extra},
                      summary, t, args.json)
 

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from classical.common.running_stats import RunningMeanStd
 from classical.marl.comm import make_comm
 from classical.marl.envs import JointEnv
 from classical.marl.networks import AgentNetwork, BodyFactory, masked, mlp_factory, n_params, soft_update
@@ -44,6 +45,12 @@ class QLearner:
         make_body: body factory for the agent network (an MLP by default).
         comm: ``"none"``, ``"continuous"`` or ``"discrete"`` learned messages.
         grad_clip: gradient norm clip.
+        standardize_rewards: regress on rewards standardised by their running mean and std
+            (of the team reward with a mixer, of the agents' rewards without). MPE rewards are
+            all negative, so raw Q-values are large and negative, and QMIX's ELU mixing layer
+            then saturates (its gradient to the agents' Q-values vanishes). With no terminal
+            states (MPE episodes only time out) subtracting a constant shifts every Q-value
+            by the same amount, so the greedy policy is unchanged.
         q_net: a ready joint Q-network ``obs[B, N, D] -> Q[B, N, A]`` to use instead of
             building an :class:`~classical.marl.networks.AgentNetwork` (e.g. one circuit
             holding every agent's qubits, in ``hybrid.marl_quantum``).
@@ -54,7 +61,7 @@ class QLearner:
     def __init__(self, env: JointEnv, mixer: nn.Module | None = None, lr: float = 5e-4, gamma: float = 0.95,
                  tau: float = 0.01, eps_start: float = 1.0, eps_end: float = 0.05, eps_fraction: float = 0.5,
                  make_body: BodyFactory | None = None, comm: str = "none", msg_dim: int = 4,
-                 grad_clip: float = 10.0, q_net: nn.Module | None = None):
+                 grad_clip: float = 10.0, q_net: nn.Module | None = None, standardize_rewards: bool = False):
         self.n_agents, self.n_actions = env.n_agents, env.n_actions
         self.action_mask = torch.as_tensor(env.action_mask)
         self.q_net = q_net or AgentNetwork(env.n_agents, env.obs_dim, env.n_actions, make_body or mlp_factory(),
@@ -66,6 +73,7 @@ class QLearner:
         params = list(self.q_net.parameters()) + (list(mixer.parameters()) if mixer is not None else [])
         self.optimizer = torch.optim.Adam(params, lr=lr)
         self.gamma, self.tau, self.grad_clip = gamma, tau, grad_clip
+        self.reward_stats = RunningMeanStd() if standardize_rewards else None
         self.eps_start, self.eps_end, self.eps_fraction = eps_start, eps_end, eps_fraction
 
     @property
@@ -102,10 +110,14 @@ class QLearner:
             q_next = self.target_q(next_obs).gather(-1, best).squeeze(-1)
             q_next = self._combine(self.target_mixer, q_next, batch["next_state"])
         q_pred = self._combine(self.mixer, q_chosen, batch["state"])
+        rewards = batch["rewards"].sum(-1) if self.team_reward else batch["rewards"]
+        if self.reward_stats is not None:
+            self.reward_stats.update(rewards.numpy())
+            rewards = self.reward_stats.standardize(rewards)
         if self.team_reward:
-            target = batch["rewards"].sum(-1) + self.gamma * not_done * q_next
+            target = rewards + self.gamma * not_done * q_next
         else:
-            target = batch["rewards"] + self.gamma * not_done[:, None] * q_next
+            target = rewards + self.gamma * not_done[:, None] * q_next
         loss = F.smooth_l1_loss(q_pred, target)
         self.optimizer.zero_grad()
         loss.backward()
@@ -120,7 +132,8 @@ class QLearner:
         return {"q_net": self.q_net.state_dict(), "target_q": self.target_q.state_dict(),
                 "mixer": self.mixer.state_dict() if self.mixer is not None else None,
                 "target_mixer": self.target_mixer.state_dict() if self.mixer is not None else None,
-                "optimizer": self.optimizer.state_dict()}
+                "optimizer": self.optimizer.state_dict(),
+                "reward_stats": self.reward_stats.state_dict() if self.reward_stats is not None else None}
 
     def load_state_dict(self, state: dict) -> None:
         self.q_net.load_state_dict(state["q_net"])
@@ -129,6 +142,8 @@ class QLearner:
             self.mixer.load_state_dict(state["mixer"])
             self.target_mixer.load_state_dict(state["target_mixer"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.reward_stats is not None and state.get("reward_stats") is not None:
+            self.reward_stats.load_state_dict(state["reward_stats"])
 
 
 def make_iql(env: JointEnv, **kwargs) -> QLearner:

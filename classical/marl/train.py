@@ -54,6 +54,8 @@ class Config(BaseModel):
     team_reward: bool = Field(False, description="MADDPG/MAAC critics learn the team reward (sum over agents)")
     lr: float = Field(1e-3, gt=0, description="Adam step size (actors, critics, Q-networks)")
     gamma: float = Field(0.95, gt=0, le=1, description="discount")
+    tau: float = Field(0.01, gt=0, le=1, description="Polyak rate of the target networks (all but COMA)")
+    standardize_rewards: bool = Field(False, description="IQL/VDN/QMIX regress on running-standardised rewards")
     hidden: list[int] = Field([64, 64], description="hidden widths of the agent networks")
     batch_size: int = Field(128, ge=1, description="off-policy minibatch")
     buffer_size: int = Field(50_000, ge=1, description="replay capacity (joint transitions)")
@@ -80,13 +82,14 @@ def build_learner(cfg: Config, env: JointEnv, make_body: BodyFactory | None = No
     common = dict(gamma=cfg.gamma, make_body=body, comm=cfg.comm, msg_dim=cfg.msg_dim)
     if cfg.algo_name in ("iql", "vdn", "qmix"):
         make = {"iql": make_iql, "vdn": make_vdn, "qmix": make_qmix}[cfg.algo_name]
-        return make(env, lr=cfg.lr, q_net=q_net, **common)
+        return make(env, lr=cfg.lr, q_net=q_net, tau=cfg.tau, standardize_rewards=cfg.standardize_rewards,
+                    **common)
     if q_net is not None:
         raise ValueError(f"a joint Q-network needs a value-based learner (iql, vdn, qmix), not {cfg.algo_name}.")
     if cfg.algo_name == "maddpg":
-        return MADDPG(env, actor_lr=cfg.lr, critic_lr=cfg.lr, team_reward=cfg.team_reward, **common)
+        return MADDPG(env, actor_lr=cfg.lr, critic_lr=cfg.lr, tau=cfg.tau, team_reward=cfg.team_reward, **common)
     if cfg.algo_name == "maac":
-        return MAAC(env, actor_lr=cfg.lr, critic_lr=cfg.lr, team_reward=cfg.team_reward, **common)
+        return MAAC(env, actor_lr=cfg.lr, critic_lr=cfg.lr, tau=cfg.tau, team_reward=cfg.team_reward, **common)
     return COMA(env, actor_lr=cfg.lr / 10, critic_lr=cfg.lr, **common)   # a slower actor is what kept COMA stable here
 
 

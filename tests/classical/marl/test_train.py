@@ -30,7 +30,7 @@ def test_communication_switches_on_for_value_based_and_maddpg(tmp_path, algo, co
 
 
 def test_resume_reproduces_an_uninterrupted_run(tmp_path, monkeypatch):
-    cfg = small(algo_name="qmix", episodes=6)
+    cfg = small(algo_name="qmix", episodes=6, standardize_rewards=True)   # reward stats are checkpointed too
     run(cfg, RunDir(tmp_path / "full"))
 
     class Interrupted(Exception):
