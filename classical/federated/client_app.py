@@ -14,9 +14,10 @@ Between rounds the client keeps its error-feedback residual and its SecAgg priva
 key in ``context.state``. ``evaluate`` reports the greedy return of the global policy
 on the client's own CartPole.
 
-**Example** (deployment; the simulation passes the object to the engine instead)::
+**Example** (deployment, flwr 1.42; the simulation passes the object to the engine
+instead; all steps in ``classical/federated/deploy/README.md``)::
 
-    flower-supernode --insecure --superlink 127.0.0.1:9092 \\
+    flower-supernode --insecure --superlink 127.0.0.1:8000 \\
         --node-config "partition-id=0 num-partitions=3"
 """
 

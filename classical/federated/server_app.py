@@ -10,13 +10,14 @@ hands one row (round, per-client returns, ε, bytes) to ``on_round``.
 
 The same function runs under Flower's simulation engine, under the in-process grid
 of :mod:`classical.federated.simulation`, and deployed, where this module's ``app`` is
-the ServerApp and ``classical.federated.client_app:app`` the ClientApp of a Flower app
-project (``[tool.flwr.app.components]`` in its ``pyproject.toml``). One SuperLink, one
-SuperNode per client machine started with
-``flower-supernode --superlink HOST:9092 --node-config "partition-id=0 num-partitions=3"``,
-then ``flwr run`` with ``--run-config`` keys of :class:`FederationConfig`. The deployed
-path has not been exercised on real machines here (only the simulation engine and the
-in-process grid are tested); the deployed ServerApp logs each round's row.
+the ServerApp and ``classical.federated.client_app:app`` the ClientApp of the Flower app
+project in ``classical/federated/deploy/`` (its ``pyproject.toml`` names them and declares
+the run config, the fields of :class:`FederationConfig` with ``-`` for ``_``). One
+SuperLink (``flower-superlink``, HTTP port 8000 in flwr 1.42), one SuperNode per client
+(``flower-supernode --superlink HOST:8000 --node-config "partition-id=0 num-partitions=3"``),
+then ``flwr run . NAME`` in that folder; the steps are in its ``README.md``. The deployed
+ServerApp logs each round's row to Flower's log. Checked on one machine over loopback (two
+rounds equal to the in-process grid's), not across machines.
 """
 
 from __future__ import annotations

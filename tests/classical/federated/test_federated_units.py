@@ -124,3 +124,18 @@ def test_impossible_combinations_are_refused_with_the_fix():
         serve(None, cfg, None, None)
     with pytest.raises(ValueError, match="compression: none"):
         FederationConfig(secure_aggregation=True, compression="topk").check()
+
+
+def test_deploy_project_is_a_valid_flower_app_whose_run_config_is_a_federation_config():
+    import tomllib
+    from pathlib import Path
+
+    from flwr.common.config import validate_config
+
+    project = Path(__file__).parents[3] / "classical" / "federated" / "deploy"
+    conf = tomllib.loads((project / "pyproject.toml").read_text())
+    valid, errors, _ = validate_config(conf, check_module=True, project_dir=project)
+    assert valid, errors
+    run_config = conf["tool"]["flwr"]["app"]["config"]
+    assert "hidden" not in run_config  # the deployed ClientApp always builds the default MLP
+    FederationConfig(**{k.replace("-", "_"): v for k, v in run_config.items()})  # what the ServerApp does
