@@ -50,8 +50,9 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 LAYERS = 5
-METHODS = ("reference", "reference-fused", "qrl.torch", "qrl.torch-nofuse", "default.qubit", "lightning.qubit",
-           "default.qubit-loop")
+METHODS = ("reference", "reference-fused", "qrl.torch", "qrl.torch-compiled", "qrl.torch-nofuse", "default.qubit",
+           "lightning.qubit", "default.qubit-loop")
+BACKWARD = True  # --forward-only sets False: time forward passes under torch.no_grad
 
 
 # --------------------------------------------------------------------------- circuit
@@ -192,7 +193,7 @@ def make_runner(method: str, n: int, batch: int):
 
         def run():
             lam.grad = weights.grad = None
-            policy(x, lam, weights).sum().backward()
+            _finish(policy(x, lam, weights))
 
         return run
     if method == "default.qubit-loop":
@@ -201,7 +202,24 @@ def make_runner(method: str, n: int, batch: int):
 
         def run():
             lam.grad = weights.grad = None
-            torch.stack([qnode(x[b], lam, weights) for b in range(batch)]).sum().backward()
+            _finish(torch.stack([qnode(x[b], lam, weights) for b in range(batch)]))
+
+        return run
+    if method == "qrl.torch-compiled":
+        # the device's compiled circuit, fed packed angles the way qrl.models.VQC does
+        dev = qml.device("qrl.torch", wires=n)
+        qnode = qml.QNode(reuploading_circuit, dev, interface="torch", diff_method="backprop")
+        compiled = dev.compile(qml.workflow.construct_tape(qnode)(x, lam, weights))
+
+        def packed():
+            return weights.reshape(-1), (x.unsqueeze(-2) * lam).flatten(-2)
+
+        for ours, traced in zip(packed(), compiled.pack(compiled.traced_parameters)):
+            assert torch.equal(ours.detach().double(), traced.detach())
+
+        def run():
+            lam.grad = weights.grad = None
+            _finish(compiled.packed(*packed())[0])
 
         return run
     if method.startswith("qrl.torch"):
@@ -217,9 +235,15 @@ def make_runner(method: str, n: int, batch: int):
 
     def run():
         lam.grad = weights.grad = None
-        torch.as_tensor(qnode(x, lam, weights)).sum().backward()
+        _finish(torch.as_tensor(qnode(x, lam, weights)))
 
     return run
+
+
+def _finish(out):
+    """Backward from the output sum, unless only forward passes are timed."""
+    if BACKWARD:
+        out.sum().backward()
 
 
 def time_runner(run, budget_s: float, max_reps: int, min_reps: int = 3):
@@ -316,8 +340,12 @@ def main(argv=None) -> None:
                         help="also measure peak RSS at 16 qubits, batch 64 (subprocesses)")
     parser.add_argument("--memory-only", action="store_true",
                         help="only the 16-qubit peak-memory measurement")
+    parser.add_argument("--forward-only", action="store_true",
+                        help="time forward passes under torch.no_grad (what acting costs)")
     parser.add_argument("--memory-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    global BACKWARD
+    BACKWARD = not args.forward_only
 
     if args.memory_child:
         method, n, batch, backward = args.memory_child
@@ -346,7 +374,8 @@ def main(argv=None) -> None:
             for method in args.methods:
                 cells.append(_one_case(method, n, batch, args, per_sample_cost))
             print(f"| {n} | {batch} | " + " | ".join(cells) + " |", flush=True)
-    print("(median ms of forward + backward: CPU time / wall time (number of timed calls))")
+    print(f"(median ms of {'forward' if args.forward_only else 'forward + backward'}: "
+          "CPU time / wall time (number of timed calls))")
 
     if args.memory:
         print("\npeak RSS, 16 qubits, batch 64 (MB; baseline = after imports and setup)")
@@ -375,6 +404,12 @@ def _one_case(method, n, batch, args, per_sample_cost) -> str:
     if key in per_sample_cost and per_sample_cost[key] * batch > args.cap * 1e3:
         return f"skipped (>{args.cap:.0f} s predicted)"
     run = make_runner(method, n, batch)
+    if not BACKWARD:
+        inner = run
+
+        def run():
+            with torch.no_grad():
+                inner()
     cpu, wall, reps = time_runner(run, args.budget, args.max_reps)
     if method in ("lightning.qubit", "default.qubit-loop"):
         per_sample_cost[key] = cpu / batch

@@ -36,11 +36,12 @@ from functools import reduce
 import numpy as np
 import pennylane as qml
 import torch
+from scipy import sparse
 from pennylane.devices import Device, ExecutionConfig
 from pennylane.devices.modifiers import simulator_tracking, single_tape_support
 from pennylane.devices.preprocess import decompose, validate_device_wires, validate_measurements
 from pennylane.exceptions import DeviceError
-from pennylane.measurements import ExpectationMP, ProbabilityMP, StateMP, VarianceMP
+from pennylane.measurements import ExpectationMP, ProbabilityMP, StateMeasurement, StateMP, VarianceMP
 from pennylane.operation import StatePrepBase
 from pennylane.transforms.core import CompilePipeline, transform
 
@@ -95,7 +96,7 @@ def _op_batch_size(op):
 
 
 def _supported_observable(obs) -> bool:
-    if obs.pauli_rep is not None:
+    if obs.pauli_rep is not None or isinstance(obs, qml.SparseHamiltonian):
         return True
     if isinstance(obs, (qml.ops.Sum, qml.ops.SProd)):
         operands = obs.operands if isinstance(obs, qml.ops.Sum) else (obs.base,)
@@ -113,7 +114,8 @@ def _supported_measurement(mp) -> bool:
             mp.obs.has_matrix and len(mp.obs.wires) <= _GENERIC_MAX_WIRES))
     if isinstance(mp, ProbabilityMP):
         return mp.mv is None and (mp.obs is None or mp.obs.has_diagonalizing_gates)
-    return False
+    # any other measurement of the state (e.g. purity, user-defined ones) reads the state vector
+    return isinstance(mp, StateMeasurement) and mp.mv is None
 
 
 @transform
@@ -472,7 +474,7 @@ class TorchStatevectorDevice(Device):
         for p in params:
             if isinstance(p, torch.Tensor):
                 as_torch = True
-            elif not isinstance(p, (numbers.Number, np.ndarray, np.generic)):
+            elif not isinstance(p, (numbers.Number, np.ndarray, np.generic)) and not sparse.issparse(p):
                 raise DeviceError(
                     f"qrl.torch runs on torch tensors; got a {type(p).__name__} parameter. "
                     "Use interface='torch' (or plain numbers / numpy arrays)."
@@ -497,12 +499,12 @@ class TorchStatevectorDevice(Device):
             self._plans.move_to_end(key)
 
         state = self._run(plan, ops, state, n, batch)
-        measure = _Measurer(self, state, n, axis)
+        measure = _Measurer(self, state, n, axis, batch is not None)
         results = tuple(measure(mp) for mp in tape.measurements)
         if batch is None:
             results = tuple(r[0] for r in results)
         if not as_torch:
-            results = tuple(r.detach().numpy() for r in results)
+            results = tuple(r.detach().numpy() if isinstance(r, torch.Tensor) else r for r in results)
         return results[0] if len(results) == 1 else results
 
     def _real(self, p) -> torch.Tensor:
@@ -837,7 +839,7 @@ class CompiledCircuit:
         device = self.device
         state = device._initial_state((), None, self._n, batch)
         state = device._run(self._plan, gates, state, self._n, batch, angles)
-        measure = _Measurer(device, state, self._n, self._axis)
+        measure = _Measurer(device, state, self._n, self._axis, batch is not None)
         results = tuple(measure(mp) for mp in self._measurements)
         if batch is None:
             results = tuple(r[0] for r in results)
@@ -924,11 +926,12 @@ _ANGLE_KINDS = frozenset(_ROTATIONS + ("Rot",))
 class _Measurer:
     """Measurement processes on a final state [rows, 2**n]; each result has a batch dim."""
 
-    def __init__(self, device: TorchStatevectorDevice, state, n, axis):
+    def __init__(self, device: TorchStatevectorDevice, state, n, axis, batched: bool = True):
         self.device = device
         self.state = state
         self.n = n
         self.axis = axis
+        self.batched = batched
         self._probs = None
 
     @property
@@ -944,7 +947,13 @@ class _Measurer:
             return self.expval(mp.obs)
         if isinstance(mp, VarianceMP):
             return self.var(mp.obs)
-        return self.marginal_probs(mp)
+        if isinstance(mp, ProbabilityMP):
+            return self.marginal_probs(mp)
+        # another state measurement: its own post-processing of the (batched) state vector
+        wire_order = qml.wires.Wires(list(self.axis))
+        if self.batched:
+            return mp.process_state(self.state, wire_order)
+        return [mp.process_state(self.state[0], wire_order)]  # the caller takes element 0
 
     # Pauli sentences ----------------------------------------------------------------
 
@@ -992,12 +1001,23 @@ class _Measurer:
     def expval(self, obs) -> torch.Tensor:
         if obs.pauli_rep is not None:
             return self.pauli_expval(obs.pauli_rep)
+        if isinstance(obs, qml.SparseHamiltonian):
+            return self.sparse_expval(obs)
         if isinstance(obs, qml.ops.Sum):
             return reduce(torch.add, (self.expval(o) for o in obs.operands))
         if isinstance(obs, qml.ops.SProd):
             return self.device._real(obs.scalar) * self.expval(obs.base)
         applied = self._apply_obs(obs)
         return torch.sum(self.state.conj() * applied, dim=1).real
+
+    def sparse_expval(self, obs) -> torch.Tensor:
+        """<psi|H|psi> for a SparseHamiltonian: one sparse-dense product, no dense matrix."""
+        coo = obs.sparse_matrix(wire_order=list(self.axis)).tocoo()
+        index = torch.as_tensor(np.stack([coo.row, coo.col]), dtype=torch.long)
+        h = torch.sparse_coo_tensor(index, torch.as_tensor(coo.data).to(torch.complex128), coo.shape)
+        psi = self.state.to(torch.complex128)
+        h_psi = torch.sparse.mm(h, psi.T).T
+        return torch.sum(psi.conj() * h_psi, dim=1).real.to(self.device._r_dtype)
 
     def var(self, obs) -> torch.Tensor:
         if obs.pauli_rep is not None:

@@ -400,8 +400,6 @@ def test_finite_shots_are_refused_with_the_fix_in_the_message():
 @pytest.mark.parametrize(
     "measurement",
     [
-        lambda: qml.density_matrix(wires=[0]),
-        lambda: qml.vn_entropy(wires=[0]),
         lambda: qml.expval(qml.Hermitian(np.eye(16), wires=[0, 1, 2, 3])),
         lambda: qml.var(qml.Hermitian(np.eye(2), wires=0) + qml.Hermitian(np.eye(8), [1, 2, 3])),
     ],
@@ -414,6 +412,34 @@ def test_unsupported_measurements_are_refused(measurement):
 
     with pytest.raises(DeviceError, match="not accepted for analytic simulation on qrl.torch"):
         circuit()
+
+
+@pytest.mark.parametrize("measurement", [
+    lambda: qml.density_matrix(wires=[0]),
+    lambda: qml.vn_entropy(wires=[0]),
+    lambda: qml.purity(wires=[1]),
+    lambda: qml.mutual_info(wires0=[0], wires1=[2]),
+])
+@pytest.mark.parametrize("x", [[0.3, 1.2, 2.0], 0.7])
+def test_other_state_measurements_match_default_qubit(measurement, x):
+    results = []
+    for dev in (qml.device("qrl.torch", wires=3, c_dtype=torch.complex128), qml.device("default.qubit", wires=3)):
+        @qml.qnode(dev, interface="torch", diff_method="backprop")
+        def circuit(angle):
+            qml.RY(angle, 0)
+            qml.CNOT([0, 1])
+            qml.RX(0.4, 2)
+            qml.CNOT([1, 2])
+            return measurement()
+
+        angle = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        out = circuit(angle)
+        grad = torch.autograd.grad((out.real if out.is_complex() else out).sum(), angle)[0]
+        results.append((out.detach(), grad))
+    (ours, our_grad), (ref, ref_grad) = results
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours.numpy(), ref.numpy(), atol=1e-10)
+    np.testing.assert_allclose(our_grad.numpy(), ref_grad.numpy(), atol=1e-9)
 
 
 class _FourWireBlackBox(qml.operation.Operation):
