@@ -62,3 +62,16 @@ def test_mlp_ppo_learns_cartpole(tmp_path):
     assert np.mean(returns[:20]) < 40
     # measured last-20 means after 20k steps: 252 (seed 0), 166 (seed 1), 217 (seed 2)
     assert np.mean(returns[-20:]) > 120
+
+
+@pytest.mark.learning
+def test_quantum_actor_ppo_learns_cartpole(tmp_path):
+    import yaml
+
+    spec = yaml.safe_load(open("configs/cartpole_vqc_ppo.yaml"))
+    spec.pop("algo")
+    run(Config(**{**spec, "total_steps": 4096, "seed": 1, "eval_episodes": 1}), RunDir(tmp_path))
+    returns = [float(r["return"]) for r in RunDir(tmp_path, resume=True).read_metrics()]
+    # measured after 4,096 steps (first-20 / last-20 means): seed 0 19 / 96, seed 1 19 / 108, seed 2 24 / 90
+    assert np.mean(returns[:20]) < 30
+    assert np.mean(returns[-20:]) > 60
