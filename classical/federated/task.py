@@ -134,14 +134,14 @@ def train_reinforce(policy: nn.Module, env: gym.Env, episodes: int, lr: float, s
     anchor_t = ({k: torch.as_tensor(anchor[k]) for k in named} if proximal_mu > 0 and anchor else None)
     envs = _one_env_vector(env)
 
-    @torch.no_grad()
     def sample_actions(obs: np.ndarray) -> np.ndarray:
         probs = torch.softmax(policy(torch.as_tensor(obs, dtype=torch.float32)), -1)
         return torch.multinomial(probs, 1, generator=gen)[:, 0].numpy()
 
     returns = []
     for ep in range(episodes):
-        episode = collect_episodes(envs, sample_actions, seed=seed * 1000 + ep)[0]
+        with torch.no_grad():  # one no-grad context per episode, not per step
+            episode = collect_episodes(envs, sample_actions, seed=seed * 1000 + ep)[0]
         g = torch.as_tensor(discounted_returns(episode.rewards, gamma), dtype=torch.float32)
         g = (g - g.mean()) / (g.std() + 1e-8) if len(g) > 1 else g * 0
         # one batched forward pass over the episode's states for the gradient
