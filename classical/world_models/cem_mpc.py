@@ -31,7 +31,7 @@ from classical.common.seeding import rng_state, seed_everything, set_rng_state
 from classical.rl.models import build_model
 from classical.world_models.cem import CEMPlanner
 from classical.world_models.dynamics import DynamicsModel, Normaliser
-from classical.world_models.envs import known_reward_fn, make_env
+from classical.world_models.envs import eval_start_seed, known_reward_fn, make_env
 
 
 class Config(BaseModel):
@@ -226,7 +226,7 @@ def run(cfg: Config, run: RunDir) -> dict:
     planner.generator.manual_seed(cfg.seed + 777)
     rows = []
     for i in range(cfg.eval_episodes):
-        ret, steps, ms = _episode(env, planner, seed=10_000 + 1000 * cfg.seed + i, rng=rng,
+        ret, steps, ms = _episode(env, planner, seed=eval_start_seed(cfg.seed, i), rng=rng,
                                   max_steps=10**9)
         rows.append({"episode": i, "return": ret, "steps": steps, "plan_ms": ms})
     run.write_eval(rows)

@@ -32,7 +32,7 @@ from torch import nn
 from classical.common.rundir import RunDir
 from classical.common.seeding import rng_state, seed_everything, set_rng_state
 from classical.rl.models import build_model
-from classical.world_models.envs import make_env
+from classical.world_models.envs import eval_start_seed, make_env
 from classical.world_models.rssm import LatentState, stack_states
 from classical.world_models.world_model import SequenceReplay, WorldModel, mlp
 
@@ -272,7 +272,7 @@ def run(cfg: Config, run: RunDir) -> dict:
                              "replay": replay.state_dict(), "rng": rng_state(rng),
                              "env_steps": env_steps, "episode": episode, "metrics": metrics})
     run.plot_curve(x="env_steps", y="return", window=5)
-    rows = evaluate(agent, env, controller, cfg.eval_episodes, seed=10_000 + 1000 * cfg.seed)
+    rows = evaluate(agent, env, controller, cfg.eval_episodes, seed=eval_start_seed(cfg.seed, 0))
     run.write_eval(rows)
     returns = [r["return"] for r in rows]
     return {"env_steps": env_steps, "eval_mean_return": float(np.mean(returns)),

@@ -113,8 +113,40 @@ def make_env(env_id: str, seed: int | None = None, **kwargs) -> gym.Env:
 if FOUR_D_ID not in gym.registry:
     gym.register(id=FOUR_D_ID, entry_point=FourDControlEnv, max_episode_steps=None)
 
+def eval_start_seed(seed: int, episode: int) -> int:
+    """Reset seed of evaluation episode ``episode`` of a run with ``seed`` (shared by every agent here)."""
+    return 10_000 + 1000 * seed + episode
+
+
+def fixed_policy_return(env_id: str, policy: str, seed: int, episodes: int = 10) -> float:
+    """Mean return of the ``"zero"`` action or of ``"random"`` uniform actions on the evaluation
+    starts of a run with ``seed``: the floor a learning agent must beat.
+
+    **Example**
+
+    >>> round(fixed_policy_return(FOUR_D_ID, "zero", seed=0, episodes=2), 1) < 0
+    True
+    """
+    if policy not in ("zero", "random"):
+        raise ValueError(f"unknown fixed policy '{policy}'; use 'zero' or 'random'.")
+    env = make_env(env_id)
+    rng = np.random.default_rng(seed)
+    low, high = env.action_space.low, env.action_space.high
+    totals = []
+    for i in range(episodes):
+        env.reset(seed=eval_start_seed(seed, i))
+        total, done = 0.0, False
+        while not done:
+            action = np.zeros_like(low) if policy == "zero" else rng.uniform(low, high).astype(np.float32)
+            _, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            done = terminated or truncated
+        totals.append(total)
+    return float(np.mean(totals))
+
+
 __all__ = ["FourDControlEnv", "FOUR_D_ID", "four_d_dynamics", "four_d_reward",
-           "pendulum_reward", "make_env"]
+           "pendulum_reward", "make_env", "eval_start_seed", "fixed_policy_return"]
 
 
 def known_reward_fn(env_id: str):

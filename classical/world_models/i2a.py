@@ -15,6 +15,11 @@ The agent learns by advantage actor-critic with GAE on its real episodes; the ro
 policy by imitation of the agent's mean action; the environment model by regression
 on all real transitions (refitted every ``refit_every`` steps; imagination never
 backpropagates into it).
+
+Two details keep the actor-critic stable: the policy's mean is squashed into the
+action bounds, and the value head predicts returns divided by a running return scale
+(its last layer is rescaled with it, as in PopArt), so the critic's loss stays of
+order one and does not swamp the policy gradient in the layers both share.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from torch import nn
 from classical.common.rundir import RunDir
 from classical.common.seeding import rng_state, seed_everything, set_rng_state
 from classical.world_models.dynamics import DynamicsModel
-from classical.world_models.envs import make_env
+from classical.world_models.envs import eval_start_seed, make_env
 from classical.world_models.world_model import mlp
 
 
@@ -54,15 +59,22 @@ class Config(BaseModel):
 
 
 class GaussianHead(nn.Module):
-    """``x -> Normal(mean, std)`` with a state-independent learned log-std."""
+    """``x -> Normal(mean, std)`` with the mean squashed into the action bounds and a
+    state-independent learned log-std.
 
-    def __init__(self, in_dim: int, action_dim: int, hidden: int):
+    The squash matters: an unbounded mean can drift past the bounds, where every
+    clipped action is the same and the policy gradient no longer pulls it back.
+    """
+
+    def __init__(self, in_dim: int, action_dim: int, hidden: int, low: float = -1.0, high: float = 1.0):
         super().__init__()
         self.mean = mlp(in_dim, action_dim, hidden, 1)
         self.log_std = nn.Parameter(torch.full((action_dim,), -0.5))
+        self.centre, self.half_width = (high + low) / 2, (high - low) / 2
 
     def forward(self, x: torch.Tensor) -> torch.distributions.Normal:
-        return torch.distributions.Normal(self.mean(x), self.log_std.exp().expand(x.shape[0], -1))
+        mean = self.centre + self.half_width * torch.tanh(self.mean(x))
+        return torch.distributions.Normal(mean, self.log_std.exp().expand(x.shape[0], -1))
 
 
 class I2A(nn.Module):
@@ -81,12 +93,14 @@ class I2A(nn.Module):
         super().__init__()
         self.env_model, self.cfg = env_model, cfg
         self.low, self.high = float(np.min(low)), float(np.max(high))
-        self.rollout_policy = GaussianHead(obs_dim, action_dim, cfg.hidden)
+        self.rollout_policy = GaussianHead(obs_dim, action_dim, cfg.hidden, self.low, self.high)
         self.encoder = nn.GRU(obs_dim + 1, cfg.code_dim)
         self.model_free = mlp(obs_dim, cfg.hidden, cfg.hidden, 1)
         joint = cfg.n_rollouts * cfg.code_dim + cfg.hidden
-        self.policy = GaussianHead(joint, action_dim, cfg.hidden)
+        self.policy = GaussianHead(joint, action_dim, cfg.hidden, self.low, self.high)
         self.value = mlp(joint, 1, cfg.hidden, 1)
+        # the value head predicts returns / return_scale, so its loss stays O(1) beside the policy's
+        self.register_buffer("return_scale", torch.ones(()))
 
     @torch.no_grad()
     def imagine(self, obs: torch.Tensor) -> torch.Tensor:
@@ -105,7 +119,21 @@ class I2A(nn.Module):
         _, code = self.encoder(traj.flip(0))  # read backwards: the last imagined step first
         imagined = code[-1].reshape(obs.shape[0], -1)
         joint = torch.cat([imagined, self.model_free(obs)], -1)
-        return self.policy(joint), self.value(joint).squeeze(-1)
+        return self.policy(joint), self.value(joint).squeeze(-1) * self.return_scale
+
+    @torch.no_grad()
+    def rescale_value(self, returns: torch.Tensor, rate: float = 0.1) -> torch.Tensor:
+        """Move ``return_scale`` towards the mean |return| and return the new scale.
+
+        The value head's last layer is divided by the same factor, so values it predicts
+        are unchanged (as in PopArt); :meth:`forward` then multiplies by the new scale.
+        """
+        old = self.return_scale.clone()
+        new = (1 - rate) * old + rate * returns.abs().mean().clamp_min(1e-3)
+        self.value[-1].weight.mul_(old / new)
+        self.value[-1].bias.mul_(old / new)
+        self.return_scale.copy_(new)
+        return new
 
 
 def gae(rewards: np.ndarray, values: np.ndarray, last_value: float, gamma: float, lam: float,
@@ -169,14 +197,17 @@ def run(cfg: Config, run: RunDir) -> dict:
         if fitted:  # actor-critic update on the episode just played
             o = torch.as_tensor(np.array(ep_obs), dtype=torch.float32)
             a = torch.as_tensor(np.array(ep_act), dtype=torch.float32)
-            dist, values = agent(o)
             with torch.no_grad():
+                _, old_values = agent(o)
                 _, last = agent(torch.as_tensor(obs, dtype=torch.float32)[None])
-            adv = torch.as_tensor(gae(np.array(ep_rew), values.detach().numpy(), float(last), cfg.gamma,
+            adv = torch.as_tensor(gae(np.array(ep_rew), old_values.numpy(), float(last), cfg.gamma,
                                       cfg.gae_lambda, bool(terminated)), dtype=torch.float32)
-            returns = adv + values.detach()
+            returns = adv + old_values
             adv = (adv - adv.mean()) / (adv.std() + 1e-8) if len(adv) > 1 else adv
-            loss = -(dist.log_prob(a).sum(-1) * adv).mean() + 0.5 * ((values - returns) ** 2).mean() \
+            scale = agent.rescale_value(returns)
+            dist, values = agent(o)
+            loss = -(dist.log_prob(a).sum(-1) * adv).mean() \
+                + 0.5 * (((values - returns) / scale) ** 2).mean() \
                 - cfg.entropy_scale * dist.entropy().sum(-1).mean()
             opt.zero_grad()
             loss.backward()
@@ -202,7 +233,7 @@ def run(cfg: Config, run: RunDir) -> dict:
     run.plot_curve(x="env_steps", y="return", window=10)
     rows = []
     for i in range(cfg.eval_episodes):
-        obs, _ = env.reset(seed=10_000 + 1000 * cfg.seed + i)
+        obs, _ = env.reset(seed=eval_start_seed(cfg.seed, i))
         total, done = 0.0, False
         while not done:
             with torch.no_grad():

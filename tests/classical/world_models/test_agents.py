@@ -7,6 +7,7 @@ import torch
 from classical.common.rundir import RunDir
 from classical.world_models import dreamer, i2a
 from classical.world_models.dreamer import lambda_returns
+from classical.world_models.envs import FOUR_D_ID, fixed_policy_return
 
 
 def test_lambda_returns_match_their_recursive_definition():
@@ -61,3 +62,31 @@ def test_i2a_trains_end_to_end(tmp_path):
     losses = [float(r["loss"]) for r in run.read_metrics() if r["loss"] != "nan"]
     assert len(losses) >= 2 and np.isfinite(losses).all()
     assert len(read_eval(tmp_path)) == 2
+
+
+def test_i2a_value_rescaling_keeps_predicted_values():
+    agent = i2a.I2A(i2a.DynamicsModel(4, 2, hidden=8), 4, 2, -1.0, 1.0, i2a.Config(hidden=8, code_dim=4))
+    joint = torch.randn(6, agent.value[0].in_features)
+    before = agent.value(joint).squeeze(-1) * agent.return_scale
+    scale = agent.rescale_value(torch.full((6,), -50.0))
+    torch.testing.assert_close(scale, torch.tensor(0.9 * 1.0 + 0.1 * 50.0))
+    torch.testing.assert_close(agent.return_scale, scale)
+    torch.testing.assert_close(agent.value(joint).squeeze(-1) * agent.return_scale, before)
+
+
+def test_i2a_policy_mean_stays_inside_the_action_bounds():
+    agent = i2a.I2A(i2a.DynamicsModel(4, 2, hidden=8), 4, 2, -2.0, 2.0, i2a.Config(hidden=8, code_dim=4))
+    with torch.no_grad():
+        agent.policy.mean[-1].bias.fill_(100.0)  # an extreme pre-squash mean
+    dist, _ = agent(torch.randn(5, 4))
+    assert (dist.mean <= 2.0).all() and (dist.mean >= -2.0).all()
+
+
+@pytest.mark.learning
+def test_i2a_learns_to_beat_the_zero_action_on_the_four_d_task(tmp_path):
+    # the preset's agent at 4,000 of its 5,000 steps. Measured over 5 evaluation episodes,
+    # seeds 0/1/2: -10.2/-16.4/-9.4 against the zero action's -33.9/-59.9/-56.4 (0.17-0.30 of it);
+    # before the bounded mean and rescaled value it diverged (-599 at 5,000 steps, seed 0)
+    summary = i2a.run(i2a.Config(seed=0, total_steps=4000, eval_episodes=5), RunDir(tmp_path))
+    zero = fixed_policy_return(FOUR_D_ID, "zero", seed=0, episodes=5)
+    assert summary["eval_mean_return"] > 0.5 * zero

@@ -66,3 +66,27 @@ def test_terminal_value_requires_discount():
 
 def test_returns_to_go():
     np.testing.assert_allclose(cem_mpc.returns_to_go([1.0, 2.0, 3.0], 0.5), [1 + 1 + 0.75, 2 + 1.5, 3])
+
+
+def test_qrl_train_runs_the_default_config_to_its_budget_and_writes_ten_eval_episodes(tmp_path):
+    # the shipped file, with only the planner and model made cheaper: budget, seed override,
+    # run directory and evaluation go through `qrl train` exactly as for the full preset
+    import yaml
+    from typer.testing import CliRunner
+
+    from qrl.cli import app
+
+    data = load_yaml("configs/pendulum_cem_mpc.yaml")
+    data.update(horizon=3, n_candidates=16, n_elites=4, n_iters=1, hidden=8, fit_steps=5, batch_size=32)
+    config = tmp_path / "pendulum_cem_mpc.yaml"
+    config.write_text(yaml.safe_dump(data))
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["train", "--config", str(config), "--seed", "3", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    written = load_yaml(out / "config.yaml")
+    assert written["seed"] == 3 and written["total_steps"] == 2000
+    assert int(RunDir(out, resume=True).read_metrics()[-1]["env_steps"]) == 2000
+    with open(out / "eval.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 10 and all(np.isfinite(float(r["return"])) for r in rows)
+    assert (out / "curve.png").exists() and (out / "checkpoint.pt").exists()
