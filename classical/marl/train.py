@@ -33,6 +33,7 @@ from classical.marl.qmix import make_qmix
 from classical.marl.vdn import make_vdn
 
 ALGOS = ("iql", "vdn", "qmix", "maddpg", "maac", "coma")
+STOCHASTIC_POLICY_ALGOS = ("maddpg", "maac", "coma")
 
 
 class Config(BaseModel):
@@ -119,6 +120,10 @@ def run(cfg: Config, run: RunDir, make_body: BodyFactory | None = None, make_q_n
                "steps_per_s": out["steps_per_s"],
                "coverage": float(np.mean([r["coverage"] for r in rows])),
                "collisions": float(np.mean([r["collisions"] for r in rows]))}
+    if cfg.algo_name in STOCHASTIC_POLICY_ALGOS:   # also judge the policy they optimise, not only its argmax
+        sampled = [r["return"] for r in evaluate(env, learner, cfg.eval_episodes, seed=cfg.seed, explore=True,
+                                                 coordination=False)]
+        summary["eval_sampled_return_mean"] = float(np.mean(sampled))
     if cfg.env == "simple_speaker_listener":
         summary.update(message_goal_information(env, learner, cfg.eval_episodes, seed=cfg.seed))
     return summary
