@@ -22,7 +22,6 @@ columns such as ``success`` or ``fidelity``).
 from __future__ import annotations
 
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,11 +32,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
 from classical.common.buffers import ReplayBuffer
-from classical.common.rollouts import evaluate_policy, make_env
+from classical.common.rollouts import make_env
 from classical.common.rundir import RunDir
-from classical.common.seeding import rng_state, seed_everything, set_rng_state
-from classical.common.training import (InterruptFlag, adam_per_group, reached_target, rebuild_agent,
-                                       train_and_evaluate)
+from classical.common.seeding import seed_everything
+from classical.common.training import InterruptFlag, adam_per_group, train_and_evaluate
+from classical.rl.base import Agent
 from classical.rl.models import build_model
 
 
@@ -79,7 +78,7 @@ class Config(BaseModel):
     seed: int = Field(0, description="seed for torch, numpy and the environments")
 
 
-class DQN:
+class DQN(Agent):
     """Deep Q-learning agent with a Stable-Baselines3-like surface.
 
     **Example**
@@ -92,31 +91,19 @@ class DQN:
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
-        env = make_env(cfg.env_id, **cfg.env_kwargs)
-        if not hasattr(env.action_space, "n"):
-            raise ValueError(f"DQN needs discrete actions; {cfg.env_id} has {env.action_space}.")
-        self.obs_dim = int(np.prod(env.observation_space.shape))
-        self.n_actions = int(env.action_space.n)
-        env.close()
+        self._discrete_spaces("DQN")
         self.rng = seed_everything(cfg.seed)
         self.q = build_model(cfg.model, "q", self.obs_dim, self.n_actions, cfg.backend)
         self.target_q = build_model(cfg.model, "q", self.obs_dim, self.n_actions, cfg.backend)
         self.target_q.load_state_dict(self.q.state_dict())
         self.optimizer = adam_per_group(self.q, cfg.lr)
         self.buffer = ReplayBuffer(cfg.buffer_size)
-        self.scale = torch.tensor(cfg.obs_scale, dtype=torch.float32) if cfg.obs_scale else None
         self.epsilon = cfg.epsilon_start
-        self.episodes_done = 0
-        self.env_steps = 0
-        self.updates_done = 0
-        self.wall_seconds = 0.0
-        self.recent: deque[float] = deque(maxlen=cfg.solved_window)
+        self._start_counters()
 
     # -- acting --------------------------------------------------------------
     def _obs(self, obs) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(-1, self.obs_dim)
-        if self.scale is not None:
-            x = x / self.scale
+        x = self._scaled(obs)
         return torch.atan(x) if self.cfg.obs_squash == "arctan" else x
 
     def predict(self, obs, deterministic: bool = True) -> np.ndarray:
@@ -215,41 +202,22 @@ class DQN:
             env.close()
         return self
 
-    @property
-    def solved(self) -> bool:
-        return reached_target(self.recent, self.cfg)
-
-    def evaluate(self, episodes: int, seed: int = 10_000) -> list[dict]:
-        """Greedy episodes; one row each, with the ``eval_info_keys`` columns."""
-        return evaluate_policy(self.cfg.env_id, lambda o: self.predict(o, deterministic=True),
-                               episodes, seed, self.cfg.env_kwargs, info_keys=self.cfg.eval_info_keys)
-
     # -- persistence ---------------------------------------------------------
     def state_dict(self) -> dict:
         return {"q": self.q.state_dict(), "target_q": self.target_q.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "buffer": self.buffer.state_dict(),
-                "rng": rng_state(self.rng), "epsilon": self.epsilon, "episodes_done": self.episodes_done,
-                "env_steps": self.env_steps, "updates_done": self.updates_done,
-                "wall_seconds": self.wall_seconds, "recent": list(self.recent), "config": self.cfg.model_dump()}
+                "epsilon": self.epsilon, **self._counters_state()}
 
     def load_state_dict(self, state: dict) -> None:
         self.q.load_state_dict(state["q"])
         self.target_q.load_state_dict(state["target_q"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.buffer.load_state_dict(state["buffer"])
-        set_rng_state(state["rng"], self.rng)
-        self.epsilon, self.episodes_done = state["epsilon"], state["episodes_done"]
-        self.env_steps, self.updates_done = state["env_steps"], state["updates_done"]
-        self.wall_seconds = state["wall_seconds"]
-        self.recent = deque(state["recent"], maxlen=self.cfg.solved_window)
+        self.epsilon = state["epsilon"]
+        self._load_counters(state)
 
-    def save(self, path: str | Path) -> None:
-        torch.save(self.state_dict(), path)
 
-    @classmethod
-    def load(cls, path: str | Path, **overrides) -> "DQN":
-        """Rebuild an agent from :meth:`save` output; ``overrides`` change config fields (e.g. backend)."""
-        return rebuild_agent(torch.load(path, weights_only=False), lambda c: cls(Config(**{**c, **overrides})))
+DQN.Config = Config
 
 
 def run(cfg: Config, run: RunDir) -> dict:
@@ -261,5 +229,4 @@ def run(cfg: Config, run: RunDir) -> dict:
 
 def load_agent(run_dir: str | Path, backend: str | None = None, **device_overrides) -> DQN:
     """The trained agent of a run directory, optionally on another backend (for ``qrl evaluate``)."""
-    state = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False)
-    return rebuild_agent(state, lambda c: DQN(Config(**c)), backend, **device_overrides)
+    return DQN.from_run(run_dir, backend, **device_overrides)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import pickle
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +37,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
-from classical.common.rollouts import evaluate_policy, make_env
+from classical.common.rollouts import make_env
 from classical.common.rundir import RunDir
-from classical.common.seeding import rng_state, seed_everything, set_rng_state
-from classical.common.training import (InterruptFlag, adam_per_group, reached_target, rebuild_agent,
-                                       train_and_evaluate)
+from classical.common.seeding import seed_everything
+from classical.common.training import InterruptFlag, adam_per_group, rebuild_agent, train_and_evaluate
+from classical.rl.base import Agent
 from classical.rl.models import build_model
 
 
@@ -80,7 +79,7 @@ class Config(BaseModel):
     seed: int = Field(0, description="seed for torch, numpy and the environments")
 
 
-class PPO:
+class PPO(Agent):
     """Actor-critic agent with a Stable-Baselines3-like surface.
 
     **Example**
@@ -113,21 +112,14 @@ class PPO:
             self.actor_opt.add_param_group({"params": [self.log_std],
                                             "lr": cfg.lr_actor.get("log_std", self.actor_opt.defaults["lr"])})
         self.critic_opt = adam_per_group(self.critic, cfg.lr_critic)
-        self.scale = torch.tensor(cfg.obs_scale, dtype=torch.float32) if cfg.obs_scale else None
-        self.episodes_done = 0
-        self.updates_done = 0
-        self.env_steps = 0
-        self.wall_seconds = 0.0
-        self.recent: deque[float] = deque(maxlen=cfg.solved_window)
+        self._start_counters()
         self._envs: gym.vector.SyncVectorEnv | None = None  # live during learn()
         self._saved_envs: bytes | None = None  # pickled sub-environments from a checkpoint
         self._next_obs: np.ndarray | None = None
         self._running = np.zeros(cfg.n_envs)
 
     # -- acting --------------------------------------------------------------
-    def _obs(self, obs) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(-1, self.obs_dim)
-        return x / self.scale if self.scale is not None else x
+    _obs = Agent._scaled
 
     def distribution(self, obs: torch.Tensor) -> torch.distributions.Distribution:
         out = self.actor(obs)
@@ -275,24 +267,12 @@ class PPO:
             self._envs = None
         return self
 
-    @property
-    def solved(self) -> bool:
-        return reached_target(self.recent, self.cfg)
-
-    def evaluate(self, episodes: int, seed: int = 10_000) -> list[dict]:
-        """Deterministic episodes; one row each."""
-        return evaluate_policy(self.cfg.env_id, lambda o: self.predict(o, deterministic=True),
-                               episodes, seed, self.cfg.env_kwargs)
-
     # -- persistence ---------------------------------------------------------
     def state_dict(self) -> dict:
         return {"actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
                 "log_std": self.log_std.detach().clone(), "actor_opt": self.actor_opt.state_dict(),
-                "critic_opt": self.critic_opt.state_dict(), "rng": rng_state(self.rng),
-                "episodes_done": self.episodes_done, "updates_done": self.updates_done,
-                "env_steps": self.env_steps, "wall_seconds": self.wall_seconds, "recent": list(self.recent),
-                "envs": self._pickled_envs(), "next_obs": self._next_obs, "running": self._running.copy(),
-                "config": self.cfg.model_dump()}
+                "critic_opt": self.critic_opt.state_dict(), "envs": self._pickled_envs(),
+                "next_obs": self._next_obs, "running": self._running.copy(), **self._counters_state()}
 
     def _pickled_envs(self) -> bytes | None:
         """The live sub-environments as bytes (None when there are none or they cannot be pickled)."""
@@ -310,20 +290,12 @@ class PPO:
             self.log_std.copy_(state["log_std"])
         self.actor_opt.load_state_dict(state["actor_opt"])
         self.critic_opt.load_state_dict(state["critic_opt"])
-        set_rng_state(state["rng"], self.rng)
-        self.episodes_done, self.updates_done = state["episodes_done"], state["updates_done"]
-        self.env_steps, self.wall_seconds = state["env_steps"], state["wall_seconds"]
-        self.recent = deque(state["recent"], maxlen=self.cfg.solved_window)
+        self._load_counters(state)
         self._saved_envs, self._next_obs = state.get("envs"), state.get("next_obs")
         self._running = np.asarray(state.get("running", np.zeros(self.cfg.n_envs)), dtype=float).copy()
 
-    def save(self, path: str | Path) -> None:
-        torch.save(self.state_dict(), path)
 
-    @classmethod
-    def load(cls, path: str | Path, **overrides) -> "PPO":
-        """Rebuild an agent from :meth:`save` output; ``overrides`` change config fields (e.g. backend)."""
-        return rebuild_agent(torch.load(path, weights_only=False), lambda c: cls(Config(**{**c, **overrides})))
+PPO.Config = Config
 
 
 def run(cfg: Config, run: RunDir) -> dict:

@@ -16,7 +16,6 @@ a checkpoint after every update, ``curve.png`` and ``eval.csv``.
 from __future__ import annotations
 
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
-from classical.common.rollouts import (collect_episodes, discounted_returns, evaluate_policy, make_env,
-                                       make_vector_env)
+from classical.common.rollouts import collect_episodes, discounted_returns, make_vector_env
 from classical.common.rundir import RunDir
-from classical.common.seeding import rng_state, seed_everything, set_rng_state
-from classical.common.training import (InterruptFlag, adam_per_group, reached_target, rebuild_agent,
-                                       train_and_evaluate)
+from classical.common.seeding import seed_everything
+from classical.common.training import InterruptFlag, adam_per_group, train_and_evaluate
+from classical.rl.base import Agent
 from classical.rl.models import build_model
 
 
@@ -57,7 +55,7 @@ class Config(BaseModel):
     seed: int = Field(0, description="seed for torch, numpy and the environments")
 
 
-class Reinforce:
+class Reinforce(Agent):
     """Policy-gradient agent with a Stable-Baselines3-like surface.
 
     **Example**
@@ -70,26 +68,14 @@ class Reinforce:
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
-        env = make_env(cfg.env_id, **cfg.env_kwargs)
-        if not hasattr(env.action_space, "n"):
-            raise ValueError(f"REINFORCE here needs discrete actions; {cfg.env_id} has {env.action_space}.")
-        self.obs_dim = int(np.prod(env.observation_space.shape))
-        self.n_actions = int(env.action_space.n)
-        env.close()
+        self._discrete_spaces("REINFORCE")
         self.rng = seed_everything(cfg.seed)
         self.policy = build_model(cfg.model, "policy", self.obs_dim, self.n_actions, cfg.backend)
         self.optimizer = adam_per_group(self.policy, cfg.lr)
-        self.scale = torch.tensor(cfg.obs_scale, dtype=torch.float32) if cfg.obs_scale else None
-        self.episodes_done = 0
-        self.updates_done = 0
-        self.env_steps = 0
-        self.wall_seconds = 0.0
-        self.recent: deque[float] = deque(maxlen=cfg.solved_window)
+        self._start_counters()
 
     # -- acting --------------------------------------------------------------
-    def _obs(self, obs) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(-1, self.obs_dim)
-        return x / self.scale if self.scale is not None else x
+    _obs = Agent._scaled
 
     def predict(self, obs, deterministic: bool = False) -> np.ndarray:
         """Actions for a batch of observations (greedy when ``deterministic``)."""
@@ -152,38 +138,18 @@ class Reinforce:
             envs.close()
         return self
 
-    @property
-    def solved(self) -> bool:
-        return reached_target(self.recent, self.cfg)
-
-    def evaluate(self, episodes: int, seed: int = 10_000) -> list[dict]:
-        """Deterministic (greedy) episodes; one row each."""
-        return evaluate_policy(self.cfg.env_id, lambda o: self.predict(o, deterministic=True),
-                               episodes, seed, self.cfg.env_kwargs)
-
     # -- persistence ---------------------------------------------------------
     def state_dict(self) -> dict:
         return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "rng": rng_state(self.rng), "episodes_done": self.episodes_done,
-                "updates_done": self.updates_done, "env_steps": self.env_steps,
-                "wall_seconds": self.wall_seconds, "recent": list(self.recent),
-                "config": self.cfg.model_dump()}
+                **self._counters_state()}
 
     def load_state_dict(self, state: dict) -> None:
         self.policy.load_state_dict(state["policy"])
         self.optimizer.load_state_dict(state["optimizer"])
-        set_rng_state(state["rng"], self.rng)
-        self.episodes_done, self.updates_done = state["episodes_done"], state["updates_done"]
-        self.env_steps, self.wall_seconds = state["env_steps"], state["wall_seconds"]
-        self.recent = deque(state["recent"], maxlen=self.cfg.solved_window)
+        self._load_counters(state)
 
-    def save(self, path: str | Path) -> None:
-        torch.save(self.state_dict(), path)
 
-    @classmethod
-    def load(cls, path: str | Path, **overrides) -> "Reinforce":
-        """Rebuild an agent from :meth:`save` output; ``overrides`` change config fields (e.g. backend)."""
-        return rebuild_agent(torch.load(path, weights_only=False), lambda c: cls(Config(**{**c, **overrides})))
+Reinforce.Config = Config
 
 
 def run(cfg: Config, run: RunDir) -> dict:
@@ -195,5 +161,4 @@ def run(cfg: Config, run: RunDir) -> dict:
 
 def load_agent(run_dir: str | Path, backend: str | None = None, **device_overrides) -> Reinforce:
     """The trained agent of a run directory, optionally on another backend (for ``qrl evaluate``)."""
-    state = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False)
-    return rebuild_agent(state, lambda c: Reinforce(Config(**c)), backend, **device_overrides)
+    return Reinforce.from_run(run_dir, backend, **device_overrides)

@@ -1,0 +1,93 @@
+"""What the single-agent algorithms share: progress counters, observation scaling,
+greedy evaluation, the solved check and persistence.
+
+:class:`Agent` is a small base class for :class:`~classical.rl.reinforce.Reinforce`,
+:class:`~classical.rl.dqn.DQN` and :class:`~classical.rl.ppo.PPO`. Each algorithm
+still reads top to bottom in its own file (acting, the update, the training loop);
+only the bookkeeping that was identical lives here.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import BaseModel
+
+from classical.common.rollouts import evaluate_policy, make_env
+from classical.common.seeding import rng_state, set_rng_state
+from classical.common.training import reached_target, rebuild_agent
+
+
+class Agent:
+    """Counters, ``evaluate``, ``solved``, ``state_dict`` plumbing and ``save``/``load``.
+
+    Subclasses set ``Config`` (their pydantic config class), call
+    :meth:`_start_counters` in ``__init__`` after ``self.cfg``, ``self.obs_dim`` and
+    ``self.rng`` exist, and merge :meth:`_counters_state` into their ``state_dict``.
+    """
+
+    Config: type[BaseModel]
+
+    def _discrete_spaces(self, algo: str) -> None:
+        """Set ``obs_dim`` and ``n_actions`` from the config's env, refusing continuous actions."""
+        cfg = self.cfg
+        env = make_env(cfg.env_id, **cfg.env_kwargs)
+        try:
+            if not hasattr(env.action_space, "n"):
+                raise ValueError(f"{algo} here needs discrete actions; {cfg.env_id} has {env.action_space}.")
+            self.obs_dim = int(np.prod(env.observation_space.shape))
+            self.n_actions = int(env.action_space.n)
+        finally:
+            env.close()
+
+    def _start_counters(self) -> None:
+        cfg = self.cfg
+        self.scale = torch.tensor(cfg.obs_scale, dtype=torch.float32) if cfg.obs_scale else None
+        self.episodes_done = 0
+        self.updates_done = 0
+        self.env_steps = 0
+        self.wall_seconds = 0.0
+        self.recent: deque[float] = deque(maxlen=cfg.solved_window)
+
+    def _scaled(self, obs) -> torch.Tensor:
+        """Observations as a float tensor [batch, obs_dim], divided by ``obs_scale`` if set."""
+        x = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(-1, self.obs_dim)
+        return x / self.scale if self.scale is not None else x
+
+    @property
+    def solved(self) -> bool:
+        return reached_target(self.recent, self.cfg)
+
+    def evaluate(self, episodes: int, seed: int = 10_000) -> list[dict]:
+        """Deterministic (greedy) episodes; one row each (plus the config's ``eval_info_keys`` columns)."""
+        return evaluate_policy(self.cfg.env_id, lambda o: self.predict(o, deterministic=True), episodes, seed,
+                               self.cfg.env_kwargs, info_keys=getattr(self.cfg, "eval_info_keys", ()))
+
+    def _counters_state(self) -> dict:
+        return {"rng": rng_state(self.rng), "episodes_done": self.episodes_done,
+                "updates_done": self.updates_done, "env_steps": self.env_steps,
+                "wall_seconds": self.wall_seconds, "recent": list(self.recent), "config": self.cfg.model_dump()}
+
+    def _load_counters(self, state: dict) -> None:
+        set_rng_state(state["rng"], self.rng)
+        self.episodes_done, self.updates_done = state["episodes_done"], state["updates_done"]
+        self.env_steps, self.wall_seconds = state["env_steps"], state["wall_seconds"]
+        self.recent = deque(state["recent"], maxlen=self.cfg.solved_window)
+
+    def save(self, path: str | Path) -> None:
+        torch.save(self.state_dict(), path)
+
+    @classmethod
+    def load(cls, path: str | Path, **overrides):
+        """Rebuild an agent from :meth:`save` output; ``overrides`` change config fields (e.g. backend)."""
+        return rebuild_agent(torch.load(path, weights_only=False),
+                             lambda c: cls(cls.Config(**{**c, **overrides})))
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, backend: str | None = None, **device_overrides):
+        """The trained agent of a run directory, optionally on another backend (for ``qrl evaluate``)."""
+        state = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False)
+        return rebuild_agent(state, lambda c: cls(cls.Config(**c)), backend, **device_overrides)
