@@ -18,18 +18,20 @@ from typing import Any, Callable
 import torch
 
 
-def adam_per_group(model: torch.nn.Module, lr: dict[str, float]) -> torch.optim.Adam:
+def adam_per_group(model: torch.nn.Module, lr: dict[str, float], amsgrad: bool = False) -> torch.optim.Adam:
     """Adam with one learning rate per entry of ``model.parameter_groups()``.
 
     ``lr`` maps group names (``input_scaling``, ``weights``, ``output_scaling`` for
     circuits, ``weights`` for MLPs) to rates; a ``default`` entry covers the rest.
+    ``amsgrad`` selects the AMSGrad variant.
     """
     groups = model.parameter_groups()
     missing = [g for g in groups if g not in lr and "default" not in lr]
     if missing:
         raise ValueError(f"lr has no learning rate for parameter group(s) {missing}; "
                          f"set lr: {{{', '.join(f'{g}: ...' for g in groups)}}}.")
-    return torch.optim.Adam([{"params": ps, "lr": lr.get(g, lr.get("default"))} for g, ps in groups.items()])
+    return torch.optim.Adam([{"params": ps, "lr": lr.get(g, lr.get("default"))} for g, ps in groups.items()],
+                            amsgrad=amsgrad)
 
 
 class InterruptFlag:

@@ -54,6 +54,7 @@ class Config(BaseModel):
     backend: str | None = Field(None, description="backends.yaml entry for quantum models")
     lr: dict[str, float] = Field(default_factory=lambda: {"weights": 0.001},
                                  description="Adam learning rate per parameter group")
+    amsgrad: bool = Field(False, description="use the AMSGrad variant of Adam (as the TFQ Q-learning tutorial does)")
     gamma: float = Field(0.99, description="discount factor")
     buffer_size: int = Field(10_000, gt=0, description="replay capacity in transitions")
     batch_size: int = Field(16, gt=0, description="transitions per gradient step")
@@ -96,7 +97,7 @@ class DQN(Agent):
         self.q = build_model(cfg.model, "q", self.obs_dim, self.n_actions, cfg.backend)
         self.target_q = build_model(cfg.model, "q", self.obs_dim, self.n_actions, cfg.backend)
         self.target_q.load_state_dict(self.q.state_dict())
-        self.optimizer = adam_per_group(self.q, cfg.lr)
+        self.optimizer = adam_per_group(self.q, cfg.lr, cfg.amsgrad)
         self.buffer = ReplayBuffer(cfg.buffer_size)
         self.epsilon = cfg.epsilon_start
         self._start_counters()
