@@ -61,11 +61,6 @@ def entangle(kind: str, n_qubits: int) -> None:
     apply(entangling_gates(kind, n_qubits))
 
 
-def variational_layer(weights, rotations: str) -> None:
-    """One rotation per letter of ``rotations`` on every qubit."""
-    apply(variational_gates(weights, rotations))
-
-
 def encode(x, scaling, n_qubits: int, encoding: str) -> None:
     """Encode input feature j as a rotation by ``scaling[j] * x[..., j]`` on qubit ``j mod n_qubits``."""
     apply(encoding_gates(x, scaling, n_qubits, encoding))

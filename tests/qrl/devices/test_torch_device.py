@@ -507,6 +507,30 @@ def test_compiled_circuit_matches_the_qnode_on_new_parameters(name, c_dtype, bat
             np.testing.assert_allclose(a.numpy(), b.numpy(), atol=tol * 10, rtol=tol)
 
 
+def test_compiled_rot_with_one_broadcast_angle_packs():
+    """A broadcast gate whose other parameters are fixed: the mixed branch of ``packed``."""
+    def circuit(x, w):
+        qml.Rot(x, w[0], w[1], wires=0)
+        qml.RY(w[2], wires=1)
+        qml.CNOT([0, 1])
+        return qml.expval(qml.Z(1)), qml.expval(qml.X(0))
+
+    dev = qml.device("qrl.torch", wires=2, c_dtype=torch.complex128)
+    qnode = qml.QNode(circuit, dev, interface="torch", diff_method="backprop")
+    compiled = dev.compile(qml.workflow.construct_tape(qnode)(torch.rand(3, dtype=torch.float64),
+                                                              torch.rand(3, dtype=torch.float64)))
+    x = torch.tensor([0.2, -1.1, 2.5], dtype=torch.float64, requires_grad=True)
+    w = torch.tensor([0.4, 1.3, -0.6], dtype=torch.float64, requires_grad=True)
+    ours = compiled.packed(*compiled.pack(_gate_parameters(qnode, x, w)))
+    ref = qnode(x, w)
+    for a, b in zip(ours, ref):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), atol=1e-10)
+    ours_grad = torch.autograd.grad(_scalar(ours), [x, w])
+    ref_grad = torch.autograd.grad(_scalar(ref), [x, w])
+    for a, b in zip(ours_grad, ref_grad):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-9)
+
+
 def test_compiled_circuit_takes_a_new_batch_size():
     n, w_shape, qfunc = CIRCUITS["reuploading"]
     dev = qml.device("qrl.torch", wires=n, c_dtype=torch.complex128)
