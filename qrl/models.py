@@ -67,6 +67,10 @@ class VQC(nn.Module):
         unit_expectations: map every ⟨O⟩ ∈ [−1, 1] to (1 + ⟨O⟩)/2 ∈ [0, 1] before the
             readout and output weights, as the TensorFlow Quantum Q-learning tutorial
             does (Q-values wₐ·(1 + ⟨Oₐ⟩)/2 start positive and share one sign).
+        output_bias: learn one offset b added to every output (``y = b + wₐ·⟨Oₐ⟩``).
+            It carries the mean of the target (CartPole's Q-values sit near 1/(1 − γ)),
+            so the expectation values can stay in their responsive middle range
+            instead of near ±1. It is shared by all outputs: it moves no argmax.
         backends_file: a backends file other than the default.
         compile: on ``qrl.torch``, compile the circuit once and afterwards pass only
             its angles to the device (:meth:`TorchStatevectorDevice.compile`): the
@@ -86,8 +90,8 @@ class VQC(nn.Module):
                  backend: str | None = None, rotations: str = "xyz", entangler: str = "cz_ring",
                  encoding: str = "rx", observables: Sequence[str] | None = None,
                  readout: torch.Tensor | None = None, output_scaling: bool = True,
-                 unit_expectations: bool = False, backends_file: str | None = None, compile: bool = True,
-                 **device_overrides):
+                 unit_expectations: bool = False, output_bias: bool = False, backends_file: str | None = None,
+                 compile: bool = True, **device_overrides):
         super().__init__()
         if entangler not in ENTANGLERS:
             raise ValueError(f"unknown entangler '{entangler}'; choose one of {', '.join(ENTANGLERS)}.")
@@ -110,6 +114,7 @@ class VQC(nn.Module):
         self.input_scaling = nn.Parameter(torch.ones(n_layers, n_inputs))
         self.weights = nn.Parameter(torch.rand(n_layers + 1, n_qubits, len(rotations)) * math.pi)
         self.output_scaling = nn.Parameter(torch.ones(n_outputs)) if output_scaling else None
+        self.output_bias = nn.Parameter(torch.zeros(1)) if output_bias else None
         self.unit_expectations = unit_expectations
 
         self._structure = dict(n_qubits=n_qubits, rotations=rotations, entangler=entangler,
@@ -132,6 +137,8 @@ class VQC(nn.Module):
         groups = {"input_scaling": [self.input_scaling], "weights": [self.weights]}
         if self.output_scaling is not None:
             groups["output_scaling"] = [self.output_scaling]
+        if self.output_bias is not None:
+            groups["output_bias"] = [self.output_bias]
         return groups
 
     def expectations(self, x: torch.Tensor) -> torch.Tensor:
@@ -174,6 +181,8 @@ class VQC(nn.Module):
         y = expectations @ self.readout.T
         if self.output_scaling is not None:
             y = y * self.output_scaling
+        if self.output_bias is not None:
+            y = y + self.output_bias
         return y
 
 

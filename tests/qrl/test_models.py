@@ -61,6 +61,20 @@ def test_unit_expectations_map_to_one_plus_expval_over_two():
     assert out.item() == pytest.approx(4.0 * (1 + np.cos(0.4 + 0.3)) / 2, abs=1e-6)
 
 
+def test_output_bias_is_one_shared_offset_with_its_own_parameter_group():
+    model = VQC(1, 2, n_qubits=2, n_layers=1, rotations="x", backend="qrl.torch", output_bias=True,
+                observables=["Z0", "Z1"])
+    with torch.no_grad():
+        model.weights.zero_()
+        model.weights[1, 0, 0] = 0.3
+        model.output_scaling.copy_(torch.tensor([4.0, -2.0]))
+        model.output_bias.fill_(50.0)
+    out = model(torch.tensor([[0.4]]))[0]
+    assert out.tolist() == pytest.approx([50.0 + 4.0 * np.cos(0.4 + 0.3), 50.0 - 2.0], abs=1e-5)
+    assert list(model.parameter_groups()) == ["input_scaling", "weights", "output_scaling", "output_bias"]
+    assert model.n_params == 1 * 1 + 2 * 2 * 1 + 2 + 1
+
+
 def grads_on(backend, x):
     torch.manual_seed(3)
     model = VQC(2, 2, n_qubits=2, n_layers=1, backend=backend).double()
