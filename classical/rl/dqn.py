@@ -12,6 +12,9 @@ its own learning rate) or a classical MLP (``type: mlp``). One environment step:
    the online network), Huber loss on Q(s, a) − y, one Adam step;
 3. every ``target_update_every`` steps: copy the online weights to the target.
 
+Optionally the learning rates fall linearly over the episode budget
+(``lr_final_fraction``), so late updates move a learned policy less.
+
 The run directory gets ``metrics.csv`` (episode, return, length, epsilon,
 env_steps, wall_seconds), a checkpoint every ``checkpoint_every`` episodes
 (including the replay buffer, so a resumed run matches an uninterrupted one),
@@ -55,6 +58,8 @@ class Config(BaseModel):
     lr: dict[str, float] = Field(default_factory=lambda: {"weights": 0.001},
                                  description="Adam learning rate per parameter group")
     amsgrad: bool = Field(False, description="use the AMSGrad variant of Adam (as the TFQ Q-learning tutorial does)")
+    lr_final_fraction: float = Field(1.0, gt=0, le=1, description="learning rates fall linearly over the episode "
+                                                                   "budget to this fraction of lr (1: constant)")
     gamma: float = Field(0.99, description="discount factor")
     buffer_size: int = Field(10_000, gt=0, description="replay capacity in transitions")
     batch_size: int = Field(16, gt=0, description="transitions per gradient step")
@@ -98,6 +103,7 @@ class DQN(Agent):
         self.target_q = build_model(cfg.model, "q", self.obs_dim, self.n_actions, cfg.backend)
         self.target_q.load_state_dict(self.q.state_dict())
         self.optimizer = adam_per_group(self.q, cfg.lr, cfg.amsgrad)
+        self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.buffer = ReplayBuffer(cfg.buffer_size)
         self.epsilon = cfg.epsilon_start
         self._start_counters()
@@ -147,6 +153,15 @@ class DQN(Agent):
         self.updates_done += 1
         return loss.item()
 
+    def _anneal_lr(self) -> None:
+        """Set every group's rate to its ``lr`` scaled linearly from 1 to ``lr_final_fraction``."""
+        cfg = self.cfg
+        if cfg.lr_final_fraction == 1.0:
+            return
+        scale = 1.0 - (1.0 - cfg.lr_final_fraction) * min(1.0, self.episodes_done / cfg.episodes)
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * scale
+
     def _play_episode(self, env) -> tuple[float, int]:
         """One ε-greedy training episode with replay updates; returns (return, length)."""
         cfg = self.cfg
@@ -190,6 +205,7 @@ class DQN(Agent):
                              "epsilon": round(self.epsilon, 5), "env_steps": self.env_steps,
                              "wall_seconds": round(self.wall_seconds, 3)})
                 self.epsilon = max(cfg.epsilon_end, self.epsilon * cfg.epsilon_decay)
+                self._anneal_lr()
                 last = self.episodes_done >= cfg.episodes or self.solved
                 if run is not None and (self.episodes_done % cfg.checkpoint_every == 0 or last or interrupted):
                     run.save_checkpoint(self.state_dict())

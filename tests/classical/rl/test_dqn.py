@@ -55,6 +55,18 @@ def test_epsilon_decays_per_episode_to_its_floor(tmp_path):
     assert eps == [1.0, 0.5, 0.25, 0.125, 0.1]
 
 
+def test_learning_rates_fall_linearly_to_their_final_fraction():
+    cfg = Config(model=VQC, backend="qrl.torch", episodes=4, lr_final_fraction=0.2, eval_episodes=0,
+                 lr={"input_scaling": 0.01, "weights": 0.001, "output_scaling": 0.1},
+                 env_kwargs={"max_episode_steps": 5})
+    agent = DQN(cfg)
+    agent.episodes_done = 2
+    agent._anneal_lr()
+    assert [g["lr"] for g in agent.optimizer.param_groups] == pytest.approx([0.006, 0.0006, 0.06])
+    agent = DQN(cfg).learn(progress=False)
+    assert [g["lr"] for g in agent.optimizer.param_groups] == pytest.approx([0.002, 0.0002, 0.02])
+
+
 def metrics(path):
     return [(r["episode"], r["return"], r["env_steps"]) for r in RunDir(path, resume=True).read_metrics()]
 
