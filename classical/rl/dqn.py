@@ -13,7 +13,10 @@ its own learning rate) or a classical MLP (``type: mlp``). One environment step:
 3. every ``target_update_every`` steps: copy the online weights to the target.
 
 Optionally the learning rates fall linearly over the episode budget
-(``lr_final_fraction``), so late updates move a learned policy less.
+(``lr_final_fraction``), so late updates move a learned policy less; and the agent
+can act (and be evaluated) with a Polyak average of the online weights
+(``acting_average``): learning is unchanged, but the behaviour policy no longer
+follows every noisy gradient step (Polyak–Ruppert averaging).
 
 The run directory gets ``metrics.csv`` (episode, return, length, epsilon,
 env_steps, wall_seconds), a checkpoint every ``checkpoint_every`` episodes
@@ -58,6 +61,9 @@ class Config(BaseModel):
     lr: dict[str, float] = Field(default_factory=lambda: {"weights": 0.001},
                                  description="Adam learning rate per parameter group")
     amsgrad: bool = Field(False, description="use the AMSGrad variant of Adam (as the TFQ Q-learning tutorial does)")
+    acting_average: float | None = Field(
+        None, gt=0, le=1, description="act and evaluate with a Polyak average of the online weights, moved "
+                                      "this fraction towards them after every gradient step (None: the online net)")
     lr_final_fraction: float = Field(1.0, gt=0, le=1, description="learning rates fall linearly over the episode "
                                                                    "budget to this fraction of lr (1: constant)")
     gamma: float = Field(0.99, description="discount factor")
@@ -102,6 +108,10 @@ class DQN(Agent):
         self.q = build_model(cfg.model, "q", self.obs_dim, self.n_actions, cfg.backend)
         self.target_q = build_model(cfg.model, "q", self.obs_dim, self.n_actions, cfg.backend)
         self.target_q.load_state_dict(self.q.state_dict())
+        self.acting_q = None
+        if cfg.acting_average is not None:
+            self.acting_q = build_model(cfg.model, "q", self.obs_dim, self.n_actions, cfg.backend)
+            self.acting_q.load_state_dict(self.q.state_dict())
         self.optimizer = adam_per_group(self.q, cfg.lr, cfg.amsgrad)
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.buffer = ReplayBuffer(cfg.buffer_size)
@@ -127,7 +137,8 @@ class DQN(Agent):
         actions = self.rng.integers(0, self.n_actions, len(obs)) if not deterministic else np.zeros(len(obs), int)
         if not explore.all():
             with torch.no_grad():
-                actions[~explore] = self.q(self._obs(obs[~explore])).argmax(-1).numpy()
+                q = self.acting_q if self.acting_q is not None else self.q
+                actions[~explore] = q(self._obs(obs[~explore])).argmax(-1).numpy()
         return actions
 
     # -- learning ------------------------------------------------------------
@@ -150,6 +161,10 @@ class DQN(Agent):
         if cfg.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.q.parameters(), cfg.max_grad_norm)
         self.optimizer.step()
+        if self.acting_q is not None:
+            with torch.no_grad():
+                for avg, online in zip(self.acting_q.parameters(), self.q.parameters()):
+                    avg.lerp_(online, cfg.acting_average)
         self.updates_done += 1
         return loss.item()
 
@@ -223,7 +238,8 @@ class DQN(Agent):
     def state_dict(self) -> dict:
         return {"q": self.q.state_dict(), "target_q": self.target_q.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "buffer": self.buffer.state_dict(),
-                "epsilon": self.epsilon, **self._counters_state()}
+                "epsilon": self.epsilon, **self._counters_state(),
+                **({"acting_q": self.acting_q.state_dict()} if self.acting_q is not None else {})}
 
     def load_state_dict(self, state: dict) -> None:
         self.q.load_state_dict(state["q"])
@@ -231,6 +247,8 @@ class DQN(Agent):
         self.optimizer.load_state_dict(state["optimizer"])
         self.buffer.load_state_dict(state["buffer"])
         self.epsilon = state["epsilon"]
+        if self.acting_q is not None:
+            self.acting_q.load_state_dict(state["acting_q"])
         self._load_counters(state)
 
 

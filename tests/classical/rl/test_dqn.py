@@ -67,6 +67,22 @@ def test_learning_rates_fall_linearly_to_their_final_fraction():
     assert [g["lr"] for g in agent.optimizer.param_groups] == pytest.approx([0.002, 0.0002, 0.02])
 
 
+def test_acting_network_is_a_polyak_average_of_the_online_one(tmp_path):
+    agent = DQN(Config(model=MLP, lr={"weights": 0.05}, acting_average=0.25, seed=0))
+    before = [p.detach().clone() for p in agent.q.parameters()]
+    obs = np.array([[0.1, 0.0, -0.05, 0.2]] * 4, dtype=np.float32)
+    agent.update(_batch(obs, 1, 3.0))
+    for avg, old, new in zip(agent.acting_q.parameters(), before, agent.q.parameters()):
+        assert torch.allclose(avg, 0.75 * old + 0.25 * new, atol=1e-6)
+    assert not torch.allclose(before[-1], next(reversed(list(agent.q.parameters()))))
+    with torch.no_grad():
+        expected = agent.acting_q(agent._obs(obs)).argmax(-1).numpy()
+    assert (agent.predict(obs) == expected).all()
+    agent.save(tmp_path / "a.pt")
+    other = DQN.load(tmp_path / "a.pt")
+    assert all(torch.equal(a, b) for a, b in zip(other.acting_q.parameters(), agent.acting_q.parameters()))
+
+
 def metrics(path):
     return [(r["episode"], r["return"], r["env_steps"]) for r in RunDir(path, resume=True).read_metrics()]
 
