@@ -39,7 +39,10 @@ class QLearner:
         env: the task (sizes and action masks are read from it).
         mixer: ``None`` (IQL) or a module ``(q_chosen[B, N], state[B, S]) -> Q_tot[B]``.
         lr, gamma: Adam step size and discount.
-        tau: Polyak rate of the target networks.
+        tau: Polyak rate of the target networks (used when ``target_update_every`` is 0).
+        target_update_every: if > 0, copy the online networks into the targets every this
+            many gradient updates instead of Polyak-averaging them (pymarl's QMIX copies
+            every 200 episodes with one update per episode).
         eps_start, eps_end, eps_fraction: epsilon-greedy schedule, linear over the
             first ``eps_fraction`` of the budget.
         make_body: body factory for the agent network (an MLP by default).
@@ -51,6 +54,12 @@ class QLearner:
             then saturates (its gradient to the agents' Q-values vanishes). With no terminal
             states (MPE episodes only time out) subtracting a constant shifts every Q-value
             by the same amount, so the greedy policy is unchanged.
+        n_step: bootstrap from ``n``-step returns (the loop then samples them with
+            :meth:`~classical.marl.buffer.MultiAgentReplayBuffer.sample_n_step`); uncorrected
+            for the replayed policy, like pymarl2's TD(lambda) for QMIX.
+        clip_targets: clamp the bootstrapped value to ``[min r, max r] / (1 - gamma)`` over the
+            (team or per-agent, standardised if so) rewards seen so far: no discounted return can
+            leave that range, so a bootstrapped value outside it is an extrapolation error.
         q_net: a ready joint Q-network ``obs[B, N, D] -> Q[B, N, A]`` to use instead of
             building an :class:`~classical.marl.networks.AgentNetwork` (e.g. one circuit
             holding every agent's qubits, in ``hybrid.marl_quantum``).
@@ -61,7 +70,10 @@ class QLearner:
     def __init__(self, env: JointEnv, mixer: nn.Module | None = None, lr: float = 5e-4, gamma: float = 0.95,
                  tau: float = 0.01, eps_start: float = 1.0, eps_end: float = 0.05, eps_fraction: float = 0.5,
                  make_body: BodyFactory | None = None, comm: str = "none", msg_dim: int = 4,
-                 grad_clip: float = 10.0, q_net: nn.Module | None = None, standardize_rewards: bool = False):
+                 grad_clip: float = 10.0, q_net: nn.Module | None = None, standardize_rewards: bool = False,
+                 target_update_every: int = 0, n_step: int = 1, clip_targets: bool = False):
+        if n_step < 1:
+            raise ValueError(f"n_step must be at least 1, got {n_step}.")
         self.n_agents, self.n_actions = env.n_agents, env.n_actions
         self.action_mask = torch.as_tensor(env.action_mask)
         self.q_net = q_net or AgentNetwork(env.n_agents, env.obs_dim, env.n_actions, make_body or mlp_factory(),
@@ -73,6 +85,9 @@ class QLearner:
         params = list(self.q_net.parameters()) + (list(mixer.parameters()) if mixer is not None else [])
         self.optimizer = torch.optim.Adam(params, lr=lr)
         self.gamma, self.tau, self.grad_clip = gamma, tau, grad_clip
+        self.target_update_every, self.n_updates = target_update_every, 0
+        self.n_step = n_step
+        self.clip_targets, self.reward_range = clip_targets, [float("inf"), float("-inf")]
         self.reward_stats = RunningMeanStd() if standardize_rewards else None
         self.eps_start, self.eps_end, self.eps_fraction = eps_start, eps_end, eps_fraction
 
@@ -103,6 +118,7 @@ class QLearner:
         self.q_net.train()
         obs, actions, next_obs = batch["obs"], batch["actions"], batch["next_obs"]
         not_done = 1.0 - batch["terminated"]
+        discount = batch.get("discount", torch.full_like(not_done, self.gamma))   # gamma^k for k-step returns
         q_chosen = self.q_net(obs).gather(-1, actions.unsqueeze(-1)).squeeze(-1)       # [B, N]
         with torch.no_grad():
             # Double DQN: the online network picks, the target network evaluates.
@@ -112,24 +128,64 @@ class QLearner:
         q_pred = self._combine(self.mixer, q_chosen, batch["state"])
         rewards = batch["rewards"].sum(-1) if self.team_reward else batch["rewards"]
         if self.reward_stats is not None:
-            self.reward_stats.update(rewards.numpy())
-            rewards = self.reward_stats.standardize(rewards)
+            rewards = self._standardize(batch, rewards)
+        if self.clip_targets:
+            q_next = self._clip_to_reward_range(batch, q_next)
         if self.team_reward:
-            target = rewards + self.gamma * not_done * q_next
+            target = rewards + discount * not_done * q_next
         else:
-            target = rewards + self.gamma * not_done[:, None] * q_next
+            target = rewards + (discount * not_done)[:, None] * q_next
         loss = F.smooth_l1_loss(q_pred, target)
         self.optimizer.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], self.grad_clip)
         self.optimizer.step()
-        soft_update(self.target_q, self.q_net, self.tau)
-        if self.mixer is not None:
-            soft_update(self.target_mixer, self.mixer, self.tau)
+        self.n_updates += 1
+        self._update_targets()
         return {"loss": float(loss.detach()), "q": float(q_pred.detach().mean())}
 
+    def _clip_to_reward_range(self, batch: dict[str, torch.Tensor], q_next: torch.Tensor) -> torch.Tensor:
+        step = batch.get("step_rewards", batch["rewards"])
+        step = step.sum(-1) if self.team_reward else step
+        if self.reward_stats is not None:
+            step = self.reward_stats.standardize(step)
+        low, high = self.reward_range
+        self.reward_range = [min(low, float(step.min())), max(high, float(step.max()))]
+        if self.gamma >= 1:
+            return q_next
+        low, high = (r / (1 - self.gamma) for r in self.reward_range)
+        return q_next.clamp(low, high)
+
+    def _standardize(self, batch: dict[str, torch.Tensor], rewards: torch.Tensor) -> torch.Tensor:
+        """Standardise one-step rewards, or k-step sums as the sum of the k standardised rewards.
+
+        The running statistics are of one-step rewards (``step_rewards`` in n-step batches).
+        A k-step sum ``R`` (``n_steps`` = k) becomes ``(R - mean * sum_{j<k} gamma^j) / std``.
+        """
+        step = batch.get("step_rewards", batch["rewards"])
+        self.reward_stats.update((step.sum(-1) if self.team_reward else step).numpy())
+        if "step_rewards" not in batch:
+            return self.reward_stats.standardize(rewards)
+        k = batch["n_steps"]
+        steps_weight = (1 - self.gamma ** k) / (1 - self.gamma) if self.gamma < 1 else k
+        if not self.team_reward:
+            steps_weight = steps_weight[:, None]
+        return (rewards - self.reward_stats.mean * steps_weight) / self.reward_stats.std
+
+    def _update_targets(self) -> None:
+        pairs = [(self.target_q, self.q_net)]
+        if self.mixer is not None:
+            pairs.append((self.target_mixer, self.mixer))
+        if self.target_update_every <= 0:
+            for target, online in pairs:
+                soft_update(target, online, self.tau)
+        elif self.n_updates % self.target_update_every == 0:
+            for target, online in pairs:
+                target.load_state_dict(online.state_dict())
+
     def state_dict(self) -> dict:
-        return {"q_net": self.q_net.state_dict(), "target_q": self.target_q.state_dict(),
+        return {"n_updates": self.n_updates, "reward_range": list(self.reward_range),
+                "q_net": self.q_net.state_dict(), "target_q": self.target_q.state_dict(),
                 "mixer": self.mixer.state_dict() if self.mixer is not None else None,
                 "target_mixer": self.target_mixer.state_dict() if self.mixer is not None else None,
                 "optimizer": self.optimizer.state_dict(),
@@ -142,6 +198,8 @@ class QLearner:
             self.mixer.load_state_dict(state["mixer"])
             self.target_mixer.load_state_dict(state["target_mixer"])
         self.optimizer.load_state_dict(state["optimizer"])
+        self.n_updates = state.get("n_updates", 0)
+        self.reward_range = list(state.get("reward_range", [float("inf"), float("-inf")]))
         if self.reward_stats is not None and state.get("reward_stats") is not None:
             self.reward_stats.load_state_dict(state["reward_stats"])
 

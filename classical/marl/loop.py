@@ -8,6 +8,8 @@ A learner is any object with
 - ``on_policy: bool`` — off-policy learners get random minibatches from the replay
   buffer; on-policy ones (COMA) get the last episodes in order, which are then dropped;
 - ``team_reward: bool`` — informational; each learner reads ``batch["rewards"]`` itself;
+- optionally ``n_step: int`` and ``gamma`` — off-policy batches then hold ``n_step``-step
+  returns and a ``discount`` column (``MultiAgentReplayBuffer.sample_n_step``);
 - ``state_dict()`` / ``load_state_dict(state)`` for checkpoints.
 
 **Example**
@@ -90,8 +92,11 @@ def train(env: JointEnv, learner, settings: LoopSettings, run: RunDir | None = N
             env_steps += 1
             if (not learner.on_policy and env_steps >= settings.warmup_steps
                     and env_steps % settings.train_every == 0):
+                n_step = getattr(learner, "n_step", 1)
                 for _ in range(settings.updates_per_train):
-                    losses = learner.update(buffer.sample(settings.batch_size, rng))
+                    batch = (buffer.sample(settings.batch_size, rng) if n_step == 1 else
+                             buffer.sample_n_step(settings.batch_size, n_step, learner.gamma, rng))
+                    losses = learner.update(batch)
         episode += 1
         returns.append(team_return)
         if learner.on_policy and episode % settings.episodes_per_update == 0:

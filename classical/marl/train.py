@@ -34,6 +34,9 @@ from classical.marl.vdn import make_vdn
 
 ALGOS = ("iql", "vdn", "qmix", "maddpg", "maac", "coma")
 STOCHASTIC_POLICY_ALGOS = ("maddpg", "maac", "coma")
+# Default Adam step sizes. With 1e-3 (and Polyak targets, one-step returns) QMIX's Q_tot on spread rose above
+# zero although every reward is negative and the greedy policy drifted (BENCHMARKS.md, issue 7).
+VALUE_LR, ACTOR_CRITIC_LR = 5e-4, 1e-3
 
 
 class Config(BaseModel):
@@ -53,9 +56,14 @@ class Config(BaseModel):
     comm: Literal["none", "continuous", "discrete"] = Field("none", description="learned messages between agents")
     msg_dim: int = Field(4, ge=1, description="message width / vocabulary")
     team_reward: bool = Field(False, description="MADDPG/MAAC critics learn the team reward (sum over agents)")
-    lr: float = Field(1e-3, gt=0, description="Adam step size (actors, critics, Q-networks)")
+    lr: float | None = Field(None, gt=0, description="Adam step size (default: 5e-4 for IQL/VDN/QMIX, 1e-3 otherwise)")
     gamma: float = Field(0.95, gt=0, le=1, description="discount")
     tau: float = Field(0.01, gt=0, le=1, description="Polyak rate of the target networks (all but COMA)")
+    target_update_every: int = Field(300, ge=0, description="IQL/VDN/QMIX: copy the targets every this many "
+                                     "updates (0: Polyak-average them with tau)")
+    n_step: int = Field(5, ge=1, description="IQL/VDN/QMIX: bootstrap from n-step returns")
+    clip_targets: bool = Field(True, description="IQL/VDN/QMIX: clamp bootstrapped values to the range the "
+                                                  "rewards seen so far allow")
     standardize_rewards: bool = Field(False, description="IQL/VDN/QMIX regress on running-standardised rewards")
     hidden: list[int] = Field([64, 64], description="hidden widths of the agent networks")
     batch_size: int = Field(128, ge=1, description="off-policy minibatch")
@@ -80,18 +88,20 @@ def build_learner(cfg: Config, env: JointEnv, make_body: BodyFactory | None = No
     whole joint Q-network (value-based learners only).
     """
     body = make_body or mlp_factory(tuple(cfg.hidden))
+    lr = cfg.lr or (VALUE_LR if cfg.algo_name in ("iql", "vdn", "qmix") else ACTOR_CRITIC_LR)
     common = dict(gamma=cfg.gamma, make_body=body, comm=cfg.comm, msg_dim=cfg.msg_dim)
     if cfg.algo_name in ("iql", "vdn", "qmix"):
         make = {"iql": make_iql, "vdn": make_vdn, "qmix": make_qmix}[cfg.algo_name]
-        return make(env, lr=cfg.lr, q_net=q_net, tau=cfg.tau, standardize_rewards=cfg.standardize_rewards,
-                    **common)
+        return make(env, lr=lr, q_net=q_net, tau=cfg.tau, standardize_rewards=cfg.standardize_rewards,
+                    target_update_every=cfg.target_update_every, n_step=cfg.n_step,
+                    clip_targets=cfg.clip_targets, **common)
     if q_net is not None:
         raise ValueError(f"a joint Q-network needs a value-based learner (iql, vdn, qmix), not {cfg.algo_name}.")
     if cfg.algo_name == "maddpg":
-        return MADDPG(env, actor_lr=cfg.lr, critic_lr=cfg.lr, tau=cfg.tau, team_reward=cfg.team_reward, **common)
+        return MADDPG(env, actor_lr=lr, critic_lr=lr, tau=cfg.tau, team_reward=cfg.team_reward, **common)
     if cfg.algo_name == "maac":
-        return MAAC(env, actor_lr=cfg.lr, critic_lr=cfg.lr, tau=cfg.tau, team_reward=cfg.team_reward, **common)
-    return COMA(env, actor_lr=cfg.lr / 10, critic_lr=cfg.lr, **common)   # a slower actor is what kept COMA stable here
+        return MAAC(env, actor_lr=lr, critic_lr=lr, tau=cfg.tau, team_reward=cfg.team_reward, **common)
+    return COMA(env, actor_lr=lr / 10, critic_lr=lr, **common)   # a slower actor is what kept COMA stable here
 
 
 def loop_settings(cfg: Config) -> LoopSettings:
