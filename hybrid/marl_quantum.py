@@ -15,6 +15,10 @@ Three compositions of :mod:`classical.marl` with :mod:`qrl`:
   the other agents' observations, so execution is not decentralised — the agents
   need a joint quantum state, which is what the comparison measures the value of.
 
+``variant="mlp"`` is the classical twin (the learners' own MLP body) run through the
+same path, so a benchmark compares every variant with one config and one
+:func:`parameter_counts`.
+
 **Example**
 
 >>> import torch
@@ -32,17 +36,61 @@ import pennylane as qml
 import torch
 from pydantic import ConfigDict, Field
 from torch import nn
+from torch.nn.utils import parametrize
 
 from classical.common.rundir import RunDir
 from classical.marl import train as marl_train
+from classical.marl.networks import n_params
 from qrl import backends
 from qrl.circuits import pauli_word
 from qrl.models import VQC, default_observables
 
 
-def vqc_body_factory(n_qubits: int = 4, n_layers: int = 3, backend: str = "default.qubit"):
-    """A ``make_body`` factory giving each learner a :class:`qrl.models.VQC` body."""
-    return lambda in_dim, out_dim: VQC(in_dim, out_dim, n_qubits=n_qubits, n_layers=n_layers, backend=backend)
+class _Scaled(nn.Module):
+    """Parametrisation ``w = scale * w_raw``: Adam then moves ``w`` ``scale`` times faster."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        return raw * self.scale
+
+    def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
+        return value / self.scale
+
+
+def scale_step_size(module: nn.Module, scale: float) -> nn.Module:
+    """Make one optimiser with one learning rate move ``module``'s parameters ``scale`` times faster.
+
+    The multi-agent learners build a single Adam over the agents' network and the
+    mixer/critic. Circuit angles want larger steps than the mixer's weights (the
+    usual VQC step sizes are ~1e-2, the learners' 5e-4–1e-3). Reparametrising each
+    parameter as ``scale * raw`` keeps its initial value, and since Adam's step is
+    invariant to the gradient's scale, ``raw`` moves by ``lr`` and the parameter by
+    ``scale * lr``. ``scale == 1`` leaves the module as it is.
+
+    **Example**
+
+    >>> layer = scale_step_size(nn.Linear(2, 1), 10.0)
+    >>> sorted(name for name, _ in layer.named_parameters())
+    ['parametrizations.bias.original', 'parametrizations.weight.original']
+    """
+    if scale == 1.0:
+        return module
+    for sub in list(module.modules()):
+        for name, param in list(sub.named_parameters(recurse=False)):
+            parametrize.register_parametrization(sub, name, _Scaled(scale))
+    return module
+
+
+def vqc_body_factory(n_qubits: int = 4, n_layers: int = 3, backend: str = "qrl.torch", step_scale: float = 1.0):
+    """A ``make_body`` factory giving each learner a :class:`qrl.models.VQC` body.
+
+    ``step_scale``: see :func:`scale_step_size`.
+    """
+    return lambda in_dim, out_dim: scale_step_size(
+        VQC(in_dim, out_dim, n_qubits=n_qubits, n_layers=n_layers, backend=backend), step_scale)
 
 
 class MultiAgentCircuit(nn.Module):
@@ -65,7 +113,7 @@ class MultiAgentCircuit(nn.Module):
     """
 
     def __init__(self, n_agents: int, obs_dim: int, n_actions: int, qubits_per_agent: int = 3,
-                 n_layers: int = 3, entangle_agents: bool = True, backend: str = "default.qubit"):
+                 n_layers: int = 3, entangle_agents: bool = True, backend: str = "qrl.torch"):
         super().__init__()
         q = qubits_per_agent
         self.n_agents, self.obs_dim, self.n_actions = n_agents, obs_dim, n_actions
@@ -128,32 +176,67 @@ def _shift_word(word: str, offset: int) -> str:
 
 
 class Config(marl_train.Config):
-    """A multi-agent run with quantum agents."""
+    """A multi-agent run with quantum agents (or, with ``variant="mlp"``, their classical twin)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    variant: Literal["vqc_actor", "vqc_agents", "entangled", "product"] = Field(
-        "vqc_agents", description="where the circuit goes (see the module docstring)")
+    variant: Literal["mlp", "vqc_actor", "vqc_agents", "entangled", "product"] = Field(
+        "vqc_agents", description="where the circuit goes (see the module docstring); mlp: no circuit")
     n_qubits: int = Field(4, ge=1, description="qubits of a VQC body (vqc_actor, vqc_agents)")
     qubits_per_agent: int = Field(3, ge=1, description="qubits per agent block (entangled, product)")
     n_layers: int = Field(3, ge=1, description="circuit layers")
-    backend: str = Field("default.qubit", description="backends.yaml entry")
+    backend: str = Field("qrl.torch", description="backends.yaml entry (qrl.torch: the compiled torch device)")
+    circuit_step_scale: float = Field(1.0, gt=0, description="circuit parameters take steps this many times "
+                                      "the learner's lr (the mixer/critic keep lr); see scale_step_size")
+
+
+def _check_variant(cfg: Config) -> None:
+    if cfg.variant == "vqc_actor" and cfg.algo_name not in ("maddpg", "maac", "coma"):
+        raise ValueError("variant 'vqc_actor' needs an actor-critic algo_name (maddpg, maac or coma).")
+    if cfg.variant in ("vqc_agents", "entangled", "product") and cfg.algo_name not in ("iql", "vdn", "qmix"):
+        raise ValueError(f"variant '{cfg.variant}' needs a value-based algo_name (iql, vdn or qmix).")
+
+
+def _network_factories(cfg: Config):
+    """``(make_body, make_q_net)`` for :func:`classical.marl.train.run` / ``build_learner``."""
+    if cfg.variant in ("vqc_actor", "vqc_agents"):
+        return vqc_body_factory(cfg.n_qubits, cfg.n_layers, cfg.backend, cfg.circuit_step_scale), None
+    if cfg.variant in ("entangled", "product"):
+        def make_q_net(env):
+            return scale_step_size(MultiAgentCircuit(env.n_agents, env.obs_dim, env.n_actions, cfg.qubits_per_agent,
+                                                     cfg.n_layers, entangle_agents=cfg.variant == "entangled",
+                                                     backend=cfg.backend), cfg.circuit_step_scale)
+        return None, make_q_net
+    return None, None
+
+
+def _classical_config(cfg: Config) -> marl_train.Config:
+    return marl_train.Config(**cfg.model_dump(include=set(marl_train.Config.model_fields)))
+
+
+def parameter_counts(cfg: Config) -> dict:
+    """Trainable parameters of the agents' network and of the centralised part (mixer or critic).
+
+    **Example**
+
+    >>> parameter_counts(Config(algo_name="qmix", variant="product", env="particle", n_agents=2,
+    ...                         qubits_per_agent=3, n_layers=2))["agents"]
+    104
+    """
+    _check_variant(cfg)
+    classical_cfg = _classical_config(cfg)
+    env = marl_train.build_env(classical_cfg)
+    make_body, make_q_net = _network_factories(cfg)
+    learner = marl_train.build_learner(classical_cfg, env, make_body, make_q_net(env) if make_q_net else None)
+    agents = learner.q_net if hasattr(learner, "q_net") else learner.actor
+    central = learner.mixer if hasattr(learner, "q_net") else learner.critic   # IQL/VDN: mixer None or parameter-free
+    n_central = n_params(central) if central is not None else 0
+    return {"agents": n_params(agents), "central": n_central, "total": learner.n_params}
 
 
 def run(cfg: Config, run: RunDir) -> dict:
     """Train with the circuit ``cfg.variant`` asks for; same outputs as :func:`classical.marl.train.run`."""
-    if cfg.variant == "vqc_actor" and cfg.algo_name not in ("maddpg", "maac", "coma"):
-        raise ValueError("variant 'vqc_actor' needs an actor-critic algo_name (maddpg, maac or coma).")
-    if cfg.variant != "vqc_actor" and cfg.algo_name not in ("iql", "vdn", "qmix"):
-        raise ValueError(f"variant '{cfg.variant}' needs a value-based algo_name (iql, vdn or qmix).")
-    classical_cfg = marl_train.Config(**cfg.model_dump(include=set(marl_train.Config.model_fields)))
-    if cfg.variant in ("vqc_actor", "vqc_agents"):
-        summary = marl_train.run(classical_cfg, run, make_body=vqc_body_factory(cfg.n_qubits, cfg.n_layers,
-                                                                                cfg.backend))
-    else:
-        def make_q_net(env):
-            return MultiAgentCircuit(env.n_agents, env.obs_dim, env.n_actions, cfg.qubits_per_agent,
-                                     cfg.n_layers, entangle_agents=cfg.variant == "entangled",
-                                     backend=cfg.backend)
-        summary = marl_train.run(classical_cfg, run, make_q_net=make_q_net)
+    _check_variant(cfg)
+    make_body, make_q_net = _network_factories(cfg)
+    summary = marl_train.run(_classical_config(cfg), run, make_body=make_body, make_q_net=make_q_net)
     return {**summary, "variant": cfg.variant}
