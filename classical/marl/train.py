@@ -62,6 +62,8 @@ class Config(BaseModel):
     target_update_every: int = Field(300, ge=0, description="IQL/VDN/QMIX: copy the targets every this many "
                                      "updates (0: Polyak-average them with tau)")
     n_step: int = Field(5, ge=1, description="IQL/VDN/QMIX: bootstrap from n-step returns")
+    eps_fraction: float = Field(0.5, gt=0, le=1, description="IQL/VDN/QMIX: epsilon anneals from 1 to 0.05 over "
+                                                              "this fraction of the budget")
     clip_targets: bool = Field(True, description="IQL/VDN/QMIX: clamp bootstrapped values to the range the "
                                                   "rewards seen so far allow")
     standardize_rewards: bool = Field(False, description="IQL/VDN/QMIX regress on running-standardised rewards")
@@ -94,7 +96,7 @@ def build_learner(cfg: Config, env: JointEnv, make_body: BodyFactory | None = No
         make = {"iql": make_iql, "vdn": make_vdn, "qmix": make_qmix}[cfg.algo_name]
         return make(env, lr=lr, q_net=q_net, tau=cfg.tau, standardize_rewards=cfg.standardize_rewards,
                     target_update_every=cfg.target_update_every, n_step=cfg.n_step,
-                    clip_targets=cfg.clip_targets, **common)
+                    clip_targets=cfg.clip_targets, eps_fraction=cfg.eps_fraction, **common)
     if q_net is not None:
         raise ValueError(f"a joint Q-network needs a value-based learner (iql, vdn, qmix), not {cfg.algo_name}.")
     if cfg.algo_name == "maddpg":

@@ -99,3 +99,14 @@ def test_clipped_targets_stay_in_the_range_the_rewards_allow():
     batch = {"rewards": torch.tensor([[-1.0, -1.0], [-3.0, -2.0]])}   # team rewards -2 and -5
     clipped = learner._clip_to_reward_range(batch, torch.tensor([30.0, -40.0, -6.0]))
     assert clipped.tolist() == [-4.0, -10.0, -6.0]                     # [-5, -2] / (1 - 0.5)
+
+
+def test_config_gives_value_learners_their_own_defaults_and_schedule():
+    from classical.marl.train import Config, build_env, build_learner
+
+    cfg = Config(algo_name="qmix", env="particle", n_agents=2, episodes=7000, eps_fraction=1500 / 7000)
+    qmix = build_learner(cfg, build_env(cfg))
+    assert qmix.optimizer.param_groups[0]["lr"] == 5e-4 and qmix.n_step == 5 and qmix.clip_targets
+    assert np.isclose(qmix.epsilon(1500 / 7000), 0.05) and np.isclose(qmix.epsilon(750 / 7000), 0.525)
+    maddpg = build_learner(cfg.model_copy(update={"algo_name": "maddpg"}), build_env(cfg))
+    assert maddpg.actor_opt.param_groups[0]["lr"] == 1e-3
