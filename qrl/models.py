@@ -63,7 +63,11 @@ class VQC(nn.Module):
         observables: Pauli words such as ``["Z0Z1", "Z2Z3"]``; with ``readout`` (a
             [n_outputs, n_observables] matrix) they map to outputs. Default: see
             :func:`default_observables`.
-        output_scaling: learn one weight per output (``True``) or keep outputs as is.
+        output_scaling: learn one weight per output (``True``), one weight shared by all
+            outputs (``"shared"``) or keep outputs as is (``False``). A shared positive
+            weight scales every output alike, so it moves no argmax: the greedy action of a
+            Q-network then changes only with the circuit angles, not with each step of the
+            (fast) output-scaling optimiser.
         unit_expectations: map every ⟨O⟩ ∈ [−1, 1] to (1 + ⟨O⟩)/2 ∈ [0, 1] before the
             readout and output weights, as the TensorFlow Quantum Q-learning tutorial
             does (Q-values wₐ·(1 + ⟨Oₐ⟩)/2 start positive and share one sign).
@@ -89,7 +93,7 @@ class VQC(nn.Module):
     def __init__(self, n_inputs: int, n_outputs: int, n_qubits: int = 4, n_layers: int = 5,
                  backend: str | None = None, rotations: str = "xyz", entangler: str = "cz_ring",
                  encoding: str = "rx", observables: Sequence[str] | None = None,
-                 readout: torch.Tensor | None = None, output_scaling: bool = True,
+                 readout: torch.Tensor | None = None, output_scaling: bool | str = True,
                  unit_expectations: bool = False, output_bias: bool = False, backends_file: str | None = None,
                  compile: bool = True, **device_overrides):
         super().__init__()
@@ -113,7 +117,10 @@ class VQC(nn.Module):
 
         self.input_scaling = nn.Parameter(torch.ones(n_layers, n_inputs))
         self.weights = nn.Parameter(torch.rand(n_layers + 1, n_qubits, len(rotations)) * math.pi)
-        self.output_scaling = nn.Parameter(torch.ones(n_outputs)) if output_scaling else None
+        if output_scaling not in (True, False, "shared"):
+            raise ValueError(f"output_scaling must be true, false or 'shared', not {output_scaling!r}.")
+        n_scales = 1 if output_scaling == "shared" else n_outputs
+        self.output_scaling = nn.Parameter(torch.ones(n_scales)) if output_scaling else None
         self.output_bias = nn.Parameter(torch.zeros(1)) if output_bias else None
         self.unit_expectations = unit_expectations
 

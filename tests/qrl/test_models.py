@@ -75,6 +75,25 @@ def test_output_bias_is_one_shared_offset_with_its_own_parameter_group():
     assert model.n_params == 1 * 1 + 2 * 2 * 1 + 2 + 1
 
 
+def test_shared_output_scaling_is_one_weight_that_keeps_the_argmax():
+    model = VQC(1, 2, n_qubits=2, n_layers=1, rotations="x", backend="qrl.torch", output_scaling="shared",
+                unit_expectations=True, observables=["Z0", "Z1"])
+    with torch.no_grad():
+        model.weights.zero_()
+        model.weights[1, 0, 0] = 0.3
+    x = torch.tensor([[0.4]])
+    before = model(x)[0]
+    with torch.no_grad():
+        model.output_scaling.fill_(120.0)
+    after = model(x)[0]
+    assert model.output_scaling.shape == (1,)
+    assert after.tolist() == pytest.approx([120.0 * (1 + np.cos(0.7)) / 2, 120.0], abs=1e-4)
+    assert after.argmax() == before.argmax()
+    assert model.n_params == 1 * 1 + 2 * 2 * 1 + 1
+    with pytest.raises(ValueError, match="output_scaling must be true, false or 'shared', not 'per'"):
+        VQC(1, 2, n_qubits=2, n_layers=1, backend="qrl.torch", output_scaling="per")
+
+
 def grads_on(backend, x):
     torch.manual_seed(3)
     model = VQC(2, 2, n_qubits=2, n_layers=1, backend=backend).double()
