@@ -16,7 +16,11 @@ Optionally the learning rates fall linearly over the episode budget
 (``lr_final_fraction``), so late updates move a learned policy less; and the agent
 can act (and be evaluated) with a Polyak average of the online weights
 (``acting_average``): learning is unchanged, but the behaviour policy no longer
-follows every noisy gradient step (Polyak–Ruppert averaging).
+follows every noisy gradient step (Polyak–Ruppert averaging). With
+``freeze_return`` set, learning stops for good once the mean of the last
+``freeze_window`` training returns reaches it, and the agent keeps acting with the
+policy it has (the stopping rule of the TensorFlow Quantum Q-learning tutorial:
+500 over 10 CartPole episodes); the summary's ``learning_stopped_at`` says when.
 
 The run directory gets ``metrics.csv`` (episode, return, length, epsilon,
 env_steps, wall_seconds), a checkpoint every ``checkpoint_every`` episodes
@@ -34,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tqdm import tqdm
 
 from classical.common.buffers import ReplayBuffer
@@ -83,11 +87,22 @@ class Config(BaseModel):
     solved_return: float | None = Field(None, description="stop when the mean of the last solved_window "
                                                           "returns reaches this")
     solved_window: int = Field(100, gt=0, description="episodes averaged for solved_return")
+    freeze_return: float | None = Field(
+        None, description="stop learning for good (the agent keeps acting) once the mean of the last "
+                          "freeze_window training returns reaches this (None: learn until the budget ends)")
+    freeze_window: int = Field(10, gt=0, description="episodes averaged for freeze_return (at most solved_window)")
     checkpoint_every: int = Field(10, gt=0, description="episodes between checkpoints")
     eval_episodes: int = Field(10, ge=0, description="greedy evaluation episodes at the end")
     eval_info_keys: list[str] = Field(default_factory=list,
                                       description="info entries copied into eval.csv (e.g. success, fidelity)")
     seed: int = Field(0, description="seed for torch, numpy and the environments")
+
+    @model_validator(mode="after")
+    def _freeze_window_fits(self) -> "Config":
+        if self.freeze_window > self.solved_window:
+            raise ValueError(f"freeze_window ({self.freeze_window}) must not exceed solved_window "
+                             f"({self.solved_window}); lower freeze_window or raise solved_window.")
+        return self
 
 
 class DQN(Agent):
@@ -116,6 +131,7 @@ class DQN(Agent):
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.buffer = ReplayBuffer(cfg.buffer_size)
         self.epsilon = cfg.epsilon_start
+        self.learning_stopped_at: int | None = None  # episode after which freeze_return stopped learning
         self._start_counters()
 
     # -- acting --------------------------------------------------------------
@@ -194,7 +210,8 @@ class DQN(Agent):
             length += 1
             self.env_steps += 1
             done = terminated or truncated
-            if len(self.buffer) >= max(cfg.learning_starts, cfg.batch_size) and self.env_steps % cfg.train_every == 0:
+            if self.learning_stopped_at is None and self.env_steps % cfg.train_every == 0 and \
+                    len(self.buffer) >= max(cfg.learning_starts, cfg.batch_size):
                 for _ in range(cfg.gradient_steps):
                     self.update(self.buffer.sample(cfg.batch_size, self.rng))
             if self.env_steps % cfg.target_update_every == 0:
@@ -220,6 +237,10 @@ class DQN(Agent):
                              "epsilon": round(self.epsilon, 5), "env_steps": self.env_steps,
                              "wall_seconds": round(self.wall_seconds, 3)})
                 self.epsilon = max(cfg.epsilon_end, self.epsilon * cfg.epsilon_decay)
+                if (cfg.freeze_return is not None and self.learning_stopped_at is None
+                        and len(self.recent) >= cfg.freeze_window
+                        and np.mean(list(self.recent)[-cfg.freeze_window:]) >= cfg.freeze_return):
+                    self.learning_stopped_at = self.episodes_done
                 self._anneal_lr()
                 last = self.episodes_done >= cfg.episodes or self.solved
                 if run is not None and (self.episodes_done % cfg.checkpoint_every == 0 or last or interrupted):
@@ -238,7 +259,7 @@ class DQN(Agent):
     def state_dict(self) -> dict:
         return {"q": self.q.state_dict(), "target_q": self.target_q.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "buffer": self.buffer.state_dict(),
-                "epsilon": self.epsilon, **self._counters_state(),
+                "epsilon": self.epsilon, "learning_stopped_at": self.learning_stopped_at, **self._counters_state(),
                 **({"acting_q": self.acting_q.state_dict()} if self.acting_q is not None else {})}
 
     def load_state_dict(self, state: dict) -> None:
@@ -247,6 +268,7 @@ class DQN(Agent):
         self.optimizer.load_state_dict(state["optimizer"])
         self.buffer.load_state_dict(state["buffer"])
         self.epsilon = state["epsilon"]
+        self.learning_stopped_at = state.get("learning_stopped_at")
         if self.acting_q is not None:
             self.acting_q.load_state_dict(state["acting_q"])
         self._load_counters(state)
@@ -258,8 +280,9 @@ DQN.Config = Config
 def run(cfg: Config, run: RunDir) -> dict:
     """Train, checkpoint, evaluate: the entry point of ``qrl train`` for this algorithm."""
     agent = DQN(cfg)
-    return train_and_evaluate(agent, run, f"DQN {cfg.model.get('type', 'mlp')} on {cfg.env_id}",
-                              agent.q.n_params, cfg.eval_info_keys)
+    summary = train_and_evaluate(agent, run, f"DQN {cfg.model.get('type', 'mlp')} on {cfg.env_id}",
+                                 agent.q.n_params, cfg.eval_info_keys)
+    return {**summary, "learning_stopped_at": agent.learning_stopped_at}
 
 
 def load_agent(run_dir: str | Path, backend: str | None = None, **device_overrides) -> DQN:

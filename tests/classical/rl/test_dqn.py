@@ -83,6 +83,26 @@ def test_acting_network_is_a_polyak_average_of_the_online_one(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(other.acting_q.parameters(), agent.acting_q.parameters()))
 
 
+def test_learning_stops_for_good_once_the_recent_mean_reaches_freeze_return(tmp_path):
+    # Episodes 1-3 learn; after episode 3 the mean of the last 3 returns (>= 8 in CartPole) reaches 8,
+    # so episodes 4-6 only act: no gradient step, the same weights, and the episode is recorded.
+    base = dict(model=MLP, lr={"weights": 0.01}, batch_size=8, learning_starts=8, train_every=1,
+                epsilon_decay=0.8, seed=2, eval_episodes=1, freeze_return=8.0, freeze_window=3)
+    agent = DQN(Config(**base, episodes=3)).learn(progress=False)
+    updates, weights = agent.updates_done, [p.detach().clone() for p in agent.q.parameters()]
+    assert updates > 0 and agent.learning_stopped_at == 3
+    agent.cfg = Config(**base, episodes=6)
+    agent.learn(progress=False)
+    assert agent.episodes_done == 6 and agent.updates_done == updates
+    assert all(torch.equal(a, b) for a, b in zip(weights, agent.q.parameters()))
+    agent.save(tmp_path / "a.pt")
+    assert DQN.load(tmp_path / "a.pt").learning_stopped_at == 3
+    summary = run(Config(**base, episodes=6), RunDir(tmp_path / "r"))
+    assert summary["learning_stopped_at"] == 3
+    with pytest.raises(ValueError, match=r"freeze_window \(20\) must not exceed solved_window \(10\)"):
+        Config(freeze_return=500, freeze_window=20, solved_window=10)
+
+
 def metrics(path):
     return [(r["episode"], r["return"], r["env_steps"]) for r in RunDir(path, resume=True).read_metrics()]
 
