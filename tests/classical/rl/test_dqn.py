@@ -136,7 +136,7 @@ def test_vqdqn_config_trains_through_the_cli_and_reloads(tmp_path):
     for name in ("config.yaml", "metrics.csv", "checkpoint.pt", "curve.png", "eval.csv"):
         assert (out / name).exists(), name
     agent = load_agent(out)
-    assert agent.q.n_params == 4 * 5 + 6 * 4 * 3 + 2 and agent.episodes_done == 2
+    assert agent.q.n_params == 4 * 5 + 6 * 4 * 3 + 1 and agent.episodes_done == 2  # one shared output scale
     assert agent.q.vqc.observables == ["Z0Z1", "Z2Z3"]
 
 
