@@ -35,15 +35,10 @@ class MultiAgentReplayBuffer(ReplayBuffer):
                  truncated=np.asarray([truncated], np.float32))
 
     def sample_n_step(self, batch_size: int, n: int, gamma: float, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        """Random transitions with ``n``-step returns, cut at episode ends and at the newest transition.
+        """Random joint transitions with ``n``-step returns (:meth:`ReplayBuffer.sample_n_step`).
 
-        For a sampled start ``t`` the batch holds ``obs``, ``state`` and ``actions`` of ``t``;
-        ``rewards`` = sum over the ``k <= n`` steps taken of ``gamma^j r_{t+j}`` (per agent);
-        ``next_obs``, ``next_state`` and ``terminated`` of step ``t+k-1``; and
-        ``discount`` = ``gamma^k``, the weight of the bootstrapped value; ``n_steps`` = k;
-        ``step_rewards`` = ``r_t`` (for reward statistics). A step that ends its
-        episode (terminated or truncated) is the last one summed. Needs transitions added in
-        time order (as :meth:`add_step` from one environment does).
+        ``rewards`` are summed per agent; ``next_obs``, ``next_state``, ``terminated`` and
+        ``truncated`` come from the last step taken; ``step_rewards`` holds ``r_t``.
 
         **Example**
 
@@ -55,22 +50,8 @@ class MultiAgentReplayBuffer(ReplayBuffer):
         >>> b["rewards"].tolist(), b["discount"].tolist(), b["next_obs"][0, 0, 0].item()
         ([[1.5]], [0.25], 3.0)
         """
-        start = rng.integers(0, self._size, size=batch_size)
-        steps = np.arange(n)
-        idx = (start[:, None] + steps) % self.capacity                       # [B, n]
-        newer = (self._pos - 1 - start) % self.capacity                       # transitions after the start
-        ends = (self._data["terminated"][idx] + self._data["truncated"][idx]) > 0
-        ended_before = np.cumsum(ends, axis=1) - ends > 0                     # an episode end at an earlier step
-        taken = (steps[None] <= newer[:, None]) & ~ended_before               # [B, n], first column always True
-        k = taken.sum(1)
-        last = idx[np.arange(batch_size), k - 1]
-        weights = np.where(taken, gamma ** steps, 0.0).astype(np.float32)     # [B, n]
-        rewards = np.einsum("bj,bj...->b...", weights, self._data["rewards"][idx])
-        out = {key: self._data[key][start] for key in ("obs", "state", "actions")}
-        out["step_rewards"] = self._data["rewards"][start]                   # the one-step reward of t
-        out.update(rewards=rewards, discount=(gamma ** k).astype(np.float32), n_steps=k.astype(np.float32),
-                   **{key: self._data[key][last] for key in ("next_obs", "next_state", "terminated", "truncated")})
-        return {key: torch.as_tensor(v) for key, v in out.items()}
+        return super().sample_n_step(batch_size, n, gamma, rng, reward="rewards",
+                                     next_keys=("next_obs", "next_state", "terminated", "truncated"))
 
     def recent(self, n: int) -> dict[str, torch.Tensor]:
         """The last ``n`` transitions in the order they were added."""

@@ -8,7 +8,9 @@ its own learning rate) or a classical MLP (``type: mlp``). One environment step:
 1. act ε-greedily (ε decays by ``epsilon_decay`` after every episode, down to
    ``epsilon_end``), store (s, a, r, s', terminated) in the replay buffer;
 2. every ``train_every`` steps: sample ``batch_size`` transitions, target
-   y = r + γ·(1 − terminated)·max_a' Q_target(s', a') (Double DQN picks a' with
+   y = r + γ·(1 − terminated)·max_a' Q_target(s', a') (with ``n_step`` > 1:
+   y = Σ_{j<k} γʲ r_{t+j} + γᵏ·(1 − terminated)·max_a' Q_target(s_{t+k}, a'), k ≤ n
+   cut at the episode's end; Double DQN picks a' with
    the online network), Huber loss on Q(s, a) − y, one Adam step;
 3. every ``target_update_every`` steps: copy the online weights to the target.
 
@@ -71,6 +73,8 @@ class Config(BaseModel):
     lr_final_fraction: float = Field(1.0, gt=0, le=1, description="learning rates fall linearly over the episode "
                                                                    "budget to this fraction of lr (1: constant)")
     gamma: float = Field(0.99, description="discount factor")
+    n_step: int = Field(1, gt=0, description="n-step returns: sum up to n rewards before bootstrapping, cut "
+                                             "at episode ends (1: one-step Q-learning)")
     buffer_size: int = Field(10_000, gt=0, description="replay capacity in transitions")
     batch_size: int = Field(16, gt=0, description="transitions per gradient step")
     learning_starts: int = Field(16, ge=0, description="steps before the first gradient step")
@@ -169,7 +173,8 @@ class DQN(Agent):
                 next_value = next_target.gather(1, best).squeeze(1)
             else:
                 next_value = next_target.max(-1).values
-            target = batch["reward"].float() + cfg.gamma * (1.0 - batch["terminated"].float()) * next_value
+            discount = batch["discount"] if cfg.n_step > 1 else cfg.gamma  # γ^k for the k rewards summed
+            target = batch["reward"].float() + discount * (1.0 - batch["terminated"].float()) * next_value
         q_taken = self.q(obs).gather(1, batch["action"].long().reshape(-1, 1)).squeeze(1)
         loss = F.huber_loss(q_taken, target.to(q_taken.dtype), delta=cfg.huber_delta)
         self.optimizer.zero_grad()
@@ -204,7 +209,8 @@ class DQN(Agent):
             self.buffer.add(obs=np.asarray(obs, dtype=np.float32)[None], action=np.array([action]),
                             reward=np.array([reward], dtype=np.float32),
                             next_obs=np.asarray(next_obs, dtype=np.float32)[None],
-                            terminated=np.array([terminated], dtype=np.float32))
+                            terminated=np.array([terminated], dtype=np.float32),
+                            **({"truncated": np.array([truncated], dtype=np.float32)} if cfg.n_step > 1 else {}))
             obs = next_obs
             total += float(reward)
             length += 1
@@ -213,7 +219,8 @@ class DQN(Agent):
             if self.learning_stopped_at is None and self.env_steps % cfg.train_every == 0 and \
                     len(self.buffer) >= max(cfg.learning_starts, cfg.batch_size):
                 for _ in range(cfg.gradient_steps):
-                    self.update(self.buffer.sample(cfg.batch_size, self.rng))
+                    self.update(self.buffer.sample_n_step(cfg.batch_size, cfg.n_step, cfg.gamma, self.rng)
+                                if cfg.n_step > 1 else self.buffer.sample(cfg.batch_size, self.rng))
             if self.env_steps % cfg.target_update_every == 0:
                 self.target_q.load_state_dict(self.q.state_dict())
         return total, length

@@ -47,6 +47,34 @@ def test_bootstrap_uses_the_target_network_not_the_online_one():
     assert agent.update(batch) == pytest.approx(expected, rel=1e-5)
 
 
+def test_n_step_targets_sum_rewards_and_bootstrap_with_gamma_to_the_k():
+    agent = DQN(Config(model=MLP, lr={"weights": 0.0}, gamma=0.5, n_step=3, seed=0))
+    with torch.no_grad():
+        for p in agent.target_q.parameters():
+            p.zero_()
+        agent.target_q.net[-1].bias.fill_(4.0)  # target says every Q is 4
+    obs = np.zeros((1, 4), dtype=np.float32)
+    for t in range(4):  # rewards 1, 2, 3, 4; the episode is cut by its time limit after the 4th step
+        agent.buffer.add(obs=obs, action=np.zeros(1, dtype=np.int64), reward=np.array([t + 1.0], np.float32),
+                         next_obs=obs, terminated=np.zeros(1, np.float32),
+                         truncated=np.array([t == 3], np.float32))
+    batch = agent.buffer.sample_n_step(32, 3, 0.5, np.random.default_rng(0))
+    by_first_reward = {float(k): (float(r), float(d))
+                       for k, r, d in zip(batch["step_reward"], batch["reward"], batch["discount"])}
+    assert by_first_reward[1.0] == pytest.approx((1 + 0.5 * 2 + 0.25 * 3, 0.125))   # three steps
+    assert by_first_reward[3.0] == pytest.approx((3 + 0.5 * 4, 0.25))               # two, cut at the episode end
+    assert by_first_reward[4.0] == pytest.approx((4.0, 0.5))
+    q0 = agent.q(agent._obs(batch["obs"]))[:, 0].detach()
+    expected = torch.nn.functional.huber_loss(q0, batch["reward"] + batch["discount"] * 4.0).item()
+    assert agent.update(batch) == pytest.approx(expected, rel=1e-5)
+
+
+def test_n_step_dqn_trains_end_to_end(tmp_path):
+    summary = run(Config(model=MLP, n_step=3, batch_size=8, learning_starts=8, train_every=1, episodes=3,
+                         eval_episodes=1, seed=0), RunDir(tmp_path))
+    assert summary["episodes"] == 3 and np.isfinite(summary["eval_mean_return"])
+
+
 def test_epsilon_decays_per_episode_to_its_floor(tmp_path):
     cfg = Config(model=MLP, episodes=5, epsilon_decay=0.5, epsilon_end=0.1, eval_episodes=0,
                  env_kwargs={"max_episode_steps": 10})
