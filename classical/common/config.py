@@ -71,6 +71,8 @@ def format_validation_error(err: ValidationError, where: str) -> str:
             lines.append(f"{where}: unknown key '{key}'. Remove it or check its spelling.")
         elif e["type"] == "missing":
             lines.append(f"{where}: missing key '{key}'. Add it.")
+        elif not e["loc"]:  # a check across keys: the message names them; the whole entry is noise
+            lines.append(f"{where}: {e['msg'].removeprefix('Value error, ').rstrip('.')}.")
         else:
             value = e.get("input")
             lines.append(f"{where}: key '{key}' = {value!r}: {e['msg']}.")
