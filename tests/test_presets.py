@@ -1,0 +1,21 @@
+"""Every preset under configs/ names a trainer and validates against its Config (no training here)."""
+
+from pathlib import Path
+
+import pytest
+
+from classical.common.config import load_yaml, resolve_algo, validate
+
+PRESETS = sorted(Path("configs").glob("*.yaml"))
+
+
+def test_there_are_presets():
+    assert len(PRESETS) >= 30
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)
+def test_preset_validates_against_its_trainer_config(path):
+    data = dict(load_yaml(path))
+    module = resolve_algo(data.pop("algo"))
+    cfg = validate(module.Config, data, str(path))
+    assert cfg.seed == data.get("seed", cfg.seed)
