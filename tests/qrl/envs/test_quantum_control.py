@@ -111,7 +111,7 @@ def test_circuit_agent_prepares_ghz_on_three_qubits(tmp_path):
     from classical.common.rundir import RunDir
     from classical.rl.dqn import Config, run
 
-    spec = yaml.safe_load(open("configs/quantum_control_3q_vqdqn.yaml"))
+    spec = yaml.safe_load(open("configs/quantum_control_3q.yaml"))
     spec.pop("algo")
     # the preset's 150 episodes; greedy GHZ in the optimal 3 gates for seeds 0, 2, 3, 4, 5, 7, 8 (session 4);
     # seeds 1 and 6 stay at |000> (fidelity 0.5). Seed 5 is the quickest (~40 s).
