@@ -18,4 +18,5 @@ def test_preset_validates_against_its_trainer_config(path):
     data = dict(load_yaml(path))
     module = resolve_algo(data.pop("algo"))
     cfg = validate(module.Config, data, str(path))
-    assert cfg.seed == data.get("seed", cfg.seed)
+    resolved = cfg.model_dump()
+    assert {key: resolved[key] for key in data} == data   # every key is used as written, nothing coerced away

@@ -276,8 +276,8 @@ class DQN(Agent):
         self.buffer.load_state_dict(state["buffer"])
         self.epsilon = state["epsilon"]
         self.learning_stopped_at = state.get("learning_stopped_at")
-        if self.acting_q is not None:
-            self.acting_q.load_state_dict(state["acting_q"])
+        if self.acting_q is not None:  # a checkpoint saved without acting_average starts the average at q
+            self.acting_q.load_state_dict(state.get("acting_q", state["q"]))
         self._load_counters(state)
 
 

@@ -131,6 +131,14 @@ def test_learning_stops_for_good_once_the_recent_mean_reaches_freeze_return(tmp_
         Config(freeze_return=500, freeze_window=20, solved_window=10)
 
 
+def test_checkpoint_without_an_average_starts_acting_average_at_the_online_weights(tmp_path):
+    plain = DQN(Config(model=MLP, lr={"weights": 0.05}, seed=0))
+    plain.update(_batch(np.ones((4, 4), dtype=np.float32), 1, 3.0))
+    averaged = DQN(Config(model=MLP, lr={"weights": 0.05}, acting_average=0.1, seed=1))
+    averaged.load_state_dict(plain.state_dict())
+    assert all(torch.equal(a, q) for a, q in zip(averaged.acting_q.parameters(), plain.q.parameters()))
+
+
 def metrics(path):
     return [(r["episode"], r["return"], r["env_steps"]) for r in RunDir(path, resume=True).read_metrics()]
 
