@@ -68,6 +68,9 @@ class VQC(nn.Module):
             weight scales every output alike, so it moves no argmax: the greedy action of a
             Q-network then changes only with the circuit angles, not with each step of the
             (fast) output-scaling optimiser.
+        output_scale_init: starting value of the output weights (default 1). A Q-network
+            whose returns are near 1/(1 − γ) (CartPole: ~100) otherwise spends its first
+            hundreds of updates growing the weight from 1 at the output-scaling lr.
         unit_expectations: map every ⟨O⟩ ∈ [−1, 1] to (1 + ⟨O⟩)/2 ∈ [0, 1] before the
             readout and output weights, as the TensorFlow Quantum Q-learning tutorial
             does (Q-values wₐ·(1 + ⟨Oₐ⟩)/2 start positive and share one sign).
@@ -94,8 +97,8 @@ class VQC(nn.Module):
                  backend: str | None = None, rotations: str = "xyz", entangler: str = "cz_ring",
                  encoding: str = "rx", observables: Sequence[str] | None = None,
                  readout: torch.Tensor | None = None, output_scaling: bool | str = True,
-                 unit_expectations: bool = False, output_bias: bool = False, backends_file: str | None = None,
-                 compile: bool = True, **device_overrides):
+                 output_scale_init: float = 1.0, unit_expectations: bool = False, output_bias: bool = False,
+                 backends_file: str | None = None, compile: bool = True, **device_overrides):
         super().__init__()
         if entangler not in ENTANGLERS:
             raise ValueError(f"unknown entangler '{entangler}'; choose one of {', '.join(ENTANGLERS)}.")
@@ -120,7 +123,8 @@ class VQC(nn.Module):
         if output_scaling not in (True, False, "shared"):
             raise ValueError(f"output_scaling must be true, false or 'shared', not {output_scaling!r}.")
         n_scales = 1 if output_scaling == "shared" else n_outputs
-        self.output_scaling = nn.Parameter(torch.ones(n_scales)) if output_scaling else None
+        self.output_scaling = nn.Parameter(torch.full((n_scales,), float(output_scale_init))) \
+            if output_scaling else None
         self.output_bias = nn.Parameter(torch.zeros(1)) if output_bias else None
         self.unit_expectations = unit_expectations
 

@@ -94,6 +94,17 @@ def test_shared_output_scaling_is_one_weight_that_keeps_the_argmax():
         VQC(1, 2, n_qubits=2, n_layers=1, backend="qrl.torch", output_scaling="per")
 
 
+def test_output_scale_init_sets_the_starting_weights():
+    shared = VQC(1, 2, n_qubits=2, n_layers=1, backend="qrl.torch", output_scaling="shared",
+                 unit_expectations=True, observables=["Z0", "Z1"], output_scale_init=100.0)
+    per_action = VQC(1, 2, n_qubits=2, n_layers=1, backend="qrl.torch", output_scale_init=2.5)
+    assert shared.output_scaling.tolist() == [100.0]
+    assert per_action.output_scaling.tolist() == [2.5, 2.5]
+    with torch.no_grad():
+        shared.weights.zero_()
+    assert shared(torch.zeros(1, 1))[0].tolist() == pytest.approx([100.0, 100.0])  # (1 + <Z>)/2 = 1 at |0>
+
+
 def grads_on(backend, x):
     torch.manual_seed(3)
     model = VQC(2, 2, n_qubits=2, n_layers=1, backend=backend).double()
