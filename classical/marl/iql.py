@@ -63,6 +63,12 @@ class QLearner:
         q_net: a ready joint Q-network ``obs[B, N, D] -> Q[B, N, A]`` to use instead of
             building an :class:`~classical.marl.networks.AgentNetwork` (e.g. one circuit
             holding every agent's qubits, in ``hybrid.marl_quantum``).
+
+    The constructor's defaults are the plain algorithm (Polyak targets, one-step
+    returns, no clipping). ``qrl train`` and the hybrids build learners from
+    :class:`classical.marl.train.Config`, whose defaults are the measured recipe
+    (targets copied every 300 updates, 5-step returns, clipped targets); pass those
+    keywords to get the same learner when building one directly.
     """
 
     on_policy = False
