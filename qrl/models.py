@@ -70,7 +70,8 @@ class VQC(nn.Module):
             (fast) output-scaling optimiser.
         output_scale_init: starting value of the output weights (default 1). A Q-network
             whose returns are near 1/(1 − γ) (CartPole: ~100) otherwise spends its first
-            hundreds of updates growing the weight from 1 at the output-scaling lr.
+            hundreds of updates growing the weight from 1 at the output-scaling lr. (On the
+            CartPole VQ-DQN preset, starting at 100 was measured worse: BENCHMARKS.md, issue 4.)
         unit_expectations: map every ⟨O⟩ ∈ [−1, 1] to (1 + ⟨O⟩)/2 ∈ [0, 1] before the
             readout and output weights, as the TensorFlow Quantum Q-learning tutorial
             does (Q-values wₐ·(1 + ⟨Oₐ⟩)/2 start positive and share one sign).
