@@ -29,6 +29,21 @@ app.add_typer(marl_app, name="marl")
 console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
+def _print_version(value: bool) -> None:
+    if value:
+        from classical.common.provenance import provenance
+
+        info = provenance()
+        console.print(f"qrl {info['qrl_version']} (git {info['git_commit']})", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="print the version and git commit, then exit")):
+    """Quantum-first reinforcement learning: train, compare and run on IBM Quantum."""
+
+
 BackendsOpt = typer.Option(None, "--backends", help="backends file (default ./backends.yaml, then the packaged one)")
 
 
@@ -102,10 +117,10 @@ def _train(config: Path, backend: Optional[str], seed: Optional[int], episodes: 
            out: Optional[Path], resume: bool, backends: Optional[Path]) -> None:
     import qrl.models  # noqa: F401  (registers `model: {type: vqc}`)
     from classical.common.config import load_yaml, resolve_algo, validate
-    from classical.common.rundir import RunDir
+    from classical.common.rundir import RunDir, strip_provenance
 
     _use_backends_file(backends)
-    data = load_yaml(config)
+    data = strip_provenance(load_yaml(config))  # a run's config.yaml is a preset too
     algo_name = data.pop("algo", None)
     if not algo_name:
         raise UsageProblem(f"{config}: missing key 'algo' (the training module, e.g. classical.rl.reinforce).")

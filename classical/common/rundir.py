@@ -2,7 +2,8 @@
 
 A run directory holds
 
-- ``config.yaml``: the resolved configuration the run used;
+- ``config.yaml``: the resolved configuration the run used, with a ``provenance``
+  entry (package version and git commit) saying which code produced it;
 - ``metrics.csv``: one row per logged episode / update / round;
 - ``checkpoint.pt``: model, optimiser and RNG states, written atomically;
 - ``curve.png``: the learning curve drawn from ``metrics.csv``;
@@ -22,7 +23,18 @@ from typing import Any, Iterable, Mapping
 import torch
 import yaml
 
+from classical.common.provenance import provenance
+
 CHECKPOINT = "checkpoint.pt"
+PROVENANCE_KEY = "provenance"
+
+
+def strip_provenance(config: Mapping[str, Any]) -> dict:
+    """``config`` without the ``provenance`` entry a run folder's ``config.yaml`` carries.
+
+    A run's ``config.yaml`` can then be validated as a preset again.
+    """
+    return {k: v for k, v in config.items() if k != PROVENANCE_KEY}
 
 
 class RunDir:
@@ -67,12 +79,22 @@ class RunDir:
         return self.path / CHECKPOINT
 
     def write_config(self, config: Mapping[str, Any]) -> None:
-        """Write the resolved configuration as ``config.yaml``."""
-        _atomic_write_text(self.path / "config.yaml", yaml.safe_dump(dict(config), sort_keys=False))
+        """Write the resolved configuration as ``config.yaml``, with its ``provenance`` entry."""
+        data = {k: v for k, v in config.items() if k != PROVENANCE_KEY}
+        data[PROVENANCE_KEY] = provenance()
+        _atomic_write_text(self.path / "config.yaml", yaml.safe_dump(data, sort_keys=False))
 
     def read_config(self) -> dict:
+        """The configuration in ``config.yaml`` without its ``provenance`` entry (ready to validate)."""
+        return strip_provenance(self._read_config_file())
+
+    def read_provenance(self) -> dict:
+        """The ``provenance`` entry of ``config.yaml``: ``qrl_version`` and ``git_commit``."""
+        return dict(self._read_config_file().get(PROVENANCE_KEY) or {})
+
+    def _read_config_file(self) -> dict:
         with open(self.path / "config.yaml") as f:
-            return yaml.safe_load(f)
+            return yaml.safe_load(f) or {}
 
     # -- metrics -------------------------------------------------------------
     def log(self, row: Mapping[str, Any]) -> None:
