@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 
 SETUP = '''import os
+import sys
 from pathlib import Path
 
 QUICK = os.environ.get("QRL_QUICK", "0") == "1"
@@ -37,7 +38,10 @@ import torch
 from IPython.display import Image, Markdown, display
 
 torch.set_num_threads(1)
-from qrl import compare
+from qrl import experiments
+
+sys.path.insert(0, str(ROOT / "notebooks"))
+import results_store  # the notebooks' recorded numbers (notebooks/results_store.py)
 
 def out_dir(name):
     """Quick mode trains into a fresh temporary folder; full mode into runs/ (resumable)."""
@@ -56,7 +60,7 @@ def nb01() -> list:
                "20 training episodes that ended within the step budget; we report the interquartile mean (IQM) "
                "with a 95% stratified-bootstrap confidence interval, the probability that the circuit beats each "
                "baseline, and Welch's t-test as a secondary check. Everything is run by `qrl compare` "
-               "(`qrl/compare.py`); this notebook only calls it and shows what it wrote. Finished seeds are "
+               "(`qrl/experiments/`); this notebook only calls it and shows what it wrote. Finished seeds are "
                "never rerun, so in full mode the notebook reads the results of "
                "`qrl compare --config experiments/cartpole_reinforce.yaml --out runs/compare-cartpole_reinforce`."),
         ("code", SETUP),
@@ -67,24 +71,24 @@ def nb01() -> list:
 else:
     settings = {}
     out = ROOT / "runs" / "compare-cartpole_reinforce"
-exp = compare.load_experiment("experiments/cartpole_reinforce.yaml", **settings)
+exp = experiments.load_experiment("experiments/cartpole_reinforce.yaml", **settings)
 print(f"seeds per arm: {exp.seeds}; environment steps per seed: {exp.env_steps}; backend of the circuit: "
       f"{exp.arms['vqc'].backend or 'default'}")
-summary, comparisons = compare.run_experiment(exp, out=out, progress=None)
-display(Markdown(compare.markdown_table(summary, ("arm", "params", "env_steps", "seeds", "iqm", "ci_low",
+summary, comparisons = experiments.run_experiment(exp, out=out, progress=None)
+display(Markdown(experiments.markdown_table(summary, ("arm", "params", "env_steps", "seeds", "iqm", "ci_low",
                                                   "ci_high", "mean", "wall_seconds"))))'''),
         ("code", '''display(Image(str(out / "iqm.png")))
 display(Image(str(out / "sample_efficiency.png")))
 display(Image(str(out / "performance_profile.png")))'''),
         ("md", "### Verdict (computed from the numbers above)"),
-        ("code", '''print(compare.verdict(summary, comparisons))
-display(Markdown(compare.markdown_table(comparisons, ("reference", "arm", "p_reference_better", "p_low",
+        ("code", '''print(experiments.verdict(summary, comparisons))
+display(Markdown(experiments.markdown_table(comparisons, ("reference", "arm", "p_reference_better", "p_low",
                                                       "p_high", "mean_difference", "welch_p"), digits=3)))
 by_arm = {r["arm"]: r for r in summary}
 speed = by_arm["vqc"]["wall_seconds"] / max(by_arm["mlp_matched"]["wall_seconds"], 1e-9)
 print(f"cost: one VQC seed took {by_arm['vqc']['wall_seconds']:.0f} s of training wall time, "
       f"{speed:.0f}x the parameter-matched MLP, on a classical simulator.")
-_ = compare.record_measurements("01_reinforce", {"summary": summary, "comparisons": comparisons,
+_ = results_store.record_measurements("01_reinforce", {"summary": summary, "comparisons": comparisons,
                                                  "seeds": exp.seeds, "env_steps": exp.env_steps}, QUICK)'''),
         ("md", "## DQN: VQ-DQN (Skolik et al. 2022) vs parameter-matched and default MLP Q-networks\n\n"
                "Same protocol with `experiments/cartpole_dqn.yaml`. VQ-DQN acts one state at a time, so it is far "
@@ -97,14 +101,14 @@ _ = compare.record_measurements("01_reinforce", {"summary": summary, "comparison
 else:
     dqn_settings = dict(seeds=10, env_steps=3000)
     dqn_out = ROOT / "runs" / "compare-cartpole_dqn"
-dqn_exp = compare.load_experiment("experiments/cartpole_dqn.yaml", **dqn_settings)
+dqn_exp = experiments.load_experiment("experiments/cartpole_dqn.yaml", **dqn_settings)
 print(f"seeds per arm: {dqn_exp.seeds}; environment steps per seed: {dqn_exp.env_steps}")
-dqn_summary, dqn_comparisons = compare.run_experiment(dqn_exp, out=dqn_out, progress=None)
-display(Markdown(compare.markdown_table(dqn_summary, ("arm", "params", "env_steps", "seeds", "iqm", "ci_low",
+dqn_summary, dqn_comparisons = experiments.run_experiment(dqn_exp, out=dqn_out, progress=None)
+display(Markdown(experiments.markdown_table(dqn_summary, ("arm", "params", "env_steps", "seeds", "iqm", "ci_low",
                                                       "ci_high", "mean", "wall_seconds"))))
 display(Image(str(dqn_out / "sample_efficiency.png")))
-print(compare.verdict(dqn_summary, dqn_comparisons))
-_ = compare.record_measurements("01_dqn", {"summary": dqn_summary, "comparisons": dqn_comparisons,
+print(experiments.verdict(dqn_summary, dqn_comparisons))
+_ = results_store.record_measurements("01_dqn", {"summary": dqn_summary, "comparisons": dqn_comparisons,
                                            "seeds": dqn_exp.seeds, "env_steps": dqn_exp.env_steps}, QUICK)'''),
         ("md", "## What this does and does not show\n\n"
                "- The comparison is at equal environment steps and (for `mlp_matched`) equal parameter counts; "
@@ -136,18 +140,18 @@ backends = ["qrl.torch", "aer.shots", "aer.noisy.manila", "aer.noisy.manila.zne"
 n_states = 4 if QUICK else 32
 rows = diagnostics.backend_errors(backends, n_states=n_states, n_layers=2, seed=0)
 print(f"{n_states} CartPole states, 4 qubits, 2 layers; error = |<O> - exact <O>| averaged over states and outputs")
-display(Markdown(compare.markdown_table(rows, ("backend", "mean_abs_error", "max_abs_error", "seconds"),
+display(Markdown(experiments.markdown_table(rows, ("backend", "mean_abs_error", "max_abs_error", "seconds"),
                                         digits=4)))'''),
         ("code", '''qubits = [2, 4, 6] if QUICK else [2, 4, 6, 8, 10]
 samples = 20 if QUICK else 200
 bp = diagnostics.gradient_variance(qubits, layers=[1, 5], samples=samples, backend="qrl.torch", seed=0)
 print(f"{samples} random parameter draws per point; gradient of the all-qubit Z parity w.r.t. the first angle")
-display(Markdown(compare.markdown_table(bp, ("n_qubits", "n_layers", "grad_variance"), digits=5)))
+display(Markdown(experiments.markdown_table(bp, ("n_qubits", "n_layers", "grad_variance"), digits=5)))
 figure = out_dir("nb02") / "barren_plateau.png"
 figure.parent.mkdir(parents=True, exist_ok=True)
 diagnostics.plot_gradient_variance(bp, figure)
 display(Image(str(figure)))
-_ = compare.record_measurements("02_noise", {"backend_errors": rows, "gradient_variance": bp,
+_ = results_store.record_measurements("02_noise", {"backend_errors": rows, "gradient_variance": bp,
                                              "n_states": n_states, "samples": samples}, QUICK)'''),
         ("md", "Reading the tables: `aer.shots` is exact physics with 1,024 shots (error of order 1/√shots); "
                "`aer.noisy.manila` is FakeManila's noise model **and** 1,024 shots; `aer.noisy.manila.zne` is the "
@@ -166,15 +170,15 @@ def _paradigm(title: str, intro: str, runs: list[tuple[str, str, str, dict, dict
     lines = ["results = {}"]
     for label, config, algo, quick, full in runs:
         algo_arg = f", algo={algo!r}" if algo else ""
-        lines.append(f"results[{label!r}] = compare.train_preset({config!r}, out_dir({label!r}){algo_arg},\n"
+        lines.append(f"results[{label!r}] = experiments.train_preset({config!r}, out_dir({label!r}){algo_arg},\n"
                      f"    **({quick!r} if QUICK else {full!r}))")
     lines.append("for name, summary in results.items():\n    print(name, summary)")
     cells.append(("code", "\n".join(lines)))
     cells.append(("code", "rows = [{'run': k, **{m: v for m, v in s.items() if not isinstance(v, (list, dict))}}"
                           " for k, s in results.items()]\n"
-                          "display(Markdown(compare.markdown_table(rows, tuple(dict.fromkeys(k for r in rows "
+                          "display(Markdown(experiments.markdown_table(rows, tuple(dict.fromkeys(k for r in rows "
                           "for k in r)), digits=3)))\n"
-                          f"_ = compare.record_measurements({record!r}, {{'runs': results}}, QUICK)"))
+                          f"_ = results_store.record_measurements({record!r}, {{'runs': results}}, QUICK)"))
     cells.append(("md", closing))
     return cells
 
@@ -261,8 +265,8 @@ def nb07() -> list:
                "notebooks 01–06 (`notebooks/results/*.json` from full runs, else `runs/notebook_results/*.json` "
                "from quick runs — the `source` column says which) — or says `not measured`."),
         ("code", SETUP),
-        ("code", '''matrix = compare.paradigm_matrix()
-display(Markdown(compare.markdown_table(matrix, ("paradigm", "sample efficiency", "interpretability",
+        ("code", '''matrix = results_store.paradigm_matrix()
+display(Markdown(experiments.markdown_table(matrix, ("paradigm", "sample efficiency", "interpretability",
                                                  "scalability", "robustness", "source"))))'''),
         ("md", "A cell saying `not measured` is a gap in this project's measurements, not a property of the "
                "paradigm. Quick-mode sources come from tiny budgets and only show that the pipeline runs."),

@@ -175,7 +175,7 @@ fed_app.command("train")(train)
 marl_app.command("train")(train)
 
 
-from qrl.compare import compare_command  # noqa: E402  (light: its heavy imports happen when it runs)
+from qrl.experiments.compare import compare_command  # noqa: E402  (light: its heavy imports happen when it runs)
 app.command("compare")(functools.wraps(compare_command)(lambda **kw: _guard(lambda: compare_command(**kw))))
 
 

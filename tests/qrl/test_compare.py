@@ -6,7 +6,7 @@ import yaml
 from typer.testing import CliRunner
 
 from classical.common.config import ConfigError
-from qrl import compare as C
+from qrl import experiments as C
 
 REPO = Path(__file__).resolve().parents[2]
 
