@@ -148,6 +148,11 @@ class ParticleEnv(ParallelEnv):
         """Agent positions, landmark positions and the agent radius (for coverage metrics)."""
         return self.pos.copy(), self.landmarks.copy(), self.agent_size
 
+    @property
+    def zero_sum(self) -> bool:
+        """Whether the rewards add up to zero over agents (the competitive mode): the task then has winners."""
+        return self.mode == "competitive"
+
 
 MPE_TASKS = ("simple_spread", "simple_speaker_listener", "simple_reference")
 
@@ -207,6 +212,7 @@ class JointEnv:
             self.action_mask[i, :n] = True
         env.reset(seed=0)
         self.state_dim = len(self.state())
+        self.zero_sum = bool(getattr(env.unwrapped, "zero_sum", False))
 
     def _stack(self, obs: dict) -> np.ndarray:
         out = np.zeros((self.n_agents, self.obs_dim), dtype=np.float32)

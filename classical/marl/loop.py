@@ -34,7 +34,7 @@ from classical.common.rundir import RunDir
 from classical.common.seeding import rng_state, seed_everything, set_rng_state
 from classical.marl.buffer import MultiAgentReplayBuffer
 from classical.marl.envs import JointEnv
-from classical.marl.metrics import episode_coordination, step_coordination
+from classical.marl.metrics import agent_returns, episode_coordination, step_coordination
 
 EVAL_SEED_BASE = 10**9   # evaluation episodes never share a layout with training ones
 
@@ -64,7 +64,8 @@ def train(env: JointEnv, learner, settings: LoopSettings, run: RunDir | None = N
     """Train ``learner`` on ``env``; log one row per episode to ``run`` and checkpoint there.
 
     Returns ``{"returns": [team return per episode], "env_steps": int, "steps_per_s": float}``.
-    The team return is the sum over agents of their episode rewards.
+    The team return is the sum over agents of their episode rewards; each ``metrics.csv`` row
+    also has the per-agent columns of :func:`~classical.marl.metrics.agent_returns`.
     """
     rng = seed_everything(settings.seed)
     buffer = MultiAgentReplayBuffer(settings.buffer_size)
@@ -81,13 +82,14 @@ def train(env: JointEnv, learner, settings: LoopSettings, run: RunDir | None = N
     losses: dict[str, float] = {}
     while episode < settings.episodes and env_steps < budget_steps:
         obs, state = env.reset(seed=episode_seed(settings.seed, episode))
-        team_return, done = 0.0, False
+        team_return, done, per_agent = 0.0, False, np.zeros(env.n_agents)
         while not done:
             progress = min(1.0, max(episode / settings.episodes, env_steps / budget_steps))
             actions = learner.act(obs, explore=True, progress=progress, rng=rng)
             next_obs, next_state, rewards, terminated, truncated = env.step(actions)
             buffer.add_step(obs, state, actions, rewards, next_obs, next_state, terminated, truncated)
             team_return += float(rewards.sum())
+            per_agent += rewards
             obs, state, done = next_obs, next_state, terminated or truncated
             env_steps += 1
             if (not learner.on_policy and env_steps >= settings.warmup_steps
@@ -103,7 +105,8 @@ def train(env: JointEnv, learner, settings: LoopSettings, run: RunDir | None = N
             losses = learner.update(buffer.recent(len(buffer)))
             buffer.clear()
         if run is not None:
-            run.log({"episode": episode, "env_steps": env_steps, "return": team_return, **losses})
+            run.log({"episode": episode, "env_steps": env_steps, "return": team_return,
+                     **agent_returns(per_agent, env.agents, env.zero_sum), **losses})
             finished = episode >= settings.episodes or env_steps >= budget_steps
             if episode % settings.checkpoint_every == 0 or finished:
                 run.save_checkpoint({"learner": learner.state_dict(), "buffer": buffer.state_dict(),
@@ -118,7 +121,8 @@ def evaluate(env: JointEnv, learner, episodes: int = 20, seed: int = 0, explore:
              coordination: bool = True) -> list[dict]:
     """Run ``episodes`` greedy episodes (``explore=False``) on fixed evaluation layouts.
 
-    Returns one row per episode: ``episode``, ``return`` (team return) and, when
+    Returns one row per episode: ``episode``, ``return`` (team return), the per-agent and
+    per-team returns and wins of :func:`~classical.marl.metrics.agent_returns` and, when
     ``coordination``, the :func:`~classical.marl.metrics.episode_coordination` columns.
     """
     rng = np.random.default_rng(seed)
@@ -126,15 +130,16 @@ def evaluate(env: JointEnv, learner, episodes: int = 20, seed: int = 0, explore:
     with torch.no_grad():
         for k in range(episodes):
             obs, _ = env.reset(seed=EVAL_SEED_BASE + seed * 10_007 + k)
-            team_return, done, steps = 0.0, False, []
+            team_return, done, steps, per_agent = 0.0, False, [], np.zeros(env.n_agents)
             while not done:
                 obs, _, rewards, terminated, truncated = env.step(
                     learner.act(obs, explore=explore, progress=1.0, rng=rng))
                 team_return += float(rewards.sum())
+                per_agent += rewards
                 done = terminated or truncated
                 if coordination:
                     steps.append(step_coordination(*env.positions()))
-            row = {"episode": k, "return": team_return}
+            row = {"episode": k, "return": team_return, **agent_returns(per_agent, env.agents, env.zero_sum)}
             if coordination:
                 row.update(episode_coordination(steps))
             rows.append(row)

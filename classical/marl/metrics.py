@@ -40,6 +40,59 @@ def episode_coordination(steps: Sequence[dict]) -> dict:
             "collisions": float(np.sum([s["collisions"] for s in steps]))}
 
 
+def team_of(agent: str) -> str:
+    """The team an agent belongs to: its name without the trailing index (``adversary_0`` -> ``adversary``)."""
+    head, _, tail = agent.rpartition("_")
+    return head if head and tail.isdigit() else agent
+
+
+def agent_returns(returns: np.ndarray, agents: Sequence[str], zero_sum: bool = False) -> dict:
+    """One episode's per-agent and per-team returns, and who won if the task has winners.
+
+    Columns: ``return_<agent>`` for every agent; ``team_return_<team>`` for every team when
+    the agents form more than one team (:func:`team_of`); for zero-sum tasks ``win_<agent>``
+    (1 for the agent with the strictly highest return, else 0; a tie has no winner).
+
+    **Example**
+
+    >>> agent_returns(np.array([1.5, -1.5]), ["agent_0", "agent_1"], zero_sum=True)
+    {'return_agent_0': 1.5, 'return_agent_1': -1.5, 'win_agent_0': 1.0, 'win_agent_1': 0.0}
+    >>> agent_returns(np.array([2.0, -1.0, -1.0]), ["adversary_0", "agent_0", "agent_1"])["team_return_agent"]
+    -2.0
+    """
+    returns = np.asarray(returns, dtype=np.float64)
+    row = {f"return_{a}": float(r) for a, r in zip(agents, returns)}
+    teams = [team_of(a) for a in agents]
+    if len(set(teams)) > 1:
+        for team in dict.fromkeys(teams):
+            row[f"team_return_{team}"] = float(sum(r for t, r in zip(teams, returns) if t == team))
+    if zero_sum:
+        best = returns.max()
+        unique = np.sum(np.isclose(returns, best)) == 1
+        row.update({f"win_{a}": float(unique and np.isclose(r, best)) for a, r in zip(agents, returns)})
+    return row
+
+
+def agent_summary(rows: Sequence[dict]) -> dict:
+    """Evaluation means of the :func:`agent_returns` columns: ``eval_return_<agent>_mean``,
+    ``eval_team_return_<team>_mean`` and ``win_rate_<agent>``.
+
+    **Example**
+
+    >>> agent_summary([{"return": 0.0, "return_agent_0": 1.0, "win_agent_0": 1.0},
+    ...                {"return": 0.0, "return_agent_0": 3.0, "win_agent_0": 0.0}])
+    {'eval_return_agent_0_mean': 2.0, 'win_rate_agent_0': 0.5}
+    """
+    out = {}
+    for key in rows[0] if rows else ():
+        values = float(np.mean([r[key] for r in rows]))
+        if key.startswith("return_") or key.startswith("team_return_"):
+            out[f"eval_{key}_mean"] = values
+        elif key.startswith("win_"):
+            out[f"win_rate_{key[4:]}"] = values
+    return out
+
+
 def mutual_information(x: Sequence[int], y: Sequence[int]) -> float:
     """Plug-in estimate of I(X; Y) in bits from paired discrete samples."""
     x, y = np.asarray(x), np.asarray(y)

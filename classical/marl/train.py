@@ -27,7 +27,7 @@ from classical.marl.iql import make_iql
 from classical.marl.loop import LoopSettings, evaluate, train
 from classical.marl.maac import MAAC
 from classical.marl.maddpg import MADDPG
-from classical.marl.metrics import message_goal_information
+from classical.marl.metrics import agent_summary, message_goal_information
 from classical.marl.networks import BodyFactory, mlp_factory
 from classical.marl.qmix import make_qmix
 from classical.marl.vdn import make_vdn
@@ -131,7 +131,7 @@ def run(cfg: Config, run: RunDir, make_body: BodyFactory | None = None, make_q_n
                "eval_return_std": float(returns.std()), "n_params": learner.n_params,
                "steps_per_s": out["steps_per_s"],
                "coverage": float(np.mean([r["coverage"] for r in rows])),
-               "collisions": float(np.mean([r["collisions"] for r in rows]))}
+               "collisions": float(np.mean([r["collisions"] for r in rows])), **agent_summary(rows)}
     if cfg.algo_name in STOCHASTIC_POLICY_ALGOS:   # also judge the policy they optimise, not only its argmax
         sampled = [r["return"] for r in evaluate(env, learner, cfg.eval_episodes, seed=cfg.seed, explore=True,
                                                  coordination=False)]
