@@ -36,13 +36,13 @@ def main() -> None:
     rows = []
     for name in args.actors:
         cfg = Config(env_id="qrl.algorithms.qaoa_rl:qrl/QAOAAngles-v0", env_kwargs=env_kwargs, actor=ACTORS[name],
-                     critic={"type": "mlp", "hidden": [32]}, lr_actor={"default": 0.01}, lr_critic={"default": 0.003},
+                     critic={"type": "mlp", "hidden": [32]}, lr={"actor": 0.01, "critic": 0.003},
                      gamma=1.0, gae_lambda=0.95, n_envs=4, n_steps=3 * args.depth, epochs=4,
-                     minibatch_size=12 * args.depth, init_log_std=-0.5, total_steps=args.steps,
+                     minibatch_size=12 * args.depth, init_log_std=-0.5, total_env_steps=args.steps,
                      eval_episodes=0, seed=args.seed)
         start = time.perf_counter()
         agent = PPO(cfg).learn(RunDir(f"{args.out}/{name}_s{args.seed}"), progress=False)
-        ratio = policy_ratio(lambda o: agent.predict(o, deterministic=True), 6, args.depth, args.test_graphs)
+        ratio = policy_ratio(lambda o: agent.predict(o)[0], 6, args.depth, args.test_graphs)
         rows.append({"method": f"PPO {name} actor", "train_evals": agent.env_steps,
                      "evals_per_test_graph": args.depth, "test_ratio": ratio,
                      "seconds": round(time.perf_counter() - start, 1)})

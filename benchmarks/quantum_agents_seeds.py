@@ -95,7 +95,7 @@ def main() -> None:
         hit = stats["episodes_to_target"]
         print(f"| {seed} | {len(res['returns'])} | {res['steps'][-1] if res['steps'] else 0} | "
               f"{hit if hit else 'missed'} | {stats['best_avg']:.1f} | "
-              f"{res['summary'].get('eval_mean_return', float('nan')):.1f} | {res['wall']:.0f} |", flush=True)
+              f"{res['summary'].get('eval_return_mean', float('nan')):.1f} | {res['wall']:.0f} |", flush=True)
     best = [r["best_avg"] for r in results]
     reached = sum(r["episodes_to_target"] is not None for r in results)
     print(f"\nreached target in {reached} of {len(results)} seeds; best-avg median {np.median(best):.1f} "

@@ -114,7 +114,7 @@ def main() -> None:
         results["agents"] = bench_agents(args.seeds, out, args.configs)
         for path in args.configs:
             mine = [r for r in results["agents"] if r["config"] == path]
-            for key in ("eval_mean_success", "eval_mean_fidelity"):
+            for key in ("eval_success_mean", "eval_fidelity_mean"):
                 vals = [r[key] for r in mine if r.get(key) is not None]
                 if vals:
                     print(f"{path}: median {key} {statistics.median(vals):.3f} over {len(vals)} seeds")

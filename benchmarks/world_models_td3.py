@@ -88,7 +88,7 @@ def td3(seed: int, steps: int, warmup: int = 500, env_id: str = "Pendulum-v1", e
             total += r
             done = term or trunc
         returns.append(total)
-    return {"eval_mean_return": float(np.mean(returns)), "eval_std_return": float(np.std(returns))}
+    return {"eval_return_mean": float(np.mean(returns)), "eval_return_std": float(np.std(returns))}
 
 
 def main() -> None:

@@ -88,7 +88,7 @@ def evaluate_under_noise(run_dir: str | Path, targets: Sequence[str] = ("aer.sho
         done = False
         while not done and len(states) < n_states:
             states.append(obs)
-            action = int(agent.predict(obs[None])[0]) if rng.random() < 0.5 else env.action_space.sample()
+            action = int(agent.predict(obs[None])[0][0]) if rng.random() < 0.5 else env.action_space.sample()
             obs, _, terminated, truncated, _ = env.step(action)
             done = terminated or truncated
         ep += 1
@@ -103,7 +103,7 @@ def evaluate_under_noise(run_dir: str | Path, targets: Sequence[str] = ("aer.sho
         return ev.numpy(), q.argmax(-1).numpy()
 
     def episodes_success(a):
-        rows = evaluate_policy(cfg.env_id, lambda o: a.predict(o), episodes, 10_000, cfg.env_kwargs,
+        rows = evaluate_policy(cfg.env_id, lambda o: a.predict(o)[0], episodes, 10_000, cfg.env_kwargs,
                                info_keys=cfg.eval_info_keys)
         key = "success" if "success" in cfg.eval_info_keys else None
         return (float(np.mean([bool(r[key]) for r in rows])) if key else float("nan"),

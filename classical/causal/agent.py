@@ -32,6 +32,7 @@ import numpy as np
 from classical.causal.env import FEATURES, CausalShiftEnv
 from classical.causal.notears import notears
 from classical.causal.pc import pc
+from classical.common.seeding import episode_seed
 
 
 def collect_discovery_data(episodes: int, seed: int, **env_kwargs) -> tuple[np.ndarray, list[str]]:
@@ -48,7 +49,7 @@ def collect_discovery_data(episodes: int, seed: int, **env_kwargs) -> tuple[np.n
     rng = np.random.default_rng(seed)
     rows = []
     for ep in range(episodes):
-        obs, _ = env.reset(seed=seed * 100_003 + ep)
+        obs, _ = env.reset(seed=episode_seed(seed, ep, stride=100_003))
         done = False
         while not done:
             a = int(rng.integers(2))

@@ -12,9 +12,43 @@ from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 M = TypeVar("M", bound=BaseModel)
+
+# Keys older presets used, and what replaced them (README, "Config vocabulary"). There are
+# no silent aliases: a file that still uses one fails with a message naming the new key.
+RENAMED = {
+    "env": "env_id (and env_kwargs for its settings)",
+    "total_steps": "total_env_steps",
+    "env_steps": "total_env_steps",
+    "total_timesteps": "total_env_steps",
+    "rounds": "episodes (episodes each client trains: rounds x local_episodes)",
+    "max_steps": "env_kwargs.max_episode_steps",
+    "lr_actor": "lr.actor (lr is a mapping: lr: {actor: ..., critic: ...})",
+    "lr_critic": "lr.critic (lr is a mapping: lr: {actor: ..., critic: ...})",
+    "actor_lr": "lr.actor (lr is a mapping: lr: {actor: ..., critic: ...})",
+    "critic_lr": "lr.critic (lr is a mapping: lr: {actor: ..., critic: ...})",
+    "wm_lr": "lr.world_model (lr is a mapping: lr: {world_model: ..., actor: ..., critic: ...})",
+    "value_lr": "lr.critic (lr is a mapping: lr: {model: ..., critic: ...})",
+    "value": "critic (the terminal value network spec)",
+    "value_fit_steps": "critic_fit_steps",
+    "value_tail": "critic_tail",
+    "grad_clip": "max_grad_norm",
+    "epsilon_start": "epsilon.start (epsilon: {start: 1.0, end: 0.01, decay: 0.99})",
+    "epsilon_end": "epsilon.end (epsilon: {start: 1.0, end: 0.01, decay: 0.99})",
+    "epsilon_decay": "epsilon.decay (epsilon: {start: 1.0, end: 0.01, decay: 0.99})",
+    "eps_fraction": "epsilon.fraction (epsilon: {start: 1.0, end: 0.05, fraction: 0.5})",
+    "n_agents": "env_kwargs.n_agents",
+    "max_cycles": "env_kwargs.max_cycles",
+    "local_ratio": "env_kwargs.local_ratio",
+    "mode": "env_kwargs.mode",
+    "target_noise": "env_kwargs.target_noise",
+    "spurious_noise": "env_kwargs.spurious_noise",
+    "n_qubits": "model.n_qubits (circuit settings live in the network spec)",
+    "n_layers": "model.n_layers (circuit settings live in the network spec)",
+    "qubits_per_agent": "model.qubits_per_agent (circuit settings live in the network spec)",
+}
 
 
 class ConfigError(ValueError):
@@ -33,6 +67,23 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                     None, None, f"duplicate key '{key}' (first at line {seen[key] + 1})", key_node.start_mark)
             seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep)
+
+
+class TrainerConfig(BaseModel):
+    """The base of every trainer's ``Config``: unknown keys are refused and a budget is required.
+
+    Subclasses declare ``episodes`` and ``total_env_steps`` (``int | None`` each, their
+    own defaults); training stops at whichever set limit comes first.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _has_budget(self):
+        if getattr(self, "episodes", None) is None and getattr(self, "total_env_steps", None) is None:
+            raise ValueError("no training budget: set episodes and/or total_env_steps (training stops at "
+                             "whichever limit comes first)")
+        return self
 
 
 def load_yaml(path: str | Path) -> dict:
@@ -67,10 +118,16 @@ def format_validation_error(err: ValidationError, where: str) -> str:
     lines = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "(entry)"
-        if e["type"] == "extra_forbidden":
+        if e["type"] == "extra_forbidden" and len(e["loc"]) == 1 and key in RENAMED:
+            lines.append(f"{where}: key '{key}' was renamed; use {RENAMED[key]} "
+                         "(README, 'Config vocabulary').")
+        elif e["type"] == "extra_forbidden":
             lines.append(f"{where}: unknown key '{key}'. Remove it or check its spelling.")
         elif e["type"] == "missing":
             lines.append(f"{where}: missing key '{key}'. Add it.")
+        elif e["loc"] == ("lr",) and e["type"] == "dict_type":
+            lines.append(f"{where}: key 'lr' = {e.get('input')!r}: lr is a mapping of parameter group to "
+                         f"rate; write lr: {{default: {e.get('input')}}}.")
         elif not e["loc"]:  # a check across keys: the message names them; the whole entry is noise
             lines.append(f"{where}: {e['msg'].removeprefix('Value error, ').rstrip('.')}.")
         else:

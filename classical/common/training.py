@@ -1,11 +1,11 @@
-"""Small pieces every training loop needs: per-group optimisers and a Ctrl-C flag.
+"""Small pieces every training loop needs: per-group optimisers, the ε schedule, the budget and a Ctrl-C flag.
 
 **Example**
 
 >>> import torch
 >>> net = torch.nn.Linear(2, 1)
 >>> net.parameter_groups = lambda: {"weights": list(net.parameters())}
->>> opt = adam_per_group(net, {"weights": 0.01})
+>>> opt = adam_per_group(net, {"default": 0.01})
 >>> opt.param_groups[0]["lr"]
 0.01
 """
@@ -13,25 +13,96 @@
 from __future__ import annotations
 
 import signal
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-def adam_per_group(model: torch.nn.Module, lr: dict[str, float], amsgrad: bool = False) -> torch.optim.Adam:
+def lr_for(lr: Mapping[str, float], group: str, net: str | None = None) -> float:
+    """The learning rate of parameter ``group`` of network ``net`` under the ``lr`` mapping.
+
+    The most specific key wins: ``net.group`` > ``net`` > ``group`` > ``default``.
+
+    **Example**
+
+    >>> lr_for({"default": 0.01, "actor": 0.003, "actor.output_scaling": 0.1}, "output_scaling", "actor")
+    0.1
+    >>> lr_for({"default": 0.01, "actor": 0.003}, "weights", "critic")
+    0.01
+    """
+    keys = ([f"{net}.{group}", net] if net else []) + [group, "default"]
+    for key in keys:
+        if key in lr:
+            return lr[key]
+    raise ValueError(f"lr has no learning rate for {'network ' + repr(net) + ', ' if net else ''}parameter group "
+                     f"'{group}'; add one of the keys {keys} (e.g. lr: {{default: 0.001}}).")
+
+
+def adam_per_group(model: torch.nn.Module, lr: Mapping[str, float], amsgrad: bool = False,
+                   net: str | None = None) -> torch.optim.Adam:
     """Adam with one learning rate per entry of ``model.parameter_groups()``.
 
     ``lr`` maps group names (``input_scaling``, ``weights``, ``output_scaling`` for
-    circuits, ``weights`` for MLPs) to rates; a ``default`` entry covers the rest.
-    ``amsgrad`` selects the AMSGrad variant.
+    circuits, ``weights`` for MLPs), network names (``actor``, ``critic``, ...) or
+    ``net.group`` to rates, with ``default`` as the catch-all (see :func:`lr_for`);
+    ``net`` names the network this optimiser trains. ``amsgrad`` selects the AMSGrad variant.
     """
     groups = model.parameter_groups()
-    missing = [g for g in groups if g not in lr and "default" not in lr]
-    if missing:
-        raise ValueError(f"lr has no learning rate for parameter group(s) {missing}; "
-                         f"set lr: {{{', '.join(f'{g}: ...' for g in groups)}}}.")
-    return torch.optim.Adam([{"params": ps, "lr": lr.get(g, lr.get("default"))} for g, ps in groups.items()],
+    return torch.optim.Adam([{"params": ps, "lr": lr_for(lr, g, net)} for g, ps in groups.items()],
                             amsgrad=amsgrad)
+
+
+class Epsilon(BaseModel):
+    """The one ε-greedy schedule: linear over a fraction of the budget, or a factor per episode.
+
+    **Example**
+
+    >>> Epsilon(start=1.0, end=0.05, fraction=0.5).at(0.25)
+    0.525
+    >>> Epsilon(start=1.0, end=0.01, decay=0.5).after_episode(0.5, progress=0.0)
+    0.25
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: float = Field(1.0, ge=0, le=1, description="exploration rate at the start")
+    end: float = Field(0.05, ge=0, le=1, description="lowest exploration rate")
+    fraction: float | None = Field(None, gt=0, le=1, description="fall linearly from start to end over this "
+                                                                  "fraction of the budget")
+    decay: float | None = Field(None, gt=0, le=1, description="multiply by this after every episode")
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> "Epsilon":
+        if (self.fraction is None) == (self.decay is None):
+            raise ValueError("epsilon needs exactly one of 'fraction' (linear over that part of the budget) "
+                             "or 'decay' (a factor per episode), e.g. epsilon: {start: 1.0, end: 0.05, "
+                             "fraction: 0.5}")
+        return self
+
+    def after_episode(self, current: float, progress: float) -> float:
+        """ε for the next episode, from the current one and the spent part (0..1) of the budget."""
+        if self.decay is not None:
+            return max(self.end, current * self.decay)
+        return self.at(progress)
+
+    def at(self, progress: float) -> float:
+        """ε of the linear rule after ``progress`` (0..1) of the budget."""
+        assert self.fraction is not None, "the decay rule depends on the episode, not on progress"
+        return self.start + min(1.0, progress / self.fraction) * (self.end - self.start)
+
+
+def budget_progress(cfg: Any, episodes: int, env_steps: int) -> float:
+    """The spent part (0..1) of the budget ``cfg.episodes`` / ``cfg.total_env_steps``, whichever is further."""
+    parts = [done / limit for done, limit in ((episodes, getattr(cfg, "episodes", None)),
+                                              (env_steps, getattr(cfg, "total_env_steps", None)))
+             if limit is not None]
+    return min(1.0, max(parts))
+
+
+def budget_spent(cfg: Any, episodes: int, env_steps: int) -> bool:
+    """Whether either set limit (``cfg.episodes``, ``cfg.total_env_steps``) is reached."""
+    return budget_progress(cfg, episodes, env_steps) >= 1.0
 
 
 class InterruptFlag:
@@ -89,13 +160,23 @@ def train_and_evaluate(agent: Any, run, title: str, n_params: int, info_keys=())
     rows = agent.evaluate(agent.cfg.eval_episodes)
     run.write_eval(rows)
     summary = {"episodes": agent.episodes_done, "env_steps": agent.env_steps,
-               "mean_recent_return": float(np.mean(agent.recent)) if agent.recent else None,
-               "eval_mean_return": float(np.mean([r["return"] for r in rows])) if rows else None,
-               "params": n_params, "solved": agent.solved}
+               "eval_return_mean": float(np.mean([r["return"] for r in rows])) if rows else None,
+               "n_params": n_params, "wall_seconds": round(agent.wall_seconds, 3),
+               "train_return_mean_recent": float(np.mean(agent.recent)) if agent.recent else None,
+               **solved_summary(agent.recent, agent.cfg)}
     for key in info_keys:
         values = [float(r[key]) for r in rows if r.get(key) is not None]
-        summary[f"eval_mean_{key}"] = float(np.mean(values)) if values else None
+        summary[f"eval_{key}_mean"] = float(np.mean(values)) if values else None
     return summary
+
+
+def solved_summary(recent, cfg) -> dict:
+    """``solved`` and the ``solved_criterion`` it checked, or nothing when the config sets no target."""
+    if getattr(cfg, "solved_return", None) is None:
+        return {}
+    return {"solved": reached_target(recent, cfg),
+            "solved_criterion": f"mean training return of the last {cfg.solved_window} episodes "
+                                f">= {cfg.solved_return:g}"}
 
 
 def reached_target(recent, cfg) -> bool:

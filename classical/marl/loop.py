@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from classical.common.rundir import RunDir
-from classical.common.seeding import rng_state, seed_everything, set_rng_state
+from classical.common.seeding import episode_seed, rng_state, seed_everything, set_rng_state
 from classical.marl.buffer import MultiAgentReplayBuffer
 from classical.marl.envs import JointEnv
 from classical.marl.metrics import agent_returns, episode_coordination, step_coordination
@@ -53,11 +53,6 @@ class LoopSettings:
     episodes_per_update: int = 8         # episodes per on-policy batch (COMA)
     checkpoint_every: int = 100          # episodes between checkpoints (when a RunDir is given)
     seed: int = 0
-
-
-def episode_seed(seed: int, episode: int) -> int:
-    """The reset seed of a training episode, so a resumed run replays the same layouts."""
-    return seed * 1_000_003 + episode
 
 
 def train(env: JointEnv, learner, settings: LoopSettings, run: RunDir | None = None) -> dict:

@@ -1,10 +1,19 @@
-"""What the single-agent algorithms share: progress counters, observation scaling,
-greedy evaluation, the solved check and persistence.
+"""The agent contract, and what the single-agent algorithms share: the training loop's
+scaffolding (budget, progress bar, Ctrl-C, checkpoint cadence), counters, observation
+scaling, greedy evaluation, the solved check and persistence.
+
+Every learner in the repository follows the Stable-Baselines3 surface:
+
+- ``learn(...)`` trains (single-agent: ``learn(run=None, progress=True)``);
+- ``predict(obs, deterministic=True) -> (action, state)``; ``state`` is None for
+  memoryless agents; greedy is the default everywhere; multi-agent learners take and
+  return dicts keyed by agent;
+- ``save(path)`` and the classmethod ``load(path)``, which works in a fresh interpreter.
 
 :class:`Agent` is a small base class for :class:`~classical.rl.reinforce.Reinforce`,
 :class:`~classical.rl.dqn.DQN` and :class:`~classical.rl.ppo.PPO`. Each algorithm
-still reads top to bottom in its own file (acting, the update, the training loop);
-only the bookkeeping that was identical lives here.
+reads top to bottom in its own file (acting, the update, one step of learning);
+the loop around that step lives here once.
 """
 
 from __future__ import annotations
@@ -12,13 +21,16 @@ from __future__ import annotations
 from collections import deque
 from pathlib import Path
 
+import time
+
 import numpy as np
 import torch
+from tqdm import tqdm
 from pydantic import BaseModel
 
 from classical.common.rollouts import evaluate_policy, make_env
 from classical.common.seeding import rng_state, set_rng_state
-from classical.common.training import reached_target, rebuild_agent
+from classical.common.training import InterruptFlag, budget_spent, reached_target, rebuild_agent
 
 
 class Agent:
@@ -61,9 +73,60 @@ class Agent:
     def solved(self) -> bool:
         return reached_target(self.recent, self.cfg)
 
+    # -- the training loop ------------------------------------------------------
+    def _begin_learning(self) -> None:
+        """Open what one learning session needs (environments)."""
+
+    def _learning_step(self, run) -> None:
+        """One unit of learning (a batch of episodes, an episode, a rollout and its update)."""
+        raise NotImplementedError
+
+    def _end_learning(self) -> None:
+        """Close what :meth:`_begin_learning` opened."""
+
+    def _wall_now(self) -> float:
+        """Training seconds so far, including the step under way (for metrics rows)."""
+        return round(self.wall_seconds + time.perf_counter() - self._step_start, 3)
+
+    def _progress_postfix(self) -> dict:
+        return {"mean_return": f"{np.mean(self.recent):.2f}"} if self.recent else {}
+
+    def learn(self, run=None, progress: bool = True):
+        """Train until the budget (``episodes`` / ``total_env_steps``) is spent or the task counts as solved.
+
+        Checkpoints go to ``run`` every ``checkpoint_every`` episodes (None: after every
+        step), at the end, and when Ctrl-C stops the loop between two steps.
+        """
+        cfg = self.cfg
+        by_episodes = cfg.episodes is not None
+        total, unit = (cfg.episodes, "ep") if by_episodes else (cfg.total_env_steps, "step")
+        done = (lambda: self.episodes_done) if by_episodes else (lambda: self.env_steps)
+        bar = tqdm(total=total, initial=min(done(), total), disable=not progress, unit=unit, dynamic_ncols=True)
+        interrupted = InterruptFlag()
+        every = getattr(cfg, "checkpoint_every", None)
+        self._begin_learning()
+        try:
+            while not budget_spent(cfg, self.episodes_done, self.env_steps) and not self.solved:
+                self._step_start, episodes_before = time.perf_counter(), self.episodes_done
+                self._learning_step(run)
+                self.wall_seconds += time.perf_counter() - self._step_start
+                last = budget_spent(cfg, self.episodes_done, self.env_steps) or self.solved
+                due = every is None or self.episodes_done // every > episodes_before // every
+                if run is not None and (due or last or interrupted):
+                    run.save_checkpoint(self.state_dict())
+                bar.update(min(done(), total) - bar.n)
+                bar.set_postfix(**self._progress_postfix())
+                if interrupted:
+                    raise KeyboardInterrupt
+        finally:
+            interrupted.restore()
+            bar.close()
+            self._end_learning()
+        return self
+
     def evaluate(self, episodes: int, seed: int = 10_000) -> list[dict]:
         """Deterministic (greedy) episodes; one row each (plus the config's ``eval_info_keys`` columns)."""
-        return evaluate_policy(self.cfg.env_id, lambda o: self.predict(o, deterministic=True), episodes, seed,
+        return evaluate_policy(self.cfg.env_id, lambda o: self.predict(o, deterministic=True)[0], episodes, seed,
                                self.cfg.env_kwargs, info_keys=getattr(self.cfg, "eval_info_keys", ()))
 
     def _counters_state(self) -> dict:

@@ -5,8 +5,8 @@ trains the VQ-DQN of Skolik et al. (2022) (``type: vqc``: data re-uploading with
 trainable input scaling λ, variational angles θ and output scaling w, each with
 its own learning rate) or a classical MLP (``type: mlp``). One environment step:
 
-1. act ε-greedily (ε decays by ``epsilon_decay`` after every episode, down to
-   ``epsilon_end``), store (s, a, r, s', terminated) in the replay buffer;
+1. act ε-greedily (``epsilon``: ε falls by ``decay`` after every episode, or
+   linearly over a ``fraction`` of the budget, down to ``end``), store (s, a, r, s', terminated) in the replay buffer;
 2. every ``train_every`` steps: sample ``batch_size`` transitions, target
    y = r + γ·(1 − terminated)·max_a' Q_target(s', a') (with ``n_step`` > 1:
    y = Σ_{j<k} γʲ r_{t+j} + γᵏ·(1 − terminated)·max_a' Q_target(s_{t+k}, a'), k ≤ n
@@ -33,29 +33,26 @@ columns such as ``success`` or ``fidelity``).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from tqdm import tqdm
+from pydantic import Field, model_validator
 
 from classical.common.buffers import ReplayBuffer
+from classical.common.config import TrainerConfig
 from classical.common.rollouts import make_env
 from classical.common.rundir import RunDir
-from classical.common.seeding import seed_everything
-from classical.common.training import InterruptFlag, adam_per_group, train_and_evaluate
+from classical.common.seeding import episode_seed, seed_everything
+from classical.common.training import Epsilon, adam_per_group, budget_progress, train_and_evaluate
 from classical.rl.base import Agent
 from classical.rl.models import build_model
 
 
-class Config(BaseModel):
+class Config(TrainerConfig):
     """DQN settings; ``configs/*_dqn.yaml`` and ``*_qlearning.yaml`` are presets of this."""
-
-    model_config = ConfigDict(extra="forbid")
 
     env_id: str = Field("CartPole-v1", description="gymnasium id (discrete actions); 'module:id' imports module")
     env_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gym.make")
@@ -64,13 +61,13 @@ class Config(BaseModel):
         "none", description="elementwise squash after obs_scale; arctan maps unbounded velocities into (-π/2, π/2)")
     model: dict[str, Any] = Field(default_factory=lambda: {"type": "mlp"}, description="Q-network spec")
     backend: str | None = Field(None, description="backends.yaml entry for quantum models")
-    lr: dict[str, float] = Field(default_factory=lambda: {"weights": 0.001},
-                                 description="Adam learning rate per parameter group")
+    lr: dict[str, float] = Field(default_factory=lambda: {"default": 0.001},
+                                 description="Adam learning rate per parameter group (README: lr)")
     amsgrad: bool = Field(False, description="use the AMSGrad variant of Adam (as the TFQ Q-learning tutorial does)")
     acting_average: float | None = Field(
         None, gt=0, le=1, description="act and evaluate with a Polyak average of the online weights, moved "
                                       "this fraction towards them after every gradient step (None: the online net)")
-    lr_final_fraction: float = Field(1.0, gt=0, le=1, description="learning rates fall linearly over the episode "
+    lr_final_fraction: float = Field(1.0, gt=0, le=1, description="learning rates fall linearly over the "
                                                                    "budget to this fraction of lr (1: constant)")
     gamma: float = Field(0.99, description="discount factor")
     n_step: int = Field(1, gt=0, description="n-step returns: sum up to n rewards before bootstrapping, cut "
@@ -84,10 +81,12 @@ class Config(BaseModel):
     double_dqn: bool = Field(False, description="choose a' with the online network (Double DQN)")
     huber_delta: float = Field(1.0, gt=0, description="Huber loss threshold")
     max_grad_norm: float | None = Field(None, description="clip the gradient norm (None: no clipping)")
-    epsilon_start: float = Field(1.0, ge=0, le=1, description="exploration rate of the first episode")
-    epsilon_end: float = Field(0.01, ge=0, le=1, description="lowest exploration rate")
-    epsilon_decay: float = Field(0.99, gt=0, le=1, description="ε multiplier after each episode")
-    episodes: int = Field(1000, gt=0, description="training budget in episodes")
+    epsilon: Epsilon = Field(default_factory=lambda: Epsilon(start=1.0, end=0.01, decay=0.99),
+                             description="ε-greedy schedule: {start, end, decay} per episode or {start, end, "
+                                         "fraction} linear over that part of the budget")
+    episodes: int | None = Field(1000, gt=0, description="training budget in episodes")
+    total_env_steps: int | None = Field(None, gt=0, description="training budget in environment steps "
+                                                               "(checked after each episode)")
     solved_return: float | None = Field(None, description="stop when the mean of the last solved_window "
                                                           "returns reaches this")
     solved_window: int = Field(100, gt=0, description="episodes averaged for solved_return")
@@ -95,7 +94,7 @@ class Config(BaseModel):
         None, description="stop learning for good (the agent keeps acting) once the mean of the last "
                           "freeze_window training returns reaches this (None: learn until the budget ends)")
     freeze_window: int = Field(10, gt=0, description="episodes averaged for freeze_return (at most solved_window)")
-    checkpoint_every: int = Field(10, gt=0, description="episodes between checkpoints")
+    checkpoint_every: int | None = Field(10, gt=0, description="episodes between checkpoints (None: every episode)")
     eval_episodes: int = Field(10, ge=0, description="greedy evaluation episodes at the end")
     eval_info_keys: list[str] = Field(default_factory=list,
                                       description="info entries copied into eval.csv (e.g. success, fidelity)")
@@ -116,8 +115,9 @@ class DQN(Agent):
 
     >>> cfg = Config(episodes=2, model={"type": "mlp", "hidden": [8]})
     >>> agent = DQN(cfg)
-    >>> agent.predict(np.zeros((3, 4)), deterministic=True).shape
-    (3,)
+    >>> action, state = agent.predict(np.zeros((3, 4)))
+    >>> action.shape, state
+    ((3,), None)
     """
 
     def __init__(self, cfg: Config):
@@ -134,7 +134,7 @@ class DQN(Agent):
         self.optimizer = adam_per_group(self.q, cfg.lr, cfg.amsgrad)
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.buffer = ReplayBuffer(cfg.buffer_size)
-        self.epsilon = cfg.epsilon_start
+        self.epsilon = cfg.epsilon.start
         self.learning_stopped_at: int | None = None  # episode after which freeze_return stopped learning
         self._start_counters()
 
@@ -143,7 +143,7 @@ class DQN(Agent):
         x = self._scaled(obs)
         return torch.atan(x) if self.cfg.obs_squash == "arctan" else x
 
-    def predict(self, obs, deterministic: bool = True) -> np.ndarray:
+    def predict(self, obs, deterministic: bool = True) -> tuple[np.ndarray, None]:
         """Greedy actions for a batch of observations (ε-greedy when not ``deterministic``).
 
         Exploring entries never call the network, so early (high-ε) episodes of a
@@ -159,7 +159,7 @@ class DQN(Agent):
             with torch.no_grad():
                 q = self.acting_q if self.acting_q is not None else self.q
                 actions[~explore] = q(self._obs(obs[~explore])).argmax(-1).numpy()
-        return actions
+        return actions, None
 
     # -- learning ------------------------------------------------------------
     def update(self, batch: dict[str, torch.Tensor]) -> float:
@@ -194,17 +194,17 @@ class DQN(Agent):
         cfg = self.cfg
         if cfg.lr_final_fraction == 1.0:
             return
-        scale = 1.0 - (1.0 - cfg.lr_final_fraction) * min(1.0, self.episodes_done / cfg.episodes)
+        scale = 1.0 - (1.0 - cfg.lr_final_fraction) * budget_progress(cfg, self.episodes_done, self.env_steps)
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = base * scale
 
     def _play_episode(self, env) -> tuple[float, int]:
         """One ε-greedy training episode with replay updates; returns (return, length)."""
         cfg = self.cfg
-        obs, _ = env.reset(seed=cfg.seed * 1_000_003 + self.episodes_done)
+        obs, _ = env.reset(seed=episode_seed(cfg.seed, self.episodes_done))
         total, length, done = 0.0, 0, False
         while not done:
-            action = int(self.predict(obs[None], deterministic=False)[0])
+            action = int(self.predict(obs[None], deterministic=False)[0][0])
             next_obs, reward, terminated, truncated, _ = env.step(action)
             self.buffer.add(obs=np.asarray(obs, dtype=np.float32)[None], action=np.array([action]),
                             reward=np.array([reward], dtype=np.float32),
@@ -225,42 +225,32 @@ class DQN(Agent):
                 self.target_q.load_state_dict(self.q.state_dict())
         return total, length
 
-    def learn(self, run: RunDir | None = None, progress: bool = True) -> "DQN":
-        """Train until the episode budget is spent or the task counts as solved."""
+    def _begin_learning(self) -> None:
+        self._env = make_env(self.cfg.env_id, **self.cfg.env_kwargs)
+
+    def _end_learning(self) -> None:
+        self._env.close()
+
+    def _learning_step(self, run: RunDir | None) -> None:
+        """One ε-greedy episode with its replay updates; then ε, the freeze check and the lr schedule."""
         cfg = self.cfg
-        env = make_env(cfg.env_id, **cfg.env_kwargs)
-        bar = tqdm(total=cfg.episodes, initial=self.episodes_done, disable=not progress,
-                   unit="ep", dynamic_ncols=True)
-        interrupted = InterruptFlag()
-        try:
-            while self.episodes_done < cfg.episodes and not self.solved:
-                start = time.perf_counter()
-                ret, length = self._play_episode(env)
-                self.wall_seconds += time.perf_counter() - start
-                self.episodes_done += 1
-                self.recent.append(ret)
-                if run is not None:
-                    run.log({"episode": self.episodes_done, "return": ret, "length": length,
-                             "epsilon": round(self.epsilon, 5), "env_steps": self.env_steps,
-                             "wall_seconds": round(self.wall_seconds, 3)})
-                self.epsilon = max(cfg.epsilon_end, self.epsilon * cfg.epsilon_decay)
-                if (cfg.freeze_return is not None and self.learning_stopped_at is None
-                        and len(self.recent) >= cfg.freeze_window
-                        and np.mean(list(self.recent)[-cfg.freeze_window:]) >= cfg.freeze_return):
-                    self.learning_stopped_at = self.episodes_done
-                self._anneal_lr()
-                last = self.episodes_done >= cfg.episodes or self.solved
-                if run is not None and (self.episodes_done % cfg.checkpoint_every == 0 or last or interrupted):
-                    run.save_checkpoint(self.state_dict())
-                bar.update(1)
-                bar.set_postfix(mean_return=f"{np.mean(self.recent):.2f}", eps=f"{self.epsilon:.3f}")
-                if interrupted:
-                    raise KeyboardInterrupt
-        finally:
-            interrupted.restore()
-            bar.close()
-            env.close()
-        return self
+        ret, length = self._play_episode(self._env)
+        self.episodes_done += 1
+        self.recent.append(ret)
+        if run is not None:
+            run.log({"episode": self.episodes_done, "return": ret, "length": length,
+                     "epsilon": round(self.epsilon, 5), "env_steps": self.env_steps,
+                     "wall_seconds": self._wall_now()})
+        self.epsilon = cfg.epsilon.after_episode(self.epsilon,
+                                                 budget_progress(cfg, self.episodes_done, self.env_steps))
+        if (cfg.freeze_return is not None and self.learning_stopped_at is None
+                and len(self.recent) >= cfg.freeze_window
+                and np.mean(list(self.recent)[-cfg.freeze_window:]) >= cfg.freeze_return):
+            self.learning_stopped_at = self.episodes_done
+        self._anneal_lr()
+
+    def _progress_postfix(self) -> dict:
+        return {**super()._progress_postfix(), "eps": f"{self.epsilon:.3f}"}
 
     # -- persistence ---------------------------------------------------------
     def state_dict(self) -> dict:

@@ -27,28 +27,25 @@ from fresh resets on resume), ``curve.png`` and ``eval.csv``.
 from __future__ import annotations
 
 import pickle
-import time
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
-from tqdm import tqdm
+from pydantic import Field
 
+from classical.common.config import TrainerConfig
 from classical.common.rollouts import make_env
 from classical.common.rundir import RunDir
-from classical.common.seeding import seed_everything
-from classical.common.training import InterruptFlag, adam_per_group, rebuild_agent, train_and_evaluate
+from classical.common.seeding import episode_seed, seed_everything
+from classical.common.training import adam_per_group, rebuild_agent, train_and_evaluate
 from classical.rl.base import Agent
 from classical.rl.models import build_model
 
 
-class Config(BaseModel):
+class Config(TrainerConfig):
     """PPO settings; ``configs/*_ppo.yaml`` are presets of this."""
-
-    model_config = ConfigDict(extra="forbid")
 
     env_id: str = Field("CartPole-v1", description="gymnasium id (discrete or Box actions)")
     env_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gym.make")
@@ -56,10 +53,10 @@ class Config(BaseModel):
     actor: dict[str, Any] = Field(default_factory=lambda: {"type": "mlp"}, description="actor network spec")
     critic: dict[str, Any] = Field(default_factory=lambda: {"type": "mlp"}, description="critic network spec")
     backend: str | None = Field(None, description="backends.yaml entry for quantum models")
-    lr_actor: dict[str, float] = Field(default_factory=lambda: {"default": 3e-4},
-                                       description="actor Adam learning rate per parameter group")
-    lr_critic: dict[str, float] = Field(default_factory=lambda: {"default": 1e-3},
-                                        description="critic Adam learning rate per parameter group")
+    lr: dict[str, float] = Field(default_factory=lambda: {"actor": 3e-4, "critic": 1e-3},
+                                 description="Adam learning rates: keys actor, critic, actor.<group>, "
+                                             "critic.<group>, <group>, default (README: lr); "
+                                             "actor.log_std for the Gaussian head's log σ (default 0.001)")
     gamma: float = Field(0.99, description="discount factor")
     gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE λ")
     n_envs: int = Field(4, gt=0, description="environments stepped together")
@@ -69,12 +66,17 @@ class Config(BaseModel):
     clip: float = Field(0.2, gt=0, description="PPO ratio clip ε")
     ent_coef: float = Field(0.0, ge=0, description="entropy bonus weight")
     normalize_advantages: bool = Field(True, description="standardise advantages per minibatch")
-    max_grad_norm: float = Field(0.5, gt=0, description="gradient norm clip")
+    max_grad_norm: float | None = Field(0.5, gt=0, description="gradient norm clip (None: no clipping)")
     init_log_std: float = Field(0.0, description="initial log σ of the Gaussian head (continuous actions)")
-    total_steps: int = Field(50_000, gt=0, description="training budget in environment steps")
+    total_env_steps: int | None = Field(50_000, gt=0, description="training budget in environment steps "
+                                                                 "(checked after each update)")
+    episodes: int | None = Field(None, gt=0, description="training budget in finished episodes "
+                                                        "(checked after each update)")
     solved_return: float | None = Field(None, description="stop when the mean of the last solved_window "
                                                           "returns reaches this")
     solved_window: int = Field(100, gt=0, description="episodes averaged for solved_return")
+    checkpoint_every: int | None = Field(None, gt=0, description="episodes between checkpoints "
+                                                                 "(None: after every update)")
     eval_episodes: int = Field(10, ge=0, description="deterministic evaluation episodes at the end")
     seed: int = Field(0, description="seed for torch, numpy and the environments")
 
@@ -85,8 +87,9 @@ class PPO(Agent):
     **Example**
 
     >>> agent = PPO(Config(actor={"type": "mlp", "hidden": [8]}, critic={"type": "mlp", "hidden": [8]}))
-    >>> agent.predict(np.zeros((3, 4)), deterministic=True).shape
-    (3,)
+    >>> action, state = agent.predict(np.zeros((3, 4)))
+    >>> action.shape, state
+    ((3,), None)
     """
 
     def __init__(self, cfg: Config):
@@ -107,11 +110,11 @@ class PPO(Agent):
         self.actor = build_model(cfg.actor, "policy", self.obs_dim, self.act_dim, cfg.backend)
         self.critic = build_model(cfg.critic, "value", self.obs_dim, 1, cfg.backend)
         self.log_std = torch.nn.Parameter(torch.full((self.act_dim,), cfg.init_log_std))
-        self.actor_opt = adam_per_group(self.actor, cfg.lr_actor)
+        self.actor_opt = adam_per_group(self.actor, cfg.lr, net="actor")
         if not self.discrete:
-            self.actor_opt.add_param_group({"params": [self.log_std],
-                                            "lr": cfg.lr_actor.get("log_std", self.actor_opt.defaults["lr"])})
-        self.critic_opt = adam_per_group(self.critic, cfg.lr_critic)
+            # log σ is not part of the actor network: only its own key sets its rate (Adam's 1e-3 otherwise)
+            self.actor_opt.add_param_group({"params": [self.log_std], "lr": cfg.lr.get("actor.log_std", 1e-3)})
+        self.critic_opt = adam_per_group(self.critic, cfg.lr, net="critic")
         self._start_counters()
         self._envs: gym.vector.SyncVectorEnv | None = None  # live during learn()
         self._saved_envs: bytes | None = None  # pickled sub-environments from a checkpoint
@@ -132,15 +135,15 @@ class PPO(Agent):
             return action.numpy()
         return torch.maximum(torch.minimum(action, self.high), self.low).numpy()
 
-    def predict(self, obs, deterministic: bool = False) -> np.ndarray:
-        """Actions for a batch of observations (mode / mean when ``deterministic``)."""
+    def predict(self, obs, deterministic: bool = True) -> tuple[np.ndarray, None]:
+        """Actions for a batch of observations (mode / mean by default; sampled otherwise) and no state."""
         with torch.no_grad():
             dist = self.distribution(self._obs(obs))
             if deterministic:
                 action = dist.probs.argmax(-1) if self.discrete else dist.mean
             else:
                 action = dist.sample()
-        return self._env_action(action)
+        return self._env_action(action), None
 
     # -- learning ------------------------------------------------------------
     def _rollout(self, envs, obs: np.ndarray, running: np.ndarray, run: RunDir | None):
@@ -172,7 +175,7 @@ class PPO(Agent):
                 self.recent.append(float(running[i]))
                 if run is not None:
                     run.log({"episode": self.episodes_done, "return": float(running[i]),
-                             "env_steps": self.env_steps, "wall_seconds": round(self.wall_seconds, 3)})
+                             "env_steps": self.env_steps, "wall_seconds": self._wall_now()})
                 running[i] = 0.0
             obs = next_obs
         batch = {k: torch.stack(v) for k, v in buf.items()}  # [n_steps, n_envs, ...]
@@ -214,13 +217,15 @@ class PPO(Agent):
                 actor_loss = -surrogate.mean() - cfg.ent_coef * dist.entropy().mean()
                 self.actor_opt.zero_grad()
                 actor_loss.backward()
-                torch.nn.utils.clip_grad_norm_([p for g in self.actor_opt.param_groups for p in g["params"]],
-                                               cfg.max_grad_norm)
+                if cfg.max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_([p for g in self.actor_opt.param_groups for p in g["params"]],
+                                                   cfg.max_grad_norm)
                 self.actor_opt.step()
                 critic_loss = (self.critic(mb["obs"]) - mb["ret"]).pow(2).mean()
                 self.critic_opt.zero_grad()
                 critic_loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
+                if cfg.max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
                 self.critic_opt.step()
         self.updates_done += 1
         return {"actor_loss": actor_loss.item(), "critic_loss": critic_loss.item()}
@@ -236,36 +241,21 @@ class PPO(Agent):
             restored = None
         envs = gym.vector.SyncVectorEnv(fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
         if restored is None:
-            self._next_obs, _ = envs.reset(seed=cfg.seed * 1_000_003 + self.updates_done * cfg.n_envs)
+            self._next_obs, _ = envs.reset(seed=episode_seed(cfg.seed, self.updates_done * cfg.n_envs))
             self._running = np.zeros(cfg.n_envs)
         return envs
 
-    def learn(self, run: RunDir | None = None, progress: bool = True) -> "PPO":
-        """Train until the step budget is spent or the task counts as solved."""
-        cfg = self.cfg
+    def _begin_learning(self) -> None:
         self._envs = self._make_envs()
-        bar = tqdm(total=cfg.total_steps, initial=self.env_steps, disable=not progress, unit="step",
-                   dynamic_ncols=True)
-        interrupted = InterruptFlag()
-        try:
-            while self.env_steps < cfg.total_steps and not self.solved:
-                start = time.perf_counter()
-                batch, self._next_obs = self._rollout(self._envs, self._next_obs, self._running, run)
-                self.update(batch)
-                self.wall_seconds += time.perf_counter() - start
-                if run is not None:
-                    run.save_checkpoint(self.state_dict())
-                bar.update(cfg.n_envs * cfg.n_steps)
-                if self.recent:
-                    bar.set_postfix(mean_return=f"{np.mean(self.recent):.1f}")
-                if interrupted:
-                    raise KeyboardInterrupt
-        finally:
-            interrupted.restore()
-            bar.close()
-            self._envs.close()
-            self._envs = None
-        return self
+
+    def _end_learning(self) -> None:
+        self._envs.close()
+        self._envs = None
+
+    def _learning_step(self, run: RunDir | None) -> None:
+        """One rollout of ``n_steps`` in every environment, then the PPO epochs on it."""
+        batch, self._next_obs = self._rollout(self._envs, self._next_obs, self._running, run)
+        self.update(batch)
 
     # -- persistence ---------------------------------------------------------
     def state_dict(self) -> dict:

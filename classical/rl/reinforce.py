@@ -15,42 +15,44 @@ a checkpoint after every update, ``curve.png`` and ``eval.csv``.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
-from tqdm import tqdm
+from pydantic import Field
 
 from classical.common.rollouts import collect_episodes, discounted_returns, make_vector_env
 from classical.common.rundir import RunDir
-from classical.common.seeding import seed_everything
-from classical.common.training import InterruptFlag, adam_per_group, train_and_evaluate
+from classical.common.config import TrainerConfig
+from classical.common.seeding import episode_seed, seed_everything
+from classical.common.training import adam_per_group, train_and_evaluate
 from classical.rl.base import Agent
 from classical.rl.models import build_model
 
 
-class Config(BaseModel):
+class Config(TrainerConfig):
     """REINFORCE settings; ``configs/*_reinforce.yaml`` are presets of this."""
-
-    model_config = ConfigDict(extra="forbid")
 
     env_id: str = Field("CartPole-v1", description="gymnasium environment id (discrete actions)")
     env_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gym.make")
     obs_scale: list[float] | None = Field(None, description="divide observations by these (e.g. CartPole bounds)")
     model: dict[str, Any] = Field(default_factory=lambda: {"type": "mlp"}, description="network spec")
     backend: str | None = Field(None, description="backends.yaml entry for quantum models")
-    lr: dict[str, float] = Field(default_factory=lambda: {"weights": 0.01},
-                                 description="Adam learning rate per parameter group")
+    lr: dict[str, float] = Field(default_factory=lambda: {"default": 0.01},
+                                 description="Adam learning rate per parameter group (README: lr)")
     gamma: float = Field(0.99, description="discount factor")
+    max_grad_norm: float | None = Field(None, gt=0, description="clip the gradient norm (None: no clipping)")
     batch_episodes: int = Field(10, gt=0, description="episodes per update (size of the vector env)")
-    episodes: int = Field(500, gt=0, description="training budget in episodes")
+    episodes: int | None = Field(500, gt=0, description="training budget in episodes")
+    total_env_steps: int | None = Field(None, gt=0, description="training budget in environment steps "
+                                                               "(checked after each batch)")
     normalize_returns: bool = Field(True, description="standardise returns over the batch")
     solved_return: float | None = Field(None, description="stop when the mean of the last solved_window "
                                                           "returns reaches this")
     solved_window: int = Field(100, gt=0, description="episodes averaged for solved_return")
+    checkpoint_every: int | None = Field(None, gt=0, description="episodes between checkpoints "
+                                                                 "(None: after every update)")
     eval_episodes: int = Field(10, ge=0, description="deterministic evaluation episodes at the end")
     seed: int = Field(0, description="seed for torch, numpy and the environments")
 
@@ -62,8 +64,9 @@ class Reinforce(Agent):
 
     >>> cfg = Config(episodes=4, batch_episodes=2, model={"type": "mlp", "hidden": [8]})
     >>> agent = Reinforce(cfg)
-    >>> agent.predict(np.zeros((3, 4)), deterministic=True).shape
-    (3,)
+    >>> action, state = agent.predict(np.zeros((3, 4)))
+    >>> action.shape, state
+    ((3,), None)
     """
 
     def __init__(self, cfg: Config):
@@ -77,14 +80,14 @@ class Reinforce(Agent):
     # -- acting --------------------------------------------------------------
     _obs = Agent._scaled
 
-    def predict(self, obs, deterministic: bool = False) -> np.ndarray:
-        """Actions for a batch of observations (greedy when ``deterministic``)."""
+    def predict(self, obs, deterministic: bool = True) -> tuple[np.ndarray, None]:
+        """Actions for a batch of observations (greedy by default; sampled from π otherwise) and no state."""
         with torch.no_grad():
             logits = self.policy(self._obs(obs))
         if deterministic:
-            return logits.argmax(-1).numpy()
+            return logits.argmax(-1).numpy(), None
         # what Categorical(logits=...).sample() draws, without its per-call validation
-        return torch.multinomial(torch.softmax(logits, -1), 1, True).squeeze(-1).numpy()
+        return torch.multinomial(torch.softmax(logits, -1), 1, True).squeeze(-1).numpy(), None
 
     # -- learning ------------------------------------------------------------
     def update(self, episodes) -> float:
@@ -100,43 +103,31 @@ class Reinforce(Agent):
         loss = -(log_probs * torch.as_tensor(g, dtype=log_probs.dtype)).sum() / len(episodes)
         self.optimizer.zero_grad()
         loss.backward()
+        if cfg.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
         self.optimizer.step()
         return loss.item()
 
-    def learn(self, run: RunDir | None = None, progress: bool = True) -> "Reinforce":
-        """Train until the episode budget is spent or the task counts as solved."""
+    def _begin_learning(self) -> None:
+        self._envs = make_vector_env(self.cfg.env_id, self.cfg.batch_episodes, **self.cfg.env_kwargs)
+
+    def _end_learning(self) -> None:
+        self._envs.close()
+
+    def _learning_step(self, run: RunDir | None) -> None:
+        """Play one batch of episodes, update on it, log one row per episode."""
         cfg = self.cfg
-        envs = make_vector_env(cfg.env_id, cfg.batch_episodes, **cfg.env_kwargs)
-        bar = tqdm(total=cfg.episodes, initial=self.episodes_done, disable=not progress,
-                   unit="ep", dynamic_ncols=True)
-        interrupted = InterruptFlag()
-        try:
-            while self.episodes_done < cfg.episodes and not self.solved:
-                start = time.perf_counter()
-                seed = cfg.seed * 1_000_003 + self.updates_done * cfg.batch_episodes
-                episodes = collect_episodes(envs, self.predict, seed)
-                self.update(episodes)
-                self.updates_done += 1
-                self.wall_seconds += time.perf_counter() - start
-                for ep in episodes:
-                    self.episodes_done += 1
-                    self.env_steps += len(ep)
-                    self.recent.append(ep.ret)
-                    if run is not None:
-                        run.log({"episode": self.episodes_done, "return": ep.ret, "env_steps": self.env_steps,
-                                 "wall_seconds": round(self.wall_seconds, 3)})
-                if run is not None:
-                    run.save_checkpoint(self.state_dict())
-                bar.update(len(episodes))
-                bar.set_postfix(mean_return=f"{np.mean(self.recent):.1f}",
-                                steps_per_s=f"{self.env_steps / max(self.wall_seconds, 1e-9):.0f}")
-                if interrupted:
-                    raise KeyboardInterrupt
-        finally:
-            interrupted.restore()
-            bar.close()
-            envs.close()
-        return self
+        episodes = collect_episodes(self._envs, lambda o: self.predict(o, deterministic=False)[0],
+                                    episode_seed(cfg.seed, self.updates_done * cfg.batch_episodes))
+        self.update(episodes)
+        self.updates_done += 1
+        for ep in episodes:
+            self.episodes_done += 1
+            self.env_steps += len(ep)
+            self.recent.append(ep.ret)
+            if run is not None:
+                run.log({"episode": self.episodes_done, "return": ep.ret, "env_steps": self.env_steps,
+                         "wall_seconds": self._wall_now()})
 
     # -- persistence ---------------------------------------------------------
     def state_dict(self) -> dict:

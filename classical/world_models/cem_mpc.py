@@ -27,7 +27,7 @@ from torch import nn
 
 from classical.common.buffers import ReplayBuffer
 from classical.common.rundir import RunDir
-from classical.common.seeding import rng_state, seed_everything, set_rng_state
+from classical.common.seeding import episode_seed, rng_state, seed_everything, set_rng_state
 from classical.rl.models import build_model
 from classical.world_models.cem import CEMPlanner
 from classical.world_models.dynamics import DynamicsModel, Normaliser
@@ -193,7 +193,7 @@ def run(cfg: Config, run: RunDir) -> dict:
         episode_rewards.clear()
         limit = (cfg.random_steps if random_phase else cfg.total_steps) - env_steps
         ret, steps, ms = _episode(env, None if random_phase else planner,
-                                  seed=cfg.seed * 100_003 + episode, rng=rng, max_steps=limit,
+                                  seed=episode_seed(cfg.seed, episode, stride=100_003), rng=rng, max_steps=limit,
                                   on_step=add)
         env_steps += steps
         since_fit += steps
@@ -231,6 +231,6 @@ def run(cfg: Config, run: RunDir) -> dict:
         rows.append({"episode": i, "return": ret, "steps": steps, "plan_ms": ms})
     run.write_eval(rows)
     returns = [r["return"] for r in rows]
-    return {"env_steps": env_steps, "eval_mean_return": float(np.mean(returns)),
-            "eval_std_return": float(np.std(returns)),
+    return {"env_steps": env_steps, "eval_return_mean": float(np.mean(returns)),
+            "eval_return_std": float(np.std(returns)),
             "plan_ms": float(np.median([r["plan_ms"] for r in rows]))}

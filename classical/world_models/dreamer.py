@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from classical.common.rundir import RunDir
-from classical.common.seeding import rng_state, seed_everything, set_rng_state
+from classical.common.seeding import episode_seed, rng_state, seed_everything, set_rng_state
 from classical.rl.models import build_model
 from classical.world_models.envs import eval_start_seed, make_env
 from classical.world_models.rssm import LatentState, stack_states
@@ -248,7 +248,7 @@ def run(cfg: Config, run: RunDir) -> dict:
         return out
 
     while env_steps < cfg.total_steps:
-        obs, _ = env.reset(seed=cfg.seed * 100_003 + episode)
+        obs, _ = env.reset(seed=episode_seed(cfg.seed, episode, stride=100_003))
         controller.reset()
         replay.add(obs=obs, action=np.zeros(action_dim), reward=0.0, cont=1.0, is_first=True)
         ep_return, done = 0.0, False
@@ -275,8 +275,8 @@ def run(cfg: Config, run: RunDir) -> dict:
     rows = evaluate(agent, env, controller, cfg.eval_episodes, seed=eval_start_seed(cfg.seed, 0))
     run.write_eval(rows)
     returns = [r["return"] for r in rows]
-    return {"env_steps": env_steps, "eval_mean_return": float(np.mean(returns)),
-            "eval_std_return": float(np.std(returns))}
+    return {"env_steps": env_steps, "eval_return_mean": float(np.mean(returns)),
+            "eval_return_std": float(np.std(returns))}
 
 
 def evaluate(agent: DreamerAgent, env, controller: _Controller, episodes: int, seed: int) -> list[dict]:

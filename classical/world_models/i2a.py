@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from classical.common.rundir import RunDir
-from classical.common.seeding import rng_state, seed_everything, set_rng_state
+from classical.common.seeding import episode_seed, rng_state, seed_everything, set_rng_state
 from classical.world_models.dynamics import DynamicsModel
 from classical.world_models.envs import eval_start_seed, make_env
 from classical.world_models.world_model import mlp
@@ -174,7 +174,7 @@ def run(cfg: Config, run: RunDir) -> dict:
         env_steps, episode, since_fit, fitted = (state[k] for k in ("env_steps", "episode", "since_fit", "fitted"))
 
     while env_steps < cfg.total_steps:
-        obs, _ = env.reset(seed=cfg.seed * 100_003 + episode)
+        obs, _ = env.reset(seed=episode_seed(cfg.seed, episode, stride=100_003))
         ep_obs, ep_act, ep_rew, done, terminated = [], [], [], False, False
         while not done and env_steps < cfg.total_steps:
             if not fitted:
@@ -244,5 +244,5 @@ def run(cfg: Config, run: RunDir) -> dict:
         rows.append({"episode": i, "return": total})
     run.write_eval(rows)
     returns = [r["return"] for r in rows]
-    return {"env_steps": env_steps, "eval_mean_return": float(np.mean(returns)),
-            "eval_std_return": float(np.std(returns))}
+    return {"env_steps": env_steps, "eval_return_mean": float(np.mean(returns)),
+            "eval_return_std": float(np.std(returns))}

@@ -21,7 +21,7 @@ def test_cem_mpc_with_vqc_terminal_value_runs(tmp_path):
                             n_elites=4, n_iters=2, hidden=16, fit_steps=10, value_fit_steps=3,
                             value_tail=5, eval_episodes=1, env_id="qrl/FourDControl-v0")["vqc_value"]
     summary = cem_mpc.run(cfg, RunDir(tmp_path))
-    assert np.isfinite(summary["eval_mean_return"])
+    assert np.isfinite(summary["eval_return_mean"])
 
 
 def test_dreamer_with_vqc_actor_updates_the_circuit(tmp_path):
@@ -31,7 +31,7 @@ def test_dreamer_with_vqc_actor_updates_the_circuit(tmp_path):
     agent = dreamer.build_agent(cfg, 4, 2, np.array([-1.0, -1.0]), np.array([1.0, 1.0]))
     before = agent.actor.net.vqc.weights.detach().clone()
     summary = dreamer.run(cfg, RunDir(tmp_path))
-    assert np.isfinite(summary["eval_mean_return"])
+    assert np.isfinite(summary["eval_return_mean"])
     import torch
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["agent"]
     assert not torch.allclose(state["actor.net.vqc.weights"], before)

@@ -72,11 +72,11 @@ def test_n_step_targets_sum_rewards_and_bootstrap_with_gamma_to_the_k():
 def test_n_step_dqn_trains_end_to_end(tmp_path):
     summary = run(Config(model=MLP, n_step=3, batch_size=8, learning_starts=8, train_every=1, episodes=3,
                          eval_episodes=1, seed=0), RunDir(tmp_path))
-    assert summary["episodes"] == 3 and np.isfinite(summary["eval_mean_return"])
+    assert summary["episodes"] == 3 and np.isfinite(summary["eval_return_mean"])
 
 
 def test_epsilon_decays_per_episode_to_its_floor(tmp_path):
-    cfg = Config(model=MLP, episodes=5, epsilon_decay=0.5, epsilon_end=0.1, eval_episodes=0,
+    cfg = Config(model=MLP, episodes=5, epsilon={"start": 1.0, "end": 0.1, "decay": 0.5}, eval_episodes=0,
                  env_kwargs={"max_episode_steps": 10})
     run(cfg, RunDir(tmp_path))
     eps = [float(r["epsilon"]) for r in RunDir(tmp_path, resume=True).read_metrics()]
@@ -105,7 +105,7 @@ def test_acting_network_is_a_polyak_average_of_the_online_one(tmp_path):
     assert not torch.allclose(before[-1], next(reversed(list(agent.q.parameters()))))
     with torch.no_grad():
         expected = agent.acting_q(agent._obs(obs)).argmax(-1).numpy()
-    assert (agent.predict(obs) == expected).all()
+    assert (agent.predict(obs)[0] == expected).all()
     agent.save(tmp_path / "a.pt")
     other = DQN.load(tmp_path / "a.pt")
     assert all(torch.equal(a, b) for a, b in zip(other.acting_q.parameters(), agent.acting_q.parameters()))
@@ -115,7 +115,8 @@ def test_learning_stops_for_good_once_the_recent_mean_reaches_freeze_return(tmp_
     # Episodes 1-3 learn; after episode 3 the mean of the last 3 returns (>= 8 in CartPole) reaches 8,
     # so episodes 4-6 only act: no gradient step, the same weights, and the episode is recorded.
     base = dict(model=MLP, lr={"weights": 0.01}, batch_size=8, learning_starts=8, train_every=1,
-                epsilon_decay=0.8, seed=2, eval_episodes=1, freeze_return=8.0, freeze_window=3)
+                epsilon={"start": 1.0, "end": 0.01, "decay": 0.8}, seed=2, eval_episodes=1, freeze_return=8.0,
+                freeze_window=3)
     agent = DQN(Config(**base, episodes=3)).learn(progress=False)
     updates, weights = agent.updates_done, [p.detach().clone() for p in agent.q.parameters()]
     assert updates > 0 and agent.learning_stopped_at == 3
@@ -145,7 +146,8 @@ def metrics(path):
 
 def test_resume_continues_to_the_same_metrics(tmp_path):
     base = dict(model=MLP, lr={"weights": 0.01}, batch_size=8, learning_starts=8, train_every=1,
-                checkpoint_every=2, epsilon_decay=0.8, seed=5, eval_episodes=1)
+                checkpoint_every=2, epsilon={"start": 1.0, "end": 0.01, "decay": 0.8}, seed=5,
+                eval_episodes=1)
     run(Config(**base, episodes=8), RunDir(tmp_path / "full"))
     run(Config(**base, episodes=4), RunDir(tmp_path / "part"))
     run(Config(**base, episodes=8), RunDir(tmp_path / "part", resume=True))
@@ -158,7 +160,7 @@ def test_save_load_roundtrip_predicts_the_same(tmp_path):
     agent.save(tmp_path / "a.pt")
     other = DQN.load(tmp_path / "a.pt")
     obs = np.random.default_rng(0).normal(size=(5, 4))
-    assert (agent.predict(obs) == other.predict(obs)).all()
+    assert (agent.predict(obs)[0] == other.predict(obs)[0]).all()
 
 
 def test_vqdqn_config_trains_through_the_cli_and_reloads(tmp_path):
@@ -177,7 +179,8 @@ def test_vqdqn_config_trains_through_the_cli_and_reloads(tmp_path):
 
 
 def test_missing_learning_rate_group_is_named():
-    with pytest.raises(ValueError, match=r"lr has no learning rate for parameter group\(s\) \['output_scaling'\]"):
+    with pytest.raises(ValueError, match=r"lr has no learning rate for parameter group 'output_scaling'; add one of the keys "
+                                           r"\['output_scaling', 'default'\]"):
         DQN(Config(model=VQC, lr={"input_scaling": 0.1, "weights": 0.1}, backend="default.qubit"))
 
 
@@ -207,5 +210,5 @@ def test_vqc_q_learning_preset_solves_frozenlake(tmp_path):
     spec = yaml.safe_load(open("configs/frozenlake_vqc_qlearning.yaml"))
     spec.pop("algo")
     summary = run(Config(**{**spec, "seed": 2}), RunDir(tmp_path))
-    assert summary["eval_mean_success"] == 1.0
+    assert summary["eval_success_mean"] == 1.0
     assert summary["mean_recent_return"] >= 0.9

@@ -70,7 +70,7 @@ def test_save_load_roundtrip_predicts_the_same(tmp_path):
     agent.save(tmp_path / "a.pt")
     other = Reinforce.load(tmp_path / "a.pt")
     obs = np.random.default_rng(0).normal(size=(5, 4))
-    assert (agent.predict(obs, deterministic=True) == other.predict(obs, deterministic=True)).all()
+    assert (agent.predict(obs)[0] == other.predict(obs)[0]).all()
 
 
 def test_cli_train_writes_the_run_directory_and_resumes(tmp_path):
@@ -98,7 +98,10 @@ def test_cli_train_writes_the_run_directory_and_resumes(tmp_path):
     ("algo: classical.rl.reinforce\nepisodez: 3\n", "unknown key 'episodez'. Remove it or check its spelling."),
     ("algo: classical.rl.reinforce\nbatch_episodes: 0\n", "key 'batch_episodes' = 0: Input should be greater than 0"),
     ("algo: classical.rl.reinforce\nmodel: {type: vqc}\nlr: {weights: 0.1}\n",
-     "lr has no learning rate for parameter group(s) ['input_scaling', 'output_scaling']"),
+     "lr has no learning rate for parameter group 'input_scaling'; add one of the keys "
+     "['input_scaling', 'default']"),
+    ("algo: classical.rl.reinforce\nepsilon_decay: 0.9\n",
+     "key 'epsilon_decay' was renamed; use epsilon.decay (epsilon: {start: 1.0, end: 0.01, decay: 0.99})"),
 ])
 def test_bad_training_configs_exit_2(tmp_path, text, message):
     cfg = tmp_path / "c.yaml"

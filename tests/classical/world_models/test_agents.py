@@ -89,7 +89,7 @@ def test_i2a_learns_to_beat_the_zero_action_on_the_four_d_task(tmp_path):
     # before the bounded mean and rescaled value it diverged (-599 at 5,000 steps, seed 0)
     summary = i2a.run(i2a.Config(seed=0, total_steps=4000, eval_episodes=5), RunDir(tmp_path))
     zero = fixed_policy_return(FOUR_D_ID, "zero", seed=0, episodes=5)
-    assert summary["eval_mean_return"] > 0.5 * zero
+    assert summary["eval_return_mean"] > 0.5 * zero
 
 
 @pytest.mark.learning
@@ -100,4 +100,4 @@ def test_dreamer_learns_to_beat_the_zero_action_on_the_four_d_task(tmp_path):
     cfg = dreamer.Config(seed=0, total_steps=2000, batch_size=8, seq_len=16, imag_horizon=10, eval_episodes=5)
     summary = dreamer.run(cfg, RunDir(tmp_path))
     zero = fixed_policy_return(FOUR_D_ID, "zero", seed=0, episodes=5)
-    assert summary["eval_mean_return"] > 0.5 * zero
+    assert summary["eval_return_mean"] > 0.5 * zero

@@ -45,7 +45,7 @@ def test_cem_mpc_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch):
         pass
     monkeypatch.setattr(RunDir, "save_checkpoint", original)
     resumed = cem_mpc.run(cfg, RunDir(tmp_path / "cut", resume=True))
-    for key in ("env_steps", "eval_mean_return", "eval_std_return"):
+    for key in ("env_steps", "eval_return_mean", "eval_return_std"):
         assert resumed[key] == full[key]
     drop_time = lambda rows: [{k: v for k, v in r.items() if k != "plan_ms"} for r in rows]  # noqa: E731
     assert drop_time(RunDir(tmp_path / "cut", resume=True).read_metrics()) == \
@@ -56,7 +56,7 @@ def test_cem_mpc_with_terminal_value_network(tmp_path):
     cfg = cem_mpc.Config(env_id="qrl/FourDControl-v0", discount=0.9, value={"type": "mlp", "hidden": [8]},
                          value_fit_steps=5, value_tail=10, **TINY)
     summary = cem_mpc.run(cfg, RunDir(tmp_path))
-    assert summary["env_steps"] == 60 and np.isfinite(summary["eval_mean_return"])
+    assert summary["env_steps"] == 60 and np.isfinite(summary["eval_return_mean"])
 
 
 def test_terminal_value_requires_discount():

@@ -79,9 +79,9 @@ def test_dqn_agent_prepares_the_bell_state(tmp_path, config, model, lr):
 
     spec = yaml.safe_load(open(config))
     spec.pop("algo")
-    spec.update(model=model, lr=lr, episodes=150, epsilon_decay=0.97, seed=0)
+    spec.update(model=model, lr=lr, episodes=150, epsilon={"start": 1.0, "end": 0.02, "decay": 0.97}, seed=0)
     summary = run(Config(**spec), RunDir(tmp_path))
-    assert summary["eval_mean_success"] == 1.0 and summary["eval_mean_fidelity"] > 0.95
+    assert summary["eval_success_mean"] == 1.0 and summary["eval_fidelity_mean"] > 0.95
 
 
 @pytest.mark.learning
@@ -100,7 +100,7 @@ def test_vqdqn_learns_the_one_qubit_plus_state(tmp_path, seed):
     # 60 episodes: fidelity 1.00 in one gate for seeds 1, 2, 3, 5, 6 and 7
     assert not DQN(cfg).evaluate(1)[0]["success"]
     summary = run(cfg, RunDir(tmp_path))
-    assert summary["eval_mean_success"] == 1.0 and summary["eval_mean_fidelity"] > 0.95
+    assert summary["eval_success_mean"] == 1.0 and summary["eval_fidelity_mean"] > 0.95
 
 
 @pytest.mark.learning
@@ -116,5 +116,5 @@ def test_circuit_agent_prepares_ghz_on_three_qubits(tmp_path):
     # the preset's 150 episodes; greedy GHZ in the optimal 3 gates for seeds 0, 2, 3, 4, 5, 7, 8 (session 4);
     # seeds 1 and 6 stay at |000> (fidelity 0.5). Seed 5 is the quickest (~40 s).
     summary = run(Config(**{**spec, "seed": 5, "eval_episodes": 1}), RunDir(tmp_path))
-    assert summary["eval_mean_fidelity"] == pytest.approx(1.0, abs=1e-6)
-    assert summary["eval_mean_return"] == pytest.approx(0.5 - 3 * 0.05, abs=1e-6)   # 0.5 -> 1.0 in 3 gates
+    assert summary["eval_fidelity_mean"] == pytest.approx(1.0, abs=1e-6)
+    assert summary["eval_return_mean"] == pytest.approx(0.5 - 3 * 0.05, abs=1e-6)   # 0.5 -> 1.0 in 3 gates
