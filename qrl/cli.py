@@ -113,8 +113,19 @@ def backends_check(name: str, backends: Optional[Path] = BackendsOpt):
 
 
 # -- training -------------------------------------------------------------
+def budget_overrides(episodes: Optional[int], steps: Optional[int]) -> dict:
+    """The config keys ``--episodes`` / ``--steps`` set: the flags replace the preset's budget.
+
+    Given alone, either flag clears the other limit, so ``--episodes 50`` runs 50 episodes
+    even for a preset that also sets ``total_env_steps``.
+    """
+    if episodes is None and steps is None:
+        return {}
+    return {"episodes": episodes, "total_env_steps": steps}
+
+
 def _train(config: Path, backend: Optional[str], seed: Optional[int], episodes: Optional[int],
-           out: Optional[Path], resume: bool, backends: Optional[Path]) -> None:
+           out: Optional[Path], resume: bool, backends: Optional[Path], steps: Optional[int] = None) -> None:
     import qrl.models  # noqa: F401  (registers `model: {type: vqc}`)
     from classical.common.config import load_yaml, resolve_algo, validate
     from classical.common.rundir import RunDir, strip_provenance
@@ -126,12 +137,13 @@ def _train(config: Path, backend: Optional[str], seed: Optional[int], episodes: 
         raise UsageProblem(f"{config}: missing key 'algo' (the training module, e.g. classical.rl.reinforce).")
     module = resolve_algo(algo_name)
     fields = module.Config.model_fields
-    for key, value in (("seed", seed), ("episodes", episodes), ("backend", backend)):
+    for key, value in (("seed", seed), ("backend", backend)):
         if value is None:
             continue
         if key not in fields:
             raise UsageProblem(f"--{key} does not apply to {algo_name} (its config has no '{key}').")
         data[key] = value
+    data.update(budget_overrides(episodes, steps))
     if backend is not None:
         from qrl import backends as B
 
@@ -162,12 +174,16 @@ _CONFIG = typer.Option(..., "--config", "-c", help="YAML preset under configs/")
 def train(config: Path = _CONFIG,
           backend: Optional[str] = typer.Option(None, help="backends.yaml entry for quantum parts"),
           seed: Optional[int] = typer.Option(None, help="seed (overrides the config)"),
-          episodes: Optional[int] = typer.Option(None, help="training budget (overrides the config)"),
+          episodes: Optional[int] = typer.Option(None, help="training budget in episodes (replaces the "
+                                                 "config's budget; with --steps, whichever comes first)"),
+          steps: Optional[int] = typer.Option(None, "--steps", help="training budget in environment steps "
+                                              "(replaces the config's budget; with --episodes, whichever "
+                                              "comes first)"),
           out: Optional[Path] = typer.Option(None, help="run directory (default runs/<config>-seed<S>)"),
           resume: bool = typer.Option(False, help="continue from the run directory's checkpoint"),
           backends: Optional[Path] = BackendsOpt):
     """Train the agent a config describes; write metrics.csv, config.yaml, checkpoint, curve.png, eval.csv."""
-    _guard(lambda: _train(config, backend, seed, episodes, out, resume, backends))
+    _guard(lambda: _train(config, backend, seed, episodes, out, resume, backends, steps))
 
 
 app.command("train")(train)

@@ -32,7 +32,7 @@ from classical.common.config import ConfigError, load_yaml, resolve_algo, valida
 
 RESULT_FILE = "result.json"
 # Config fields that count environment steps directly; otherwise the budget is met in episode chunks.
-STEP_BUDGET_FIELDS = ("env_steps", "total_steps", "total_timesteps")
+STEP_BUDGET_FIELDS = ("total_env_steps",)  # the vocabulary's step budget (README, "Config vocabulary")
 MAX_CHUNK_EPISODES = 50  # episode-budgeted runs are resumed in chunks of at most this many episodes
 
 
@@ -123,7 +123,8 @@ def _train_to_budget(algo: str, config: dict, seed_dir: Path, env_steps: int) ->
     resume = (seed_dir / "checkpoint.pt").exists()
     step_field = next((f for f in STEP_BUDGET_FIELDS if f in fields), None)
     if step_field is not None:
-        cfg = module.Config(**{**config, step_field: env_steps})
+        # the step budget alone decides: a preset's episode limit would stop some arms early
+        cfg = module.Config(**{**config, step_field: env_steps, **({"episodes": None} if "episodes" in fields else {})})
         run = RunDir(seed_dir, resume=resume)
         run.write_config({"algo": algo, **cfg.model_dump()})
         module.run(cfg, run)

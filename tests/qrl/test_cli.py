@@ -40,3 +40,36 @@ def test_fake_backends_without_the_v2_suffix_are_accepted():
 
     names = B.fake_backend_names()
     assert {"FakeManilaV2", "FakeBrisbane", "FakeTorino"} <= set(names)
+
+
+def _metrics(path):
+    import csv
+
+    with open(path / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_steps_and_episodes_flags_set_the_budget_of_any_trainer(tmp_path):
+    ppo = tmp_path / "ppo.yaml"   # a step-budget preset cut short by --episodes
+    ppo.write_text("algo: classical.rl.ppo\nactor: {type: mlp, hidden: [8]}\ncritic: {type: mlp, hidden: [8]}\n"
+                   "n_envs: 2\nn_steps: 8\nminibatch_size: 16\nepochs: 1\ntotal_env_steps: 100000\n"
+                   "eval_episodes: 0\nenv_kwargs: {max_episode_steps: 5}\n")
+    res = runner.invoke(app, ["train", "--config", str(ppo), "--episodes", "6", "--out", str(tmp_path / "p")])
+    assert res.exit_code == 0, res.output
+    rows = _metrics(tmp_path / "p")
+    # two rollouts of 2 envs x 8 steps: episodes of 5 end at steps 5, 10, 15 in each env
+    assert len(rows) == 6 and int(rows[-1]["env_steps"]) == 30
+    reinforce = tmp_path / "r.yaml"   # an episode-budget preset cut short by --steps
+    reinforce.write_text("algo: classical.rl.reinforce\nmodel: {type: mlp, hidden: [8]}\nbatch_episodes: 2\n"
+                         "episodes: 1000\neval_episodes: 0\nenv_kwargs: {max_episode_steps: 5}\n")
+    res = runner.invoke(app, ["train", "--config", str(reinforce), "--steps", "20", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    assert [int(r["env_steps"]) for r in _metrics(tmp_path / "r")][-1] == 20   # batches of 2 x 5 steps
+
+
+def test_a_renamed_key_exits_2_naming_the_new_key(tmp_path):
+    cfg = tmp_path / "old.yaml"
+    cfg.write_text("algo: classical.rl.ppo\ntotal_steps: 100\n")
+    res = runner.invoke(app, ["train", "--config", str(cfg), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert f"{cfg}: key 'total_steps' was renamed; use total_env_steps" in " ".join(res.output.split())
