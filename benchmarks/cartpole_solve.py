@@ -100,6 +100,7 @@ def solve_one(config: str, seed: int, backend: str | None, max_episodes: int, ou
 
     data = load_yaml(config)
     data.pop("algo")
+    data.pop("solved", None)   # read by `qrl seeds`, not by the trainer
     data.update(seed=seed, episodes=max_episodes, eval_episodes=0)
     quantum = data["model"].get("type") == "vqc"
     if backend and quantum:

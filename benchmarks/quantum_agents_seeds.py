@@ -53,6 +53,7 @@ def run_seed(config: str, seed: int, out: Path, overrides: dict, quick: bool) ->
     from classical.common.rundir import RunDir
 
     data = load_yaml(config)
+    data.pop("solved", None)   # read by `qrl seeds`, not by the trainer
     module = resolve_algo(data.pop("algo"))
     data.update(overrides, seed=seed)
     if quick:

@@ -41,6 +41,7 @@ def bench_agents(seeds, out: Path, configs) -> list[dict]:
     for path in configs:
         for seed in seeds:
             spec = load_yaml(path)
+            spec.pop("solved", None)   # read by `qrl seeds`, not by the trainer
             module = resolve_algo(spec.pop("algo"))
             spec["seed"] = seed
             start = time.perf_counter()

@@ -132,6 +132,7 @@ def _train(config: Path, backend: Optional[str], seed: Optional[int], episodes: 
 
     _use_backends_file(backends)
     data = strip_provenance(load_yaml(config))  # a run's config.yaml is a preset too
+    data.pop("solved", None)  # the preset's solved criterion is read by `qrl seeds`, not by the trainer
     algo_name = data.pop("algo", None)
     if not algo_name:
         raise UsageProblem(f"{config}: missing key 'algo' (the training module, e.g. classical.rl.reinforce).")
@@ -192,7 +193,10 @@ marl_app.command("train")(train)
 
 
 from qrl.experiments.compare import compare_command  # noqa: E402  (light: its heavy imports happen when it runs)
+from qrl.experiments.seeds import seeds_command  # noqa: E402
+
 app.command("compare")(functools.wraps(compare_command)(lambda **kw: _guard(lambda: compare_command(**kw))))
+app.command("seeds")(functools.wraps(seeds_command)(lambda **kw: _guard(lambda: seeds_command(**kw))))
 
 
 from qrl.cli_hardware import jobs_app  # noqa: E402

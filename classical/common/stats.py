@@ -204,6 +204,23 @@ def welch_t_test(scores_x, scores_y) -> WelchResult:
     return WelchResult(float(np.mean(x) - np.mean(y)), float(res.statistic), float(res.pvalue))
 
 
+def success_rate(successes: int, n: int, confidence: float = 0.95) -> Estimate:
+    """The fraction of ``n`` runs that succeeded, with its Wilson score interval.
+
+    The Wilson interval keeps its coverage near the nominal level for small ``n`` and for
+    rates near 0 or 1, where the normal ("Wald") interval collapses to a point; computed by
+    :meth:`scipy.stats.binomtest(...).proportion_ci <scipy.stats._result_classes.BinomTestResult.proportion_ci>`.
+
+    >>> est = success_rate(19, 20)
+    >>> round(est.point, 2), round(est.low, 4), round(est.high, 4)
+    (0.95, 0.7639, 0.9911)
+    """
+    if n < 1 or not 0 <= successes <= n:
+        raise ValueError(f"success_rate needs 0 <= successes <= n and n >= 1, got {successes} of {n}.")
+    ci = sps.binomtest(int(successes), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return Estimate(successes / n, float(ci.low), float(ci.high))
+
+
 def value_at_steps(env_steps: Sequence[float], returns: Sequence[float], grid: Sequence[float],
                    window: int = 20) -> np.ndarray:
     """Sample-efficiency curve of one run: mean return of the last ``window`` episodes ended by each grid step.

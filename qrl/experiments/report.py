@@ -57,7 +57,7 @@ def report(results: dict[str, list[dict]], out: str | Path, reference: str | Non
                         "mean_ci_low": m.low, "mean_ci_high": m.high,
                         "median": stats.median(s) if len(s) else float("nan"),
                         "wall_seconds": float(np.median([r["wall_seconds"] for r in rs]))})
-    _write_csv(out / "summary.csv", summary, SUMMARY_COLUMNS)
+    write_csv(out / "summary.csv", summary, SUMMARY_COLUMNS)
 
     reference = reference or next(iter(results))
     comparisons = []
@@ -70,7 +70,7 @@ def report(results: dict[str, list[dict]], out: str | Path, reference: str | Non
                             "p_low": poi.low, "p_high": poi.high, "mean_difference": welch.difference,
                             "welch_t": welch.t, "welch_p": welch.p_value})
     if comparisons:
-        _write_csv(out / "comparisons.csv", comparisons, tuple(comparisons[0]))
+        write_csv(out / "comparisons.csv", comparisons, tuple(comparisons[0]))
 
     plotting.iqm_bars(summary, out / "iqm.png", title=title or "IQM return at equal environment steps")
     curves = {}
@@ -89,7 +89,8 @@ def report(results: dict[str, list[dict]], out: str | Path, reference: str | Non
     return summary, comparisons
 
 
-def _write_csv(path: Path, rows: list[dict], columns) -> None:
+def write_csv(path: Path, rows: list[dict], columns) -> None:
+    """Rows as CSV with the given columns (others dropped), floats rounded to 4 decimals."""
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(columns))
         writer.writeheader()

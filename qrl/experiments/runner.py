@@ -28,7 +28,8 @@ from typing import Callable
 
 import numpy as np
 
-from classical.common.config import ConfigError, load_yaml, resolve_algo, validate
+from classical.common.config import ConfigError, resolve_algo, validate
+from qrl.experiments.spec import read_preset
 
 RESULT_FILE = "result.json"
 # Config fields that count environment steps directly; otherwise the budget is met in episode chunks.
@@ -36,11 +37,13 @@ STEP_BUDGET_FIELDS = ("total_env_steps",)  # the vocabulary's step budget (READM
 MAX_CHUNK_EPISODES = 50  # episode-budgeted runs are resumed in chunks of at most this many episodes
 
 
-def train_preset(config: str | Path | None, out: str | Path, algo: str | None = None, **overrides) -> dict:
+def train_preset(config: str | Path | None, out: str | Path, algo: str | None = None, resume: bool = False,
+                 **overrides) -> dict:
     """Train a ``configs/`` preset as ``qrl train`` would, with Config fields overridden; returns its summary.
 
     ``algo`` replaces the preset's training module (e.g. a hybrid that extends the preset's Config);
-    with ``config=None`` the module's defaults are the preset.
+    with ``config=None`` the module's defaults are the preset. ``resume`` continues from the
+    checkpoint in ``out``.
 
     The run directory ``out`` gets config.yaml, the metrics file, checkpoint, curve.png and eval.csv.
 
@@ -52,14 +55,14 @@ def train_preset(config: str | Path | None, out: str | Path, algo: str | None = 
     import qrl.models  # noqa: F401  (registers `model: {type: vqc}`)
     from classical.common.rundir import RunDir
 
-    data = load_yaml(config) if config is not None else {}
+    data = read_preset(config)[0] if config is not None else {}
     algo = algo or data.pop("algo", None)
     data.pop("algo", None)
     if not algo:
         raise ConfigError(f"{config}: missing key 'algo' (the training module).")
     module = resolve_algo(algo)
     cfg = validate(module.Config, {**data, **overrides}, str(config or algo))
-    run = RunDir(out, metrics_name=getattr(module, "METRICS_FILE", "metrics.csv"))
+    run = RunDir(out, resume=resume, metrics_name=getattr(module, "METRICS_FILE", "metrics.csv"))
     run.write_config({"algo": algo, **cfg.model_dump()})
     with open(Path(out) / "train.log", "a") as log, contextlib.redirect_stderr(log):
         summary = module.run(cfg, run)

@@ -33,6 +33,46 @@ BASELINES = ("param_matched_mlp", "default_mlp", "random", "heuristic")
 HEURISTIC_ENVS = ("CartPole-v1", "CartPole-v0")
 
 
+class SolvedCriterion(BaseModel):
+    """When a run counts as solved: the mean of an ``eval.csv`` column over the greedy evaluation episodes.
+
+    A preset states it beside ``algo`` (``solved: {eval: success, at_least: 1.0}``); it is read by
+    ``qrl seeds`` and is not a field of the trainer's Config.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    eval: str = Field(description="eval.csv column averaged over the greedy evaluation episodes "
+                                  "(return, success, fidelity, ...)")
+    at_least: float = Field(description="the run is solved when that mean is at least this")
+
+    def describe(self) -> str:
+        return f"greedy eval mean {self.eval} >= {self.at_least:g}"
+
+    def value(self, eval_rows: list[dict]) -> float | None:
+        """The mean of the column over the rows (``True``/``False`` count as 1/0); None without rows."""
+        values = [_as_number(r.get(self.eval)) for r in eval_rows]
+        values = [v for v in values if v is not None]
+        return float(np.mean(values)) if values else None
+
+
+def _as_number(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value in ("True", "False"):
+        return float(value == "True")
+    return float(value)
+
+
+def read_preset(path: str | Path) -> tuple[dict, SolvedCriterion | None]:
+    """A preset's keys (``algo`` and the Config fields) and its solved criterion, if it states one."""
+    data = dict(load_yaml(path))
+    solved = data.pop("solved", None)
+    if solved is not None:
+        solved = validate(SolvedCriterion, solved, f"{path}: key 'solved'")
+    return data, solved
+
+
 class ArmSpec(BaseModel):
     """One arm of the grid: a training preset plus changes, or a built-in baseline."""
 
@@ -112,7 +152,7 @@ def resolve_arms(exp: Experiment, root: Path = Path(".")) -> dict[str, dict]:
     for name in order:
         arm = exp.arms[name]
         where = f"arm '{name}'"
-        data = load_yaml(root / arm.config)
+        data, _ = read_preset(root / arm.config)
         algo = data.pop("algo", None)
         if not algo:
             raise ConfigError(f"{arm.config}: missing key 'algo'; {where} needs a training config.")

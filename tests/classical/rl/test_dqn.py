@@ -197,6 +197,7 @@ def test_vqdqn_preset_learns_cartpole(tmp_path):
     # scores ~22. Seed 9 (157) is one of the faster seeds; 100 still leaves room for platform noise.
     spec = yaml.safe_load(open("configs/cartpole_vqdqn.yaml"))
     spec.pop("algo")
+    spec.pop("solved", None)   # read by `qrl seeds`, not by the trainer
     summary = run(Config(**{**spec, "episodes": 250, "seed": 9, "eval_episodes": 0}), RunDir(tmp_path))
     returns = [float(r["return"]) for r in RunDir(tmp_path, resume=True).read_metrics()]
     assert summary["episodes"] == 250 and summary["learning_stopped_at"] is None
@@ -209,6 +210,7 @@ def test_vqc_q_learning_preset_solves_frozenlake(tmp_path):
     # seeds 0-4 (session 4); the last 100 training episodes (epsilon 0.05) succeeded 0.93-0.98 of the time.
     spec = yaml.safe_load(open("configs/frozenlake_vqc_qlearning.yaml"))
     spec.pop("algo")
+    spec.pop("solved", None)   # read by `qrl seeds`, not by the trainer
     summary = run(Config(**{**spec, "seed": 2}), RunDir(tmp_path))
     assert summary["eval_success_mean"] == 1.0
     assert summary["mean_recent_return"] >= 0.9
