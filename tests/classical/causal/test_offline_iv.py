@@ -52,7 +52,7 @@ def test_save_and_load_round_trip(tmp_path):
 
 
 def test_missing_budget_is_refused():
-    with pytest.raises(ValueError, match="set episodes or total_env_steps"):
+    with pytest.raises(ValueError, match="no training budget: set episodes and/or total_env_steps"):
         Config(total_env_steps=None)
 
 
