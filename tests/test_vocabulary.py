@@ -14,6 +14,7 @@ TRAINERS = [
     "classical.world_models.cem_mpc", "classical.world_models.dreamer", "classical.world_models.i2a",
     "classical.causal.train", "classical.causal.offline_iv", "classical.marl.train", "classical.federated.train",
     "hybrid.marl_quantum", "hybrid.federated_vqc", "hybrid.causal_vqc",
+    "qrl.algorithms.chsh",
 ]
 # trainers still to convert (issue 19); strict, so a converted one must leave this list
 UNCONVERTED = {"classical.world_models.cem_mpc", "classical.world_models.dreamer", "classical.world_models.i2a",

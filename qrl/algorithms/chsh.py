@@ -17,7 +17,9 @@ players learn from sampled rounds with the same policy-gradient update:
   its win rate is bounded by 3/4 (Bell).
 
 Training (REINFORCE with a batch-mean baseline): play ``batch_episodes`` episodes of the
-env, drawing each round's answers from the policy; loss = −mean_r (win_r − b)·log P(a_r, b_r | x_r, y_r).
+env, drawing each round's answers from the policy; loss = −mean_r (G_r − b)·log P(a_r, b_r | x_r, y_r),
+G_r the γ-discounted wins from round r on (γ = 0: the round's own win). The learning rates
+decay linearly to 0 over the budget (``anneal_lr``).
 Evaluation plays ``eval_episodes`` episodes and writes one row per round to ``eval.csv``
 (``episode, round, x, y, a, b, win``). Measurement outcomes are random by nature, so an
 entangled player has no greedy mode; both kinds are evaluated as played (sampled).
@@ -40,8 +42,9 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
+from classical.common.config import TrainerConfig
 from classical.common.rundir import RunDir
 from classical.common.seeding import seed_everything
 from classical.common.training import InterruptFlag, adam_per_group
@@ -59,19 +62,21 @@ _X = torch.tensor([0, 0, 1, 1])   # the four input pairs (x, y), in the order of
 _Y = torch.tensor([0, 1, 0, 1])
 
 
-class Config(BaseModel):
+class Config(TrainerConfig):
     """CHSH players; ``configs/chsh_entangled.yaml`` and ``configs/chsh_classical.yaml`` are presets."""
-
-    model_config = ConfigDict(extra="forbid")
 
     strategy: Literal["entangled", "classical"] = Field(
         "entangled", description="players sharing a Bell pair, or classical players sharing randomness")
+    env_id: Literal["chsh_v0"] = Field("chsh_v0", description="the PettingZoo env: qrl.envs.chsh.CHSHGame")
     env_kwargs: dict[str, Any] = Field(default_factory=lambda: {"rounds": 10},
                                        description="keyword arguments of qrl.envs.chsh.CHSHGame (rounds)")
     backend: str = Field("default.qubit", description="backends.yaml entry the Bell-pair circuit runs on")
     shared_values: int = Field(4, ge=1, description="classical: number of values of the shared random variable")
     lr: dict[str, float] = Field(default_factory=lambda: {"default": 0.05},
                                  description="Adam learning rate per parameter group (weights, shared)")
+    gamma: float = Field(0.0, ge=0, le=1, description="discount of the reward-to-go that weights each answer; "
+                                                       "rounds are independent, so 0 (credit a round's own win "
+                                                       "only) has the least variance")
     batch_episodes: int = Field(16, gt=0, description="episodes per policy-gradient update")
     episodes: int | None = Field(2000, gt=0, description="training budget in episodes")
     total_env_steps: int | None = Field(None, gt=0, description="training budget in rounds (env steps)")
@@ -81,12 +86,6 @@ class Config(BaseModel):
     eval_episodes: int = Field(600, ge=0, description="evaluation episodes (rows of eval.csv: rounds)")
     checkpoint_every: int = Field(50, gt=0, description="updates between checkpoints")
     seed: int = Field(0, description="seed for the initial parameters, the referee and the answers")
-
-    @model_validator(mode="after")
-    def _has_budget(self):
-        if self.episodes is None and self.total_env_steps is None:
-            raise ValueError("set a budget: episodes or total_env_steps (or both; the first reached stops)")
-        return self
 
 
 # -- exact quantities -------------------------------------------------------
@@ -247,8 +246,12 @@ class CHSHAgent:
         rounds = self.play(env, probs.detach().numpy(), cfg.batch_episodes, seed)
         idx = {k: torch.tensor([r[k] for r in rounds]) for k in ("x", "y", "a", "b")}
         win = torch.tensor([r["win"] for r in rounds], dtype=torch.float64)
+        to_go = win.reshape(cfg.batch_episodes, -1).clone()          # [episode, round] reward-to-go
+        for t in range(to_go.shape[1] - 2, -1, -1):
+            to_go[:, t] += cfg.gamma * to_go[:, t + 1]
+        advantage = (to_go - to_go.mean()).reshape(-1)                  # baseline: the batch mean
         log_p = probs[idx["x"], idx["y"], idx["a"], idx["b"]].log()
-        loss = -((win - win.mean()) * log_p).mean()
+        loss = -(advantage * log_p).mean()
         self.optimizer.zero_grad()
         loss.backward()
         if cfg.anneal_lr:
