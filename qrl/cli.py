@@ -124,8 +124,24 @@ def budget_overrides(episodes: Optional[int], steps: Optional[int]) -> dict:
     return {"episodes": episodes, "total_env_steps": steps}
 
 
+# budget key of a config -> (metrics column giving the position, unit); the first one set is shown
+_BUDGETS = (("episodes", "episode", "ep"), ("total_env_steps", "env_steps", "step"),
+            ("total_steps", "env_steps", "step"), ("rounds", "round", "round"))
+
+
+def _start_progress(run, cfg, algo_name: str) -> None:
+    """One progress display for the run, fed by every row the trainer logs."""
+    for budget, key, unit in _BUDGETS:
+        total = getattr(cfg, budget, None)
+        if isinstance(total, (int, float)) and total > 0:
+            run.start_progress(total, key=key, unit=unit, desc=algo_name.rsplit(".", 1)[-1])
+            return
+    run.start_progress(None, unit="row", desc=algo_name.rsplit(".", 1)[-1])
+
+
 def _train(config: Path, backend: Optional[str], seed: Optional[int], episodes: Optional[int],
-           out: Optional[Path], resume: bool, backends: Optional[Path], steps: Optional[int] = None) -> None:
+           out: Optional[Path], resume: bool, backends: Optional[Path], steps: Optional[int] = None,
+           tensorboard: bool = True, wandb_project: Optional[str] = None) -> None:
     import qrl.models  # noqa: F401  (registers `model: {type: vqc}`)
     from classical.common.config import load_yaml, resolve_algo, validate
     from classical.common.rundir import RunDir, strip_provenance
@@ -153,18 +169,24 @@ def _train(config: Path, backend: Optional[str], seed: Optional[int], episodes: 
     out = out or Path("runs") / f"{config.stem}-seed{getattr(cfg, 'seed', 0)}"
     if resume and not (out / "checkpoint.pt").exists():
         raise UsageProblem(f"{out}: nothing to resume (no checkpoint.pt); run without --resume first.")
-    run = RunDir(out, resume=resume, metrics_name=getattr(module, "METRICS_FILE", "metrics.csv"))
+    run = RunDir(out, resume=resume, metrics_name=getattr(module, "METRICS_FILE", "metrics.csv"),
+                 tensorboard=tensorboard, wandb_project=wandb_project)
     run.write_config({"algo": algo_name, **cfg.model_dump()})
     from qrl import backends as B
+    from qrl.hardware.ledger import Ledger
 
     B.use_run_directory(out)  # hardware jobs go to <out>/jobs.sqlite
+    run.add_scalar_source(Ledger.scalar_source(out / "jobs.sqlite", out.name))
     console.print(f"training {algo_name} -> {out}")
+    _start_progress(run, cfg, algo_name)
     try:
         summary = module.run(cfg, run)
     except KeyboardInterrupt:
         err_console.print(f"interrupted; the last checkpoint is in {out}. "
                           f"Continue with the same command and --resume.")
         raise typer.Exit(code=130)
+    finally:
+        run.close()
     for k, v in (summary or {}).items():
         console.print(f"  {k}: {v}")
 
@@ -182,9 +204,14 @@ def train(config: Path = _CONFIG,
                                               "comes first)"),
           out: Optional[Path] = typer.Option(None, help="run directory (default runs/<config>-seed<S>)"),
           resume: bool = typer.Option(False, help="continue from the run directory's checkpoint"),
-          backends: Optional[Path] = BackendsOpt):
-    """Train the agent a config describes; write metrics.csv, config.yaml, checkpoint, curve.png, eval.csv."""
-    _guard(lambda: _train(config, backend, seed, episodes, out, resume, backends, steps))
+          backends: Optional[Path] = BackendsOpt,
+          tensorboard: bool = typer.Option(True, "--tensorboard/--no-tensorboard",
+                                           help="write TensorBoard event files into <out>/tb"),
+          wandb_project: Optional[str] = typer.Option(None, help="also log to this Weights & Biases "
+                                                      "project (needs wandb installed)")):
+    """Train the agent a config describes; write metrics.csv, config.yaml, checkpoint, curve.png, eval.csv, tb/."""
+    _guard(lambda: _train(config, backend, seed, episodes, out, resume, backends, steps=steps,
+                          tensorboard=tensorboard, wandb_project=wandb_project))
 
 
 app.command("train")(train)

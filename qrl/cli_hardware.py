@@ -223,16 +223,25 @@ def _evaluate(run: Path, backend: str, episodes: int, shots: Optional[int], dry_
         keys = ("jobs", "ledger_hits", "executions", "shots", "qpu_seconds_estimate")
         return {k: sum(d.stats[k] for d in devices) for k in keys}
 
+    from classical.common.progress import Progress
+
     rows = []
-    for episode in range(episodes):
-        before = usage()
-        row = agent.evaluate(1, seed=10_000 + episode)[0]
-        after = usage()
-        row.update(episode=episode, backend=backend, shots_per_circuit=entry.shots if shots is None else shots,
-                   **{k: after[k] - before[k] for k in after})
-        rows.append(row)
-        console.print(f"episode {episode}: return {row['return']:.1f}, jobs {row['jobs']} "
-                      f"(+{row['ledger_hits']} from the ledger), shots {row['shots']}")
+    progress = Progress(episodes, unit="ep", desc=f"evaluate on {backend}")
+    progress.poll(lambda: _usage_fields(usage(), devices), every=2.0)  # an episode can take minutes
+    try:
+        for episode in range(episodes):
+            before = usage()
+            row = agent.evaluate(1, seed=10_000 + episode)[0]
+            after = usage()
+            row.update(episode=episode, backend=backend,
+                       shots_per_circuit=entry.shots if shots is None else shots,
+                       **{k: after[k] - before[k] for k in after})
+            rows.append(row)
+            progress.update(1, **_usage_fields(after, devices))
+            console.print(f"episode {episode}: return {row['return']:.1f}, jobs {row['jobs']} "
+                          f"(+{row['ledger_hits']} from the ledger), shots {row['shots']}")
+    finally:
+        progress.close()
     if dry_run:
         _print_dry_run(devices, episodes)
         return rows
@@ -245,6 +254,19 @@ def _evaluate(run: Path, backend: str, episodes: int, shots: Optional[int], dry_
         writer.writerows(rows)
     console.print(f"appended {len(rows)} rows to {path}")
     return rows
+
+
+def _usage_fields(used: dict, devices) -> dict:
+    """Jobs, shots and QPU seconds so far, each against the budget when there is one."""
+    budget = devices[0].budget if devices and hasattr(devices[0], "budget") else None
+    fields = {}
+    for name, key, limit in (("jobs", "jobs", "jobs"), ("shots", "shots", "shots"),
+                             ("qpu_s", "qpu_seconds_estimate", "qpu_seconds")):
+        value = used.get(key, 0)
+        value = round(value, 1) if isinstance(value, float) else value
+        cap = getattr(budget, limit, None) if budget is not None else None
+        fields[name] = f"{value}/{cap}" if cap is not None else value
+    return fields
 
 
 def _print_dry_run(devices, episodes: int) -> None:

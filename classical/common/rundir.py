@@ -7,7 +7,13 @@ A run directory holds
 - ``metrics.csv``: one row per logged episode / update / round;
 - ``checkpoint.pt``: model, optimiser and RNG states, written atomically;
 - ``curve.png``: the learning curve drawn from ``metrics.csv``;
-- ``eval.csv``: the final deterministic evaluation.
+- ``eval.csv``: the final deterministic evaluation;
+- ``tb/``: TensorBoard event files, one scalar per numeric metric column and more
+  (:mod:`classical.common.tracking`); ``tensorboard --logdir runs/`` shows every run.
+
+Every row logged is also shown on the run's progress display when one is started
+(:meth:`RunDir.start_progress`; ``qrl train`` does), so every trainer gets both
+without code of its own.
 
 Resuming truncates ``metrics.csv`` to the rows that existed when the checkpoint
 was written, so a resumed run writes exactly the rows an uninterrupted one would.
@@ -15,15 +21,20 @@ was written, so a resumed run writes exactly the rows an uninterrupted one would
 
 from __future__ import annotations
 
+import atexit
 import csv
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import torch
 import yaml
 
+from classical.common.progress import Progress
 from classical.common.provenance import provenance
+from classical.common.tracking import STEP_COLUMN, TB_DIR, Tracker
+from classical.common.tracking import numeric as numeric_or_none
 
 CHECKPOINT = "checkpoint.pt"
 PROVENANCE_KEY = "provenance"
@@ -44,6 +55,8 @@ class RunDir:
         path: the folder; created if missing.
         resume: keep existing metrics and checkpoint instead of starting afresh.
         metrics_name: the metrics file (``metrics.csv``; federated runs use ``rounds.csv``).
+        tensorboard: also write every row to TensorBoard event files in ``tb/``.
+        wandb_project: also log to this Weights & Biases project (needs ``wandb`` installed).
 
     **Example**
 
@@ -55,15 +68,26 @@ class RunDir:
     """
 
     def __init__(self, path: str | os.PathLike, resume: bool = False,
-                 metrics_name: str = "metrics.csv"):
+                 metrics_name: str = "metrics.csv", tensorboard: bool = True,
+                 wandb_project: str | None = None):
         self.path = Path(path)
         self.metrics_name = metrics_name
         self.path.mkdir(parents=True, exist_ok=True)
         self.resume = resume
+        self.tensorboard = tensorboard
+        self.wandb_project = wandb_project
         self._fields: list[str] | None = None
+        self._tracker = None
+        self._rows_tracked = 0
+        self._watched: list[Any] = []
+        self._sources: list[Any] = []
+        self.progress = None
+        self._progress_key: str | None = None
+        self._returns: list[float] = []
         if not resume:
             for name in (metrics_name, CHECKPOINT, "eval.csv", "curve.png"):
                 (self.path / name).unlink(missing_ok=True)
+            shutil.rmtree(self.path / TB_DIR, ignore_errors=True)
         elif self.metrics_path.exists():
             with open(self.metrics_path, newline="") as f:
                 header = next(csv.reader(f), None)
@@ -98,7 +122,8 @@ class RunDir:
 
     # -- metrics -------------------------------------------------------------
     def log(self, row: Mapping[str, Any]) -> None:
-        """Append one row to ``metrics.csv``; the first row fixes the columns."""
+        """Append one row to ``metrics.csv`` (the first row fixes the columns); track and show it."""
+        tracker = self.tracker  # opened before the row is written: it counts the rows already there
         new = self._fields is None
         if new:
             self._fields = list(row)
@@ -107,6 +132,105 @@ class RunDir:
             if new:
                 writer.writeheader()
             writer.writerow(dict(row))
+        if tracker is not None:
+            self._rows_tracked += 1
+            tracker.log_row(row, self._rows_tracked)
+        if self.progress is not None:
+            self._advance_progress(row)
+
+    # -- tracking and progress -------------------------------------------------
+    @property
+    def tracker(self) -> Tracker | None:
+        """The TensorBoard (and W&B) tracker, opened at first use; ``None`` when tracking is off.
+
+        Opened lazily so that a resumed run has already cut ``metrics.csv`` back to its
+        checkpoint: the event stream is reopened with ``purge_step`` just past the last kept row.
+        """
+        if self._tracker is None and (self.tensorboard or self.wandb_project):
+            rows = self.read_metrics()
+            self._rows_tracked = len(rows)
+            purge = None
+            if self.resume:
+                last = numeric_or_none(rows[-1].get(STEP_COLUMN)) if rows else None
+                purge = int(last) + 1 if last is not None else len(rows) + 1
+            config = self._read_config_file() if (self.path / "config.yaml").exists() else {}
+            self._tracker = Tracker(self.path / TB_DIR, purge_step=purge,
+                                    wandb_project=self.wandb_project, wandb_config=config)
+            for owner in self._watched:
+                self._tracker.watch(owner)
+            for source in self._sources:
+                self._tracker.add_source(source)
+            atexit.register(self.close)
+        return self._tracker
+
+    def watch(self, owner: Any) -> None:
+        """Track the learning rates and gradient norms of ``owner``'s optimisers (an agent, or one optimiser)."""
+        self._watched.append(owner)
+        if self._tracker is not None:
+            self._tracker.watch(owner)
+
+    def add_scalar_source(self, source) -> None:
+        """Record the scalars ``source()`` returns (tag -> number) with every row."""
+        self._sources.append(source)
+        if self._tracker is not None:
+            self._tracker.add_source(source)
+
+    def start_progress(self, total: float | None, key: str | None = None, unit: str = "ep",
+                       desc: str = "", **kwargs) -> Progress:
+        """Show every logged row on a :class:`~classical.common.progress.Progress` display.
+
+        ``key`` is the column whose value is the position (``episode``, ``env_steps``,
+        ``round``); without it each row counts one ``unit``. The display shows the mean
+        of the last 20 ``return`` values and the env steps per second when the rows have them.
+        """
+        rows = self.read_metrics() if self.resume else []
+        initial = 0.0
+        if rows:
+            initial = numeric_or_none(rows[-1].get(key)) if key else len(rows)
+        self._progress_key = key
+        self.progress = Progress(total, unit=unit, desc=desc, initial=initial or 0, **kwargs)
+        return self.progress
+
+    def own_progress(self, total: float | None, key: str | None, unit: str, desc: str) -> bool:
+        """Start a progress display unless one is running (``qrl train`` starts its own); return
+        whether this call started it (the caller then closes ``run.progress`` when it is done)."""
+        if self.progress is not None:
+            return False
+        self.start_progress(total, key, unit, desc)
+        return True
+
+    def close_progress(self) -> None:
+        """Print the last progress line and stop showing rows."""
+        if self.progress is not None:
+            self.progress.close()
+            self.progress = None
+
+    def _advance_progress(self, row: Mapping[str, Any]) -> None:
+        fields = {}
+        ret = numeric_or_none(row.get("return"))
+        if ret is not None:
+            self._returns = (self._returns + [ret])[-20:]
+            fields["mean_return"] = sum(self._returns) / len(self._returns)
+        steps = numeric_or_none(row.get(STEP_COLUMN))
+        wall = numeric_or_none(row.get("wall_seconds"))
+        if steps is not None:
+            fields["env_steps"] = int(steps)
+            if wall:
+                fields["steps_per_s"] = round(steps / wall)
+        key = self._progress_key
+        position = numeric_or_none(row.get(key)) if key else None
+        if position is not None:
+            self.progress.update_to(position, **fields)
+        else:
+            self.progress.update(1, **fields)
+
+    def close(self) -> None:
+        """Flush and close the event files and the progress display (safe to call twice)."""
+        self.close_progress()
+        if self._tracker is not None:
+            self._tracker.close()
+            self._tracker = None
+            atexit.unregister(self.close)
 
     def read_metrics(self) -> list[dict[str, str]]:
         if not self.metrics_path.exists():
@@ -150,6 +274,12 @@ class RunDir:
     def write_eval(self, rows: Iterable[Mapping[str, Any]], name: str = "eval.csv") -> Path:
         """Write evaluation rows (episode, return, task-specific columns)."""
         rows = [dict(r) for r in rows]
+        returns = [x for r in rows if (x := numeric_or_none(r.get("return"))) is not None]
+        if returns and name == "eval.csv" and (tracker := self.tracker) is not None:
+            steps = numeric_or_none(self.read_metrics()[-1].get(STEP_COLUMN)) if self._rows_tracked else None
+            tracker.log_scalars({"eval/return_mean": sum(returns) / len(returns)},
+                                int(steps) if steps is not None else self._rows_tracked)
+            tracker.flush()
         path = self.path / name
         fields: list[str] = []
         for r in rows:

@@ -49,7 +49,8 @@ def adam_per_group(model: torch.nn.Module, lr: Mapping[str, float], amsgrad: boo
     ``net`` names the network this optimiser trains. ``amsgrad`` selects the AMSGrad variant.
     """
     groups = model.parameter_groups()
-    return torch.optim.Adam([{"params": ps, "lr": lr_for(lr, g, net)} for g, ps in groups.items()],
+    # "name" labels the group's learning rate and gradient norm in TensorBoard
+    return torch.optim.Adam([{"params": ps, "lr": lr_for(lr, g, net), "name": g} for g, ps in groups.items()],
                             amsgrad=amsgrad)
 
 
@@ -155,6 +156,7 @@ def train_and_evaluate(agent: Any, run, title: str, n_params: int, info_keys=())
 
     if run.resume and (state := run.load_checkpoint()) is not None:
         agent.load_state_dict(state)
+    run.watch(agent)  # learning rates and gradient norms per parameter group in TensorBoard
     agent.learn(run)
     run.plot_curve("episode", "return", title=title)
     rows = agent.evaluate(agent.cfg.eval_episodes)

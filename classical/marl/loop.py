@@ -72,6 +72,8 @@ def train(env: JointEnv, learner, settings: LoopSettings, run: RunDir | None = N
             buffer.load_state_dict(state["buffer"])
             set_rng_state(state["rng"], rng)
             episode, env_steps, returns = state["episode"], state["env_steps"], state["returns"]
+    if run is not None:
+        run.watch(learner)  # learning rates and gradient norms in TensorBoard
     budget_steps = settings.max_env_steps or float("inf")
     start, start_steps = time.perf_counter(), env_steps
     losses: dict[str, float] = {}

@@ -1,5 +1,5 @@
 """The agent contract, and what the single-agent algorithms share: the training loop's
-scaffolding (budget, progress bar, Ctrl-C, checkpoint cadence), counters, observation
+scaffolding (budget, progress display, Ctrl-C, checkpoint cadence), counters, observation
 scaling, greedy evaluation, the solved check and persistence.
 
 Every learner in the repository follows the Stable-Baselines3 surface:
@@ -25,9 +25,9 @@ import time
 
 import numpy as np
 import torch
-from tqdm import tqdm
 from pydantic import BaseModel
 
+from classical.common.progress import Progress
 from classical.common.rollouts import evaluate_policy, make_env
 from classical.common.seeding import rng_state, set_rng_state
 from classical.common.training import InterruptFlag, budget_spent, reached_target, rebuild_agent
@@ -101,7 +101,14 @@ class Agent:
         by_episodes = cfg.episodes is not None
         total, unit = (cfg.episodes, "ep") if by_episodes else (cfg.total_env_steps, "step")
         done = (lambda: self.episodes_done) if by_episodes else (lambda: self.env_steps)
-        bar = tqdm(total=total, initial=min(done(), total), disable=not progress, unit=unit, dynamic_ncols=True)
+        display, own_display = None, False
+        if progress and run is not None:  # the run directory shows every row it logs
+            own_display = run.own_progress(total, "episode" if by_episodes else "env_steps", unit,
+                                           type(self).__name__)
+            display = run.progress
+        elif progress:
+            display = Progress(total, unit=unit, desc=type(self).__name__, initial=min(done(), total))
+            own_display = True
         interrupted = InterruptFlag()
         every = getattr(cfg, "checkpoint_every", None)
         self._begin_learning()
@@ -114,13 +121,18 @@ class Agent:
                 due = every is None or self.episodes_done // every > episodes_before // every
                 if run is not None and (due or last or interrupted):
                     run.save_checkpoint(self.state_dict())
-                bar.update(min(done(), total) - bar.n)
-                bar.set_postfix(**self._progress_postfix())
+                if display is not None and run is None:
+                    display.update_to(min(done(), total), **self._progress_postfix())
+                elif display is not None:
+                    display.add_fields(**self._progress_postfix())  # shown with the next row
                 if interrupted:
                     raise KeyboardInterrupt
         finally:
             interrupted.restore()
-            bar.close()
+            if own_display and run is not None:
+                run.close_progress()
+            elif own_display:
+                display.close()
             self._end_learning()
         return self
 

@@ -141,6 +141,22 @@ class Ledger:
             args = (run_id,)
         return [self._row(r) for r in self._db.execute(query + " ORDER BY id", args)]
 
+    @staticmethod
+    def scalar_source(path: str | Path, run_id: str):
+        """A function returning ``hardware/jobs``, ``hardware/shots`` and ``hardware/qpu_seconds``
+        of ``run_id`` so far (nothing while the ledger file does not exist), for TensorBoard."""
+        path = Path(path)
+        opened: list[Ledger] = []
+
+        def scalars() -> dict:
+            if not opened:
+                if not path.exists():
+                    return {}
+                opened.append(Ledger(path))
+            return {f"hardware/{k}": v for k, v in opened[0].totals(run_id).items()}
+
+        return scalars
+
     def totals(self, run_id: str) -> dict:
         """Jobs, shots and QPU seconds a run has used (failed attempts included: they cost too)."""
         row = self._db.execute(

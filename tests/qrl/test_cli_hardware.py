@@ -31,11 +31,15 @@ def trained_run(tmp_path_factory):
     return path
 
 
-def test_evaluate_on_the_fake_ibm_backend_appends_rows_with_jobs(trained_run, monkeypatch):
+def test_evaluate_on_the_fake_ibm_backend_appends_rows_with_jobs(trained_run, monkeypatch, capsys):
     monkeypatch.delenv("QRL_BACKENDS", raising=False)
     rows = cli_hardware.evaluate(trained_run, "ibm.fake.manila", episodes=1, shots=64)
     assert os.environ.get("QRL_BACKENDS") is None
     (row,) = rows
+    progress = [line for line in capsys.readouterr().err.splitlines()
+                if line.startswith("evaluate on ibm.fake.manila: ")]
+    assert progress[-1].startswith(f"evaluate on ibm.fake.manila: 1/1 ep (100%) jobs={row['jobs']} "
+                                   f"shots={row['shots']} qpu_s=")
     assert row["jobs"] == row["steps"]  # one job per environment step (batch of one state)
     assert row["shots"] > 0 and row["shots_per_circuit"] == 64
     with (trained_run / "eval_ibm.fake.manila.csv").open() as f:
