@@ -40,13 +40,14 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, field_validator
 from torch import nn
 from torch.distributions import Categorical
 
+from classical.common.config import TrainerConfig
 from classical.common.rundir import RunDir
 from classical.common.seeding import seed_everything
-from classical.common.training import rebuild_agent
+from classical.common.training import adam_for, rebuild_agent
 from classical.rl.models import build_model
 
 
@@ -138,16 +139,13 @@ class CausalQuiz:
         return self._obs(x, action), reward, True
 
 
-class Config(BaseModel):
+class Config(TrainerConfig):
     """Meta-training settings; ``configs/causal_meta_a2c.yaml`` is a preset."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    n_nodes: int = Field(5, ge=2, description="variables per random graph")
-    info_steps: int = Field(4, ge=1, description="information-phase steps per episode")
-    observational: bool = Field(False, description="True: information samples are passive (the no-intervention agent)")
-    noise_std: float = Field(0.1, gt=0, description="noise standard deviation of every node")
-    episodes: int | None = Field(600_000, gt=0, description="training episodes (= graphs; budget)")
+    env_id: Literal["CausalQuiz"] = Field("CausalQuiz", description="the batched random-SCM quiz (CausalQuiz)")
+    env_kwargs: dict[str, Any] = Field(default_factory=dict, description="CausalQuiz settings: n_nodes, "
+                                       "info_steps, observational (the no-intervention agent), noise_std")
+    episodes: int | None = Field(204_800, gt=0, description="training episodes (= graphs; budget)")
     total_env_steps: int | None = Field(None, gt=0, description="training steps, info and quiz (budget)")
     batch_episodes: int = Field(256, gt=0, description="graphs per update")
     core_hidden: int = Field(64, gt=0, description="GRU state size")
@@ -166,6 +164,29 @@ class Config(BaseModel):
     eval_episodes: int = Field(5000, ge=0, description="held-out graphs for the final evaluation")
     seed: int = Field(0, description="seed of graphs, noise and networks")
 
+    @field_validator("env_kwargs")
+    @classmethod
+    def _known_task_keys(cls, value: dict) -> dict:
+        unknown = sorted(set(value) - _TASK_KEYS)
+        if unknown:
+            raise ValueError(f"unknown CausalQuiz setting(s) {unknown}; use {sorted(_TASK_KEYS)}.")
+        return value
+
+    def task(self, seed: int) -> CausalQuiz:
+        """The quiz with these settings and its own seeded generator."""
+        return CausalQuiz(**self.env_kwargs, generator=torch.Generator().manual_seed(seed))
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.env_kwargs.get("n_nodes", 5))
+
+    @property
+    def info_steps(self) -> int:
+        return int(self.env_kwargs.get("info_steps", 4))
+
+
+_TASK_KEYS = {"n_nodes", "info_steps", "observational", "noise_std", "intervention_value"}
+
 
 class MetaAgent(nn.Module):
     """GRU core over observations and previous actions, with actor and critic heads.
@@ -175,7 +196,7 @@ class MetaAgent(nn.Module):
 
     **Example**
 
-    >>> agent = MetaAgent(Config(n_nodes=3, head_inputs=8, core_hidden=8))
+    >>> agent = MetaAgent(Config(env_kwargs={"n_nodes": 3}, head_inputs=8, core_hidden=8))
     >>> action, state = agent.predict(torch.zeros(2, 11))
     >>> action.shape, state.shape
     ((2,), torch.Size([2, 8]))
@@ -257,25 +278,9 @@ def play(agent: MetaAgent, task: CausalQuiz, batch: int, greedy: bool = False) -
             "reward": reward, "choice": choice}
 
 
-def _adam(agent: MetaAgent, lr: dict[str, float]) -> torch.optim.Adam:
-    groups = []
-    for name, net in (("core", nn.ModuleList([agent.core, agent.project])), ("actor", agent.actor),
-                      ("critic", agent.critic)):
-        parts = net.parameter_groups() if hasattr(net, "parameter_groups") \
-            else {"weights": list(net.parameters())}
-        for group, params in parts.items():
-            rate = next((lr[k] for k in (f"{name}.{group}", name, group, "default") if k in lr), None)
-            if rate is None:
-                raise ValueError(f"lr has no rate for the '{group}' parameters of '{name}'; add a "
-                                 f"'default' entry or one of '{name}.{group}', '{name}', '{group}'.")
-            groups.append({"params": list(params), "lr": rate})
-    return torch.optim.Adam(groups)
-
-
 def evaluate(agent: MetaAgent, cfg: Config, episodes: int, seed: int) -> dict[str, float]:
     """Mean quiz reward of the greedy agent, the oracle and random choice on the same held-out graphs."""
-    task = CausalQuiz(cfg.n_nodes, cfg.info_steps, cfg.observational, cfg.noise_std,
-                      generator=torch.Generator().manual_seed(seed))
+    task = cfg.task(seed)
     with torch.no_grad():
         out = play(agent, task, episodes, greedy=True)
     effects = task.total_effects()[torch.arange(episodes), :, task.target]        # [B, n]: c -> target
@@ -293,9 +298,9 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
     start = time.perf_counter()
     seed_everything(cfg.seed)
     agent = MetaAgent(cfg)
-    opt = _adam(agent, cfg.lr)
-    task = CausalQuiz(cfg.n_nodes, cfg.info_steps, cfg.observational, cfg.noise_std,
-                      generator=torch.Generator().manual_seed(cfg.seed))
+    opt = adam_for({"core": nn.ModuleList([agent.core, agent.project]), "actor": agent.actor,
+                    "critic": agent.critic}, cfg.lr)
+    task = cfg.task(cfg.seed)
     steps_per_episode = cfg.info_steps + 1
     limits = [x for x in (cfg.episodes, cfg.total_env_steps and cfg.total_env_steps // steps_per_episode)
               if x is not None]

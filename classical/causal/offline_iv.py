@@ -49,7 +49,7 @@ from classical.common.config import TrainerConfig
 from classical.common.rollouts import evaluate_policy
 from classical.common.rundir import RunDir
 from classical.common.seeding import seed_everything
-from classical.common.training import rebuild_agent
+from classical.common.training import adam_for, rebuild_agent
 from classical.rl.models import MLP, build_model
 
 
@@ -83,25 +83,9 @@ class _Effects(nn.Module):
         self.tau, self.baseline = tau, baseline
 
 
-def _adam(nets: dict[str, nn.Module], lr: dict[str, float]) -> torch.optim.Adam:
-    """Adam over several networks; the most specific key wins: ``net.group`` > ``net`` > ``group`` > ``default``."""
-    groups = []
-    for net_name, net in nets.items():
-        parts = net.parameter_groups() if hasattr(net, "parameter_groups") \
-            else {"weights": list(net.parameters())}
-        for group, params in parts.items():
-            rate = next((lr[k] for k in (f"{net_name}.{group}", net_name, group, "default") if k in lr), None)
-            if rate is None:
-                raise ValueError(f"lr has no rate for the '{group}' parameters of '{net_name}'; "
-                                 "add a 'default' entry or one of "
-                                 f"'{net_name}.{group}', '{net_name}', '{group}'.")
-            groups.append({"params": list(params), "lr": rate})
-    return torch.optim.Adam(groups)
-
-
 def _fit(nets: dict[str, nn.Module], lr: dict[str, float], loss_fn, steps: int,
          max_grad_norm: float | None) -> float:
-    opt = _adam(nets, lr)
+    opt = adam_for(nets, lr)
     params = [p for net in nets.values() for p in net.parameters()]
     loss = torch.tensor(float("nan"))
     for _ in range(steps):

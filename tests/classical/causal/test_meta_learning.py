@@ -41,7 +41,7 @@ def test_observational_information_ignores_the_chosen_node():
 
 
 def test_the_target_is_never_a_quiz_answer_and_save_load_round_trips(tmp_path):
-    cfg = Config(n_nodes=4, info_steps=2, head_inputs=8, core_hidden=8)
+    cfg = Config(env_kwargs={"n_nodes": 4, "info_steps": 2}, head_inputs=8, core_hidden=8)
     agent = MetaAgent(cfg)
     obs = torch.zeros(6, 14)
     obs[:, 12] = 1.0                                   # quiz phase
@@ -55,8 +55,13 @@ def test_the_target_is_never_a_quiz_answer_and_save_load_round_trips(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_unknown_task_setting_is_refused():
+    with pytest.raises(ValueError, match=r"unknown CausalQuiz setting\(s\) \['nodes'\]"):
+        Config(env_kwargs={"nodes": 4})
+
+
 def test_untrained_agent_is_near_random_and_oracle_is_above():
-    cfg = Config(n_nodes=4, info_steps=3)
+    cfg = Config(env_kwargs={"n_nodes": 4, "info_steps": 3})
     result = evaluate(MetaAgent(cfg), cfg, 2000, seed=5)
     assert result["oracle"] > result["random"] + 0.3
     assert result["optimal_rate"] <= 1.0
@@ -66,8 +71,8 @@ def test_untrained_agent_is_near_random_and_oracle_is_above():
 def test_meta_learner_beats_the_no_intervention_agent(tmp_path):
     out = {}
     for observational in (False, True):
-        cfg = Config(n_nodes=4, info_steps=3, batch_episodes=128, episodes=128 * 400,
-                     observational=observational, eval_episodes=2000, seed=123)
+        cfg = Config(env_kwargs={"n_nodes": 4, "info_steps": 3, "observational": observational},
+                     batch_episodes=128, episodes=128 * 400, eval_episodes=2000, seed=123)
         out[observational] = run(cfg, RunDir(tmp_path / str(observational)))
     interventional, passive = out[False], out[True]
     assert interventional["eval_return_mean"] > passive["eval_return_mean"] + 0.1
