@@ -76,7 +76,7 @@ AER_METHODS = ("automatic", "statevector", "density_matrix", "matrix_product_sta
 DRY_RUN_STAND_IN = "FakeBrisbane"
 OPTIONS = ("target", "fake_backend", "ibm_backend", "channel", "method", "mode",
            "resilience_level", "measure_mitigation", "zne", "dynamical_decoupling", "twirling",
-           "budget", "ledger", "run_id", "seed", "optimization_level", "dry_run", "retry")
+           "budget", "ledger", "run_id", "seed", "optimization_level", "dry_run", "retry", "pec")
 
 
 def _is_expval(m) -> bool:
@@ -96,9 +96,10 @@ class QiskitPrimitivesDevice(Device):
         channel: Runtime channel (default from ``QISKIT_IBM_CHANNEL`` or the saved account).
         method: Aer simulation method.
         mode: ``"job"`` (default), ``"batch"`` or ``"session"`` (Runtime targets).
-        resilience_level, measure_mitigation, zne, dynamical_decoupling, twirling: Runtime
-            ``EstimatorV2`` options; on ``aer`` only ``zne`` is allowed and runs through
-            PennyLane's folding and extrapolation.
+        resilience_level, measure_mitigation, zne, dynamical_decoupling, twirling, pec: Runtime
+            ``EstimatorV2`` options (measure_mitigation is TREX, pec probabilistic error
+            cancellation); on ``aer`` only ``zne`` is allowed and runs through PennyLane's folding
+            and extrapolation.
         budget: ``{shots, qpu_seconds, jobs}`` limits for the run (ledger totals count).
         ledger: SQLite file (or run directory, then ``<dir>/jobs.sqlite``) recording jobs.
         run_id: Name of the run in the ledger (part of every job key).
@@ -149,13 +150,14 @@ class QiskitPrimitivesDevice(Device):
         self.zne = validate_zne(o["zne"])
         self.runtime_options = runtime_options(
             o["resilience_level"], o["measure_mitigation"], o["zne"], o["dynamical_decoupling"],
-            o["twirling"])
+            o["twirling"], o["pec"])
         if self.target_name == "aer" and set(self.runtime_options) - {"resilience"} or (
                 self.target_name == "aer"
                 and set(self.runtime_options.get("resilience", {})) - {"zne", "zne_mitigation"}):
             raise ValueError(
-                "resilience_level, measure_mitigation, dynamical_decoupling and twirling are "
-                "Runtime options for the fake and ibm targets; on aer use zne only."
+                "resilience_level, measure_mitigation, pec, dynamical_decoupling and twirling are "
+                "Runtime options for the fake and ibm targets; on aer use zne only (PEC for a "
+                "known Pauli noise model on Aer is qrl.pec)."
             )
         self.budget = Budget.from_option(o["budget"])
         self.run_id = str(o["run_id"] or "default")

@@ -1,7 +1,9 @@
 """Error mitigation: Qiskit Runtime options on IBM targets, PennyLane ZNE on local noisy Aer.
 
 On IBM hardware, mitigation is a set of Runtime ``EstimatorV2`` options (resilience
-level, TREX measurement mitigation, ZNE, dynamical decoupling, Pauli twirling). In
+level, TREX measurement mitigation, ZNE, PEC, dynamical decoupling, Pauli twirling),
+set per ``backends.yaml`` entry (``options: {measure_mitigation: true, pec: {max_overhead: 50}}``).
+Probabilistic error cancellation for a known Pauli noise model on local Aer is :mod:`qrl.pec`. In
 Runtime's local testing mode these options have no effect, so on the noisy Aer target
 zero-noise extrapolation runs through PennyLane instead (``qml.noise``: global folding
 plus Richardson or exponential extrapolation), which lets a user see what ZNE buys
@@ -52,8 +54,36 @@ def validate_zne(zne) -> dict | None:
     return {"noise_factors": factors, "extrapolator": extrapolator}
 
 
+def validate_pec(pec) -> dict | None:
+    """Checks a ``pec`` option (bool or ``{max_overhead, noise_gain}``) and normalises it.
+
+    Runtime's probabilistic error cancellation learns the layer noise on the device and samples
+    its quasi-probability inverse; ``max_overhead`` caps the sampling overhead γ² it may spend.
+    """
+    if pec in (None, False):
+        return None
+    if pec is not True and not isinstance(pec, dict):
+        raise ValueError(f"pec must be true, false or a mapping {{max_overhead, noise_gain}}, not {pec!r}.")
+    pec = {} if pec is True else dict(pec)
+    unknown = set(pec) - {"max_overhead", "noise_gain"}
+    if unknown:
+        raise ValueError(f"pec has unknown keys {sorted(unknown)}; use max_overhead and noise_gain.")
+    out: dict = {}
+    if "max_overhead" in pec:
+        if not isinstance(pec["max_overhead"], (int, float)) or pec["max_overhead"] < 1:
+            raise ValueError(f"pec.max_overhead must be a number >= 1 (the largest sampling overhead "
+                             f"gamma^2 to spend), not {pec['max_overhead']!r}.")
+        out["max_overhead"] = float(pec["max_overhead"])
+    if "noise_gain" in pec:
+        gain = pec["noise_gain"]
+        if gain != "auto" and (not isinstance(gain, (int, float)) or gain < 0):
+            raise ValueError(f"pec.noise_gain must be 'auto' or a number >= 0, not {gain!r}.")
+        out["noise_gain"] = gain
+    return out
+
+
 def runtime_options(resilience_level: int | None = None, measure_mitigation: bool | None = None,
-                    zne=None, dynamical_decoupling=None, twirling=None) -> dict:
+                    zne=None, dynamical_decoupling=None, twirling=None, pec=None) -> dict:
     """Runtime ``EstimatorV2`` options as a nested mapping (what :func:`apply_runtime_options` sets).
 
     Args:
@@ -63,6 +93,8 @@ def runtime_options(resilience_level: int | None = None, measure_mitigation: boo
         zne: True or ``{"noise_factors": [...], "extrapolator": "..."}``.
         dynamical_decoupling: True or ``{"sequence_type": "XY4", ...}``.
         twirling: True or ``{"enable_gates": True, "num_randomizations": 32, ...}``.
+        pec: probabilistic error cancellation, True or ``{"max_overhead": 100, "noise_gain": "auto"}``
+            (not together with ``zne``: Runtime applies one of the two).
     """
     options: dict = {}
     if resilience_level is not None:
@@ -76,6 +108,13 @@ def runtime_options(resilience_level: int | None = None, measure_mitigation: boo
     if zne_options:
         resilience["zne_mitigation"] = True
         resilience["zne"] = zne_options
+    pec_options = validate_pec(pec)
+    if pec_options is not None:
+        if zne_options:
+            raise ValueError("pec and zne cannot both be on: Runtime mitigates with one of them; remove one.")
+        resilience["pec_mitigation"] = True
+        if pec_options:
+            resilience["pec"] = pec_options
     if resilience:
         options["resilience"] = resilience
     dd = _flag_or_mapping(dynamical_decoupling, "dynamical_decoupling")
@@ -106,6 +145,8 @@ def mitigation_cost_factor(mapping: dict) -> float:
     level = mapping.get("resilience_level")
     if resilience.get("zne_mitigation") or level == 2:
         factor *= len(resilience.get("zne", {}).get("noise_factors", [1, 3, 5]))
+    if resilience.get("pec_mitigation"):
+        factor *= resilience.get("pec", {}).get("max_overhead", 100.0)  # at most gamma^2 more samples
     if resilience.get("measure_mitigation") or level in (1, 2):
         factor *= 1.1  # TREX calibration circuits
     return factor
