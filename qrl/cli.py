@@ -17,11 +17,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Quantum-first reinforcement learning: train, compare and run on IBM Quantum.")
-backends_app = typer.Typer(no_args_is_help=True, help="List and check the targets of backends.yaml.")
-fed_app = typer.Typer(no_args_is_help=True, help="Federated RL on Flower.")
-marl_app = typer.Typer(no_args_is_help=True, help="Multi-agent RL.")
+backends_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False, help="List and check the targets of backends.yaml.")
+fed_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False, help="Federated RL on Flower.")
+marl_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False, help="Multi-agent RL.")
 app.add_typer(backends_app, name="backends")
 app.add_typer(fed_app, name="fed")
 app.add_typer(marl_app, name="marl")
@@ -124,70 +124,35 @@ def budget_overrides(episodes: Optional[int], steps: Optional[int]) -> dict:
     return {"episodes": episodes, "total_env_steps": steps}
 
 
-# budget key of a config -> (metrics column giving the position, unit); the first one set is shown
-_BUDGETS = (("episodes", "episode", "ep"), ("total_env_steps", "env_steps", "step"),
-            ("total_steps", "env_steps", "step"), ("rounds", "round", "round"))
-
-
-def _start_progress(run, cfg, algo_name: str) -> None:
-    """One progress display for the run, fed by every row the trainer logs."""
-    for budget, key, unit in _BUDGETS:
-        total = getattr(cfg, budget, None)
-        if isinstance(total, (int, float)) and total > 0:
-            run.start_progress(total, key=key, unit=unit, desc=algo_name.rsplit(".", 1)[-1])
-            return
-    run.start_progress(None, unit="row", desc=algo_name.rsplit(".", 1)[-1])
-
-
 def _train(config: Path, backend: Optional[str], seed: Optional[int], episodes: Optional[int],
-           out: Optional[Path], resume: bool, backends: Optional[Path], steps: Optional[int] = None,
-           tensorboard: bool = True, wandb_project: Optional[str] = None) -> None:
-    import qrl.models  # noqa: F401  (registers `model: {type: vqc}`)
-    from classical.common.config import load_yaml, resolve_algo, validate
-    from classical.common.rundir import RunDir, strip_provenance
+           steps: Optional[int], out: Optional[Path], resume: bool, overwrite: bool, extend_budget: bool,
+           check: bool, backends: Optional[Path], tensorboard: bool = True,
+           wandb_project: Optional[str] = None) -> None:
+    from qrl.training import plan_training
 
-    _use_backends_file(backends)
-    data = strip_provenance(load_yaml(config))  # a run's config.yaml is a preset too
-    data.pop("solved", None)  # the preset's solved criterion is read by `qrl seeds`, not by the trainer
-    algo_name = data.pop("algo", None)
-    if not algo_name:
-        raise UsageProblem(f"{config}: missing key 'algo' (the training module, e.g. classical.rl.reinforce).")
-    module = resolve_algo(algo_name)
-    fields = module.Config.model_fields
-    for key, value in (("seed", seed), ("backend", backend)):
-        if value is None:
-            continue
-        if key not in fields:
-            raise UsageProblem(f"--{key} does not apply to {algo_name} (its config has no '{key}').")
-        data[key] = value
-    data.update(budget_overrides(episodes, steps))
-    if backend is not None:
-        from qrl import backends as B
-
-        B.entry(backend)  # unknown names fail here, listing the valid ones
-    cfg = validate(module.Config, data, str(config))
-    out = out or Path("runs") / f"{config.stem}-seed{getattr(cfg, 'seed', 0)}"
-    if resume and not (out / "checkpoint.pt").exists():
-        raise UsageProblem(f"{out}: nothing to resume (no checkpoint.pt); run without --resume first.")
-    run = RunDir(out, resume=resume, metrics_name=getattr(module, "METRICS_FILE", "metrics.csv"),
-                 tensorboard=tensorboard, wandb_project=wandb_project)
-    run.write_config({"algo": algo_name, **cfg.model_dump()})
-    from qrl import backends as B
-    from qrl.hardware.ledger import Ledger
-
-    B.use_run_directory(out)  # hardware jobs go to <out>/jobs.sqlite
-    run.add_scalar_source(Ledger.scalar_source(out / "jobs.sqlite", out.name))
-    console.print(f"training {algo_name} -> {out}")
-    _start_progress(run, cfg, algo_name)
+    overrides = {k: v for k, v in (("seed", seed), ("backend", backend)) if v is not None}
+    overrides.update(budget_overrides(episodes, steps))
+    flags = {"seed": "--seed", "episodes": "--episodes", "total_env_steps": "--steps", "backend": "--backend"}
+    plan = plan_training(config, overrides, out, resume=resume, overwrite=overwrite,
+                         extend_budget=extend_budget, backends_file=backends, flags=flags,
+                         tensorboard=tensorboard, wandb_project=wandb_project)
+    if check:
+        console.print(f"ok: {config} ({plan.algo}) is valid; the run would go to {plan.out}")
+        return
+    for key, (old, new) in plan.budget_changes.items():
+        console.print(f"extending {key} from {old} to {new}")
+    console.print(f"training {plan.algo} -> {plan.out}")
     try:
-        summary = module.run(cfg, run)
+        summary = plan.run()
     except KeyboardInterrupt:
-        err_console.print(f"interrupted; the last checkpoint is in {out}. "
-                          f"Continue with the same command and --resume.")
+        if (plan.out / "checkpoint.pt").exists():
+            err_console.print(f"interrupted; the last checkpoint is in {plan.out}. "
+                              f"Continue with the same command and --resume.")
+        else:
+            err_console.print(f"interrupted before the first checkpoint; nothing in {plan.out} can be resumed. "
+                              f"Start again with --overwrite.")
         raise typer.Exit(code=130)
-    finally:
-        run.close()
-    for k, v in (summary or {}).items():
+    for k, v in summary.items():
         console.print(f"  {k}: {v}")
 
 
@@ -196,22 +161,27 @@ _CONFIG = typer.Option(..., "--config", "-c", help="YAML preset under configs/")
 
 def train(config: Path = _CONFIG,
           backend: Optional[str] = typer.Option(None, help="backends.yaml entry for quantum parts"),
-          seed: Optional[int] = typer.Option(None, help="seed (overrides the config)"),
-          episodes: Optional[int] = typer.Option(None, help="training budget in episodes (replaces the "
+          seed: Optional[int] = typer.Option(None, min=0, help="seed (overrides the config)"),
+          episodes: Optional[int] = typer.Option(None, min=1, help="training budget in episodes (replaces the "
                                                  "config's budget; with --steps, whichever comes first)"),
-          steps: Optional[int] = typer.Option(None, "--steps", help="training budget in environment steps "
-                                              "(replaces the config's budget; with --episodes, whichever "
-                                              "comes first)"),
+          steps: Optional[int] = typer.Option(None, "--steps", min=1, help="training budget in environment "
+                                              "steps (replaces the config's budget; with --episodes, "
+                                              "whichever comes first)"),
           out: Optional[Path] = typer.Option(None, help="run directory (default runs/<config>-seed<S>)"),
-          resume: bool = typer.Option(False, help="continue from the run directory's checkpoint"),
+          resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its checkpoint"),
+          overwrite: bool = typer.Option(False, "--overwrite", help="replace the run in --out (removes all of it)"),
+          extend_budget: bool = typer.Option(False, "--extend-budget",
+                                             help="with --resume: allow a larger episodes/steps budget"),
+          check: bool = typer.Option(False, "--check", help="validate config, env, model, backend and --out; "
+                                                            "train nothing"),
           backends: Optional[Path] = BackendsOpt,
           tensorboard: bool = typer.Option(True, "--tensorboard/--no-tensorboard",
                                            help="write TensorBoard event files into <out>/tb"),
           wandb_project: Optional[str] = typer.Option(None, help="also log to this Weights & Biases "
                                                       "project (needs wandb installed)")):
     """Train the agent a config describes; write metrics.csv, config.yaml, checkpoint, curve.png, eval.csv, tb/."""
-    _guard(lambda: _train(config, backend, seed, episodes, out, resume, backends, steps=steps,
-                          tensorboard=tensorboard, wandb_project=wandb_project))
+    _guard(lambda: _train(config, backend, seed, episodes, steps, out, resume, overwrite, extend_budget,
+                          check, backends, tensorboard=tensorboard, wandb_project=wandb_project))
 
 
 app.command("train")(train)

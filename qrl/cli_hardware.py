@@ -28,7 +28,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-jobs_app = typer.Typer(no_args_is_help=True,
+jobs_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False,
                        help="Jobs that qrl.qiskit backends submitted (the run's SQLite ledger).")
 console = Console(width=None if sys.stdout.isatty() else 200)
 LEDGER_NAME = "jobs.sqlite"

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Sequence
+from typing import Literal, Sequence
 
 import pennylane as qml
 import torch
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 from torch import nn
 
 from qrl import backends
@@ -267,13 +268,47 @@ class ReuploadingValue(nn.Module):
         return self.vqc(obs).squeeze(-1)
 
 
+class VQCSpec(BaseModel):
+    """The keys of ``{type: vqc, ...}`` for a Q-network or a value head."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["vqc"] = Field("vqc", description="a data re-uploading circuit")
+    n_qubits: PositiveInt | None = Field(None, description="qubits (default: one per observation entry)")
+    n_layers: PositiveInt = Field(5, description="encoding + variational layers")
+    backend: str | None = Field(None, description="backends.yaml entry (default: the config's backend)")
+    rotations: str = Field("xyz", pattern="^[xyz]+$", description="variational rotation axes, e.g. xyz or zyz")
+    entangler: Literal[ENTANGLERS] = Field("cz_ring", description="entangling pattern between layers")
+    encoding: Literal["rx", "ry", "rz"] = Field("rx", description="gate encoding each scaled input")
+    observables: list[str] | None = Field(None, description="Pauli words read out, e.g. [Z0Z1, Z2Z3]")
+    readout: list[list[float]] | None = Field(None, description="matrix mapping observables to outputs")
+    output_scaling: bool | Literal["shared"] = Field(True, description="trainable output weights; "
+                                                                        "'shared' for one weight")
+    output_scale_init: float = Field(1.0, description="initial output weight")
+    unit_expectations: bool = Field(False, description="map expectations from [-1, 1] to [0, 1]")
+    output_bias: bool = Field(False, description="add one trainable bias to every output")
+    backends_file: str | None = Field(None, description="backends.yaml to resolve the backend in")
+    compile: bool = Field(True, description="compile the circuit once on qrl.torch")
+    # Device settings qrl evaluate passes to qrl.qiskit targets; configs normally leave them out.
+    ledger: str | None = Field(None, description="job ledger (sqlite) of a qrl.qiskit device")
+    run_id: str | None = Field(None, description="run id recorded with each hardware job")
+    dry_run: bool = Field(False, description="count the jobs a qrl.qiskit device would submit; submit none")
+    budget: dict[str, float] | None = Field(None, description="jobs / shots / qpu_seconds limits")
+
+
+class VQCPolicySpec(VQCSpec):
+    """The keys of ``{type: vqc, ...}`` for a softmax policy head."""
+
+    beta: float = Field(1.0, description="inverse temperature of the softmax")
+
+
 def _register() -> None:
     """Let config-driven algorithms build circuits with ``model: {type: vqc}``."""
     from classical.rl.models import register_model
 
-    register_model("vqc", "policy", ReuploadingPolicy)
-    register_model("vqc", "q", ReuploadingQNetwork)
-    register_model("vqc", "value", lambda obs_dim, _n_out=1, **kw: ReuploadingValue(obs_dim, **kw))
+    register_model("vqc", "policy", ReuploadingPolicy, VQCPolicySpec)
+    register_model("vqc", "q", ReuploadingQNetwork, VQCSpec)
+    register_model("vqc", "value", lambda obs_dim, _n_out=1, **kw: ReuploadingValue(obs_dim, **kw), VQCSpec)
 
 
 _register()

@@ -8,6 +8,7 @@ everywhere: the file, the entry, the key, what is wrong and how to fix it.
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
@@ -91,8 +92,14 @@ def load_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: no such file. Check the path (it is relative to {Path.cwd()}).")
+    if not path.is_file():
+        raise ConfigError(f"{path}: is a folder, not a YAML file. Give the path of a file such as "
+                          "configs/cartpole_mlp_reinforce.yaml.")
     try:
         data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot be read as a text file ({type(err).__name__}: "
+                          f"{getattr(err, 'strerror', None) or err}).") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
@@ -114,11 +121,24 @@ def validate(model: type[M], data: Mapping[str, Any], where: str) -> M:
         raise ConfigError(format_validation_error(err, where)) from None
 
 
-def format_validation_error(err: ValidationError, where: str) -> str:
+def format_validation_error(err: ValidationError, where: str, prefix: str | None = None,
+                            overrides: Mapping[str, str] | None = None) -> str:
+    """One line per problem: ``where: key 'a.b' = value: what is wrong.``
+
+    Args:
+        prefix: a key the validated mapping sits under (``model`` gives ``model.n_layers``).
+        overrides: top-level keys that came from elsewhere (a command-line flag) mapped to how
+            that source is named (``{"seed": "--seed"}``); their errors name it instead of ``where``.
+    """
     lines = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(entry)"
-        if e["type"] == "extra_forbidden" and len(e["loc"]) == 1 and key in RENAMED:
+        loc = [str(p) for p in e["loc"]]
+        if overrides and loc and loc[0] in overrides:
+            value = e.get("input")
+            lines.append(f"{overrides[loc[0]]} {value!r}: {e['msg']}.")
+            continue
+        key = ".".join(([prefix] if prefix else []) + loc) or "(entry)"
+        if e["type"] == "extra_forbidden" and len(loc) == 1 and key in RENAMED:
             lines.append(f"{where}: key '{key}' was renamed; use {RENAMED[key]} "
                          "(README, 'Config vocabulary').")
         elif e["type"] == "extra_forbidden":
@@ -142,6 +162,8 @@ def resolve_algo(name: str):
     ``algo`` is a dotted module path (e.g. ``classical.rl.reinforce``) exposing a
     pydantic ``Config`` and ``run(cfg, run_dir)``.
     """
+    if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", name):
+        raise ConfigError(f"algo '{name}' is not a dotted module path; use one such as 'classical.rl.reinforce'.")
     try:
         module = importlib.import_module(name)
     except ModuleNotFoundError as err:

@@ -17,21 +17,34 @@ without code of its own.
 
 Resuming truncates ``metrics.csv`` to the rows that existed when the checkpoint
 was written, so a resumed run writes exactly the rows an uninterrupted one would.
+
+A folder is never reused by accident: :func:`check_out_path` refuses a non-empty
+folder unless the run is resumed or overwritten, :func:`prepare_run_folder`
+removes every artefact of an overwritten run (or none), and :func:`check_resume`
+refuses to resume under a config that differs from the checkpoint's in anything
+but the budget. Checkpoints hold tensors, plain containers and numbers only and
+are loaded with ``torch.load(weights_only=True)``, so opening a run folder someone
+sent you never executes their code.
 """
 
 from __future__ import annotations
 
 import atexit
 import csv
+import hashlib
+import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import torch
 import yaml
 
 from classical.common.progress import Progress
+from classical.common.config import ConfigError
 from classical.common.provenance import provenance
 from classical.common.tracking import STEP_COLUMN, TB_DIR, Tracker
 from classical.common.tracking import numeric as numeric_or_none
@@ -48,6 +61,201 @@ def strip_provenance(config: Mapping[str, Any]) -> dict:
     return {k: v for k, v in config.items() if k != PROVENANCE_KEY}
 
 
+#: Config keys that set a training budget; only these may change on resume (with an explicit flag).
+BUDGET_KEYS = ("episodes", "total_env_steps", "total_steps", "env_steps", "total_timesteps", "rounds")
+#: Files whose presence marks a folder as a qrl run folder.
+RUN_MARKERS = ("config.yaml", CHECKPOINT, "metrics.csv", "rounds.csv", "eval.csv")
+#: Written by the caller around a run (qrl compare's per-seed log); kept and appended to.
+CALLER_FILES = ("train.log",)
+
+
+def config_fingerprint(config: Mapping[str, Any]) -> str:
+    """A SHA-256 of the resolved config (algo and every field), independent of key order."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+_NDARRAY = "__ndarray__"
+
+
+def _encode(obj: Any) -> Any:
+    """Make ``obj`` loadable with ``weights_only=True``: NumPy arrays become tagged tensors,
+    NumPy scalars Python numbers; containers are walked."""
+    if isinstance(obj, np.ndarray):
+        if obj.dtype == object:
+            raise TypeError("a checkpoint cannot hold an object array; store numbers or tensors")
+        return {_NDARRAY: torch.from_numpy(np.ascontiguousarray(obj).astype(_TORCH_SAFE.get(obj.dtype.str, obj.dtype))),
+                "dtype": obj.dtype.str}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {k: _encode(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        items = [_encode(v) for v in obj]
+        return items if isinstance(obj, list) else tuple(items)
+    return obj
+
+
+def _decode(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if _NDARRAY in obj and set(obj) == {_NDARRAY, "dtype"}:
+            return obj[_NDARRAY].numpy().astype(np.dtype(obj["dtype"]))
+        return {k: _decode(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_decode(v) for v in obj)
+    return obj
+
+
+# torch has no tensors of these NumPy dtypes; they travel as int64 and are cast back on load.
+_TORCH_SAFE = {"<u4": np.int64, "<u2": np.int32, "|b1": np.bool_}
+
+
+def save_checkpoint_file(path: str | os.PathLike, state: Mapping[str, Any]) -> None:
+    """Write ``state`` atomically in a form :func:`load_checkpoint_file` reads with ``weights_only=True``."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(_encode(dict(state)), tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint_file(path: str | os.PathLike) -> dict:
+    """``torch.load(path, weights_only=True)`` with one clear error for a bad file.
+
+    Raises:
+        ConfigError: the file is missing, empty, truncated, not a checkpoint, or holds
+            pickled objects other than tensors, containers and numbers.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such checkpoint file.")
+    if path.stat().st_size == 0:
+        raise ConfigError(f"{path}: the checkpoint is empty (0 bytes); the run that wrote it was cut off. "
+                          "Start the run again with --overwrite.")
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, OSError, ValueError...
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "weights_only" in str(err) or "Unsupported global" in str(err):
+            reason = "it holds pickled Python objects, which are never loaded (they could run code)"
+        raise ConfigError(f"{path}: not a readable qrl checkpoint ({reason[:200]}). It may be truncated or "
+                          "from another program; start the run again with --overwrite.") from None
+    if not isinstance(state, dict):
+        raise ConfigError(f"{path}: not a qrl checkpoint (it holds a {type(state).__name__}, not a mapping).")
+    return _decode(state)
+
+
+def _listing(path: Path) -> list[str]:
+    return sorted(p.name for p in path.iterdir() if p.name not in CALLER_FILES)
+
+
+def check_out_path(out: str | os.PathLike, resume: bool = False, overwrite: bool = False) -> None:
+    """Check that ``out`` can hold a run, without changing anything on disk.
+
+    Raises:
+        ConfigError: ``out`` is a file, lies under a file, is not writable, holds a run and
+            neither ``resume`` nor ``overwrite`` is given, or holds files of something else.
+    """
+    out = Path(out)
+    for parent in [out, *out.parents]:
+        if parent.exists() and not parent.is_dir():
+            what = "is a file" if parent == out else f"lies under {parent}, which is a file"
+            raise ConfigError(f"--out {out}: {what}; give a folder path.")
+    existing = next(p for p in [out, *out.parents] if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: {existing} is not writable; choose a folder you can write to.")
+    if resume:
+        if not (out / CHECKPOINT).is_file():
+            raise ConfigError(f"--out {out}: nothing to resume (no {CHECKPOINT}); run without --resume "
+                              "(add --overwrite to replace what is there).")
+        return
+    if not out.exists():
+        return
+    entries = _listing(out)
+    if not entries:
+        return
+    shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+    if not overwrite:
+        raise ConfigError(f"--out {out} already holds a run ({shown}). Add --resume to continue it, "
+                          "--overwrite to replace it, or choose another --out.")
+    if not any((out / m).exists() for m in RUN_MARKERS):
+        raise ConfigError(f"--out {out} holds files that are not a qrl run ({shown}); --overwrite only "
+                          "replaces run folders. Choose an empty or new folder.")
+
+
+def prepare_run_folder(out: str | os.PathLike, resume: bool = False, overwrite: bool = False) -> None:
+    """Create ``out``; with ``overwrite`` remove every artefact of the run in it, all or none.
+
+    The old files are first moved aside into one hidden folder (renames within a folder);
+    if any move fails they are moved back and nothing changes. Only then are they deleted.
+    """
+    out = Path(out)
+    check_out_path(out, resume=resume, overwrite=overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    if resume or not overwrite:
+        return
+    entries = [out / name for name in _listing(out)]
+    if not entries:
+        return
+    trash = Path(tempfile.mkdtemp(prefix=".qrl-overwritten-", dir=out))
+    moved: list[Path] = []
+    try:
+        for p in entries:
+            os.rename(p, trash / p.name)
+            moved.append(p)
+    except OSError as err:
+        for p in reversed(moved):
+            os.rename(trash / p.name, p)
+        trash.rmdir()
+        raise ConfigError(f"--out {out}: cannot remove the old run ({err.strerror} on {err.filename}); "
+                          "nothing was changed.") from None
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def read_checkpoint_config(out: str | os.PathLike) -> dict | None:
+    """The resolved config a run folder's checkpoint was written under (``config.yaml`` for old runs)."""
+    out = Path(out)
+    state = load_checkpoint_file(out / CHECKPOINT)
+    if isinstance(state.get("_config"), dict):
+        return state["_config"]
+    path = out / "config.yaml"
+    if path.is_file():
+        data = yaml.safe_load(path.read_text())
+        return strip_provenance(data) if isinstance(data, dict) else None
+    return None
+
+
+def check_resume(out: str | os.PathLike, old: Mapping[str, Any] | None, new: Mapping[str, Any],
+                 extend_budget: bool = False) -> dict[str, tuple[Any, Any]]:
+    """Refuse to resume under a different config; return the budget keys that change.
+
+    Raises:
+        ConfigError: listing every differing key (budget keys only without ``extend_budget``).
+    """
+    if old is None:
+        return {}
+    keys = [k for k in dict.fromkeys([*old, *new]) if _plain(old.get(k)) != _plain(new.get(k))]
+    budget = [k for k in keys if k in BUDGET_KEYS]
+    other = [k for k in keys if k not in BUDGET_KEYS]
+
+    def show(ks):
+        return "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in ks)
+
+    if other:
+        raise ConfigError(f"--resume {out}: the config differs from the checkpoint's in {show(other)}. "
+                          "Resume with the run's own config (its config.yaml), or start a new run in another "
+                          "--out (or --overwrite this one).")
+    if budget and not extend_budget:
+        raise ConfigError(f"--resume {out}: the budget differs from the checkpoint's ({show(budget)}). "
+                          "Add --extend-budget to continue with the new budget.")
+    return {k: (old.get(k), new.get(k)) for k in budget}
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
 class RunDir:
     """A training run's folder.
 
@@ -57,6 +265,8 @@ class RunDir:
         metrics_name: the metrics file (``metrics.csv``; federated runs use ``rounds.csv``).
         tensorboard: also write every row to TensorBoard event files in ``tb/``.
         wandb_project: also log to this Weights & Biases project (needs ``wandb`` installed).
+        config: the resolved config; stored in every checkpoint with its fingerprint so a
+            resume under another config can be refused.
 
     **Example**
 
@@ -69,8 +279,9 @@ class RunDir:
 
     def __init__(self, path: str | os.PathLike, resume: bool = False,
                  metrics_name: str = "metrics.csv", tensorboard: bool = True,
-                 wandb_project: str | None = None):
+                 wandb_project: str | None = None, config: Mapping[str, Any] | None = None):
         self.path = Path(path)
+        self.config = _plain(dict(config)) if config is not None else None
         self.metrics_name = metrics_name
         self.path.mkdir(parents=True, exist_ok=True)
         self.resume = resume
@@ -102,11 +313,19 @@ class RunDir:
     def checkpoint_path(self) -> Path:
         return self.path / CHECKPOINT
 
-    def write_config(self, config: Mapping[str, Any]) -> None:
-        """Write the resolved configuration as ``config.yaml``, with its ``provenance`` entry."""
-        data = {k: v for k, v in config.items() if k != PROVENANCE_KEY}
+    def write_config(self, config: Mapping[str, Any], notes: Iterable[str] = ()) -> None:
+        """Write the resolved configuration as ``config.yaml``, with its ``provenance`` entry.
+
+        ``notes`` become comment lines at the top (e.g. a budget extended on resume); notes of
+        an earlier ``config.yaml`` in the folder are kept above them.
+        """
+        path = self.path / "config.yaml"
+        data = _plain({k: v for k, v in config.items() if k != PROVENANCE_KEY})
         data[PROVENANCE_KEY] = provenance()
-        _atomic_write_text(self.path / "config.yaml", yaml.safe_dump(data, sort_keys=False))
+        old = [line for line in path.read_text().splitlines() if line.startswith("# ")] \
+            if self.resume and path.is_file() else []
+        header = "".join(f"{line}\n" for line in old) + "".join(f"# {n}\n" for n in notes)
+        _atomic_write_text(path, header + yaml.safe_dump(data, sort_keys=False))
 
     def read_config(self) -> dict:
         """The configuration in ``config.yaml`` without its ``provenance`` entry (ready to validate)."""
@@ -258,15 +477,16 @@ class RunDir:
         """Write ``checkpoint.pt`` atomically, remembering how many metric rows it covers."""
         state = dict(state)
         state["_metric_rows"] = self.n_metric_rows()
-        tmp = self.checkpoint_path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, self.checkpoint_path)
+        if self.config is not None:
+            state["_config"] = self.config
+            state["_config_fingerprint"] = config_fingerprint(self.config)
+        save_checkpoint_file(self.checkpoint_path, state)
 
     def load_checkpoint(self) -> dict | None:
         """The last checkpoint, with ``metrics.csv`` cut back to match it; ``None`` if there is none."""
         if not self.checkpoint_path.exists():
             return None
-        state = torch.load(self.checkpoint_path, weights_only=False)
+        state = load_checkpoint_file(self.checkpoint_path)
         self.truncate_metrics(state.get("_metric_rows", 0))
         return state
 
@@ -284,10 +504,12 @@ class RunDir:
         fields: list[str] = []
         for r in rows:
             fields += [k for k in r if k not in fields]
-        with open(path, "w", newline="") as f:
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        with open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()
             writer.writerows(rows)
+        os.replace(tmp, path)
         return path
 
     def plot_curve(self, x: str = "episode", y: str = "return", window: int = 20,
@@ -299,8 +521,10 @@ class RunDir:
         xs = [float(r[x]) for r in rows if r.get(x) not in (None, "")]
         ys = [float(r[y]) for r in rows if r.get(y) not in (None, "")]
         out = self.path / "curve.png"
-        learning_curve(xs, ys, out, xlabel=x, ylabel=y, window=window,
+        tmp = self.path / "curve.tmp.png"
+        learning_curve(xs, ys, tmp, xlabel=x, ylabel=y, window=window,
                        title=title or self.path.name)
+        os.replace(tmp, out)
         return out
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from classical.common.rundir import RunDir
+from classical.common.rundir import RunDir, load_checkpoint_file
 from classical.common.seeding import seed_everything
 from classical.marl.coma import COMA
 from classical.marl.envs import JointEnv, make_env
@@ -146,7 +146,7 @@ def evaluate_checkpoint(cfg: Config, run: RunDir, episodes: int | None = None) -
 
     Returns the same summary keys as :func:`run` plus ``episode`` (training episodes done).
     """
-    state = torch.load(run.checkpoint_path, weights_only=False)
+    state = load_checkpoint_file(run.checkpoint_path)
     seed_everything(cfg.seed)
     env = build_env(cfg)
     learner = build_learner(cfg, env)

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from classical.common.progress import Progress
 from classical.common.rollouts import evaluate_policy, make_env
+from classical.common.rundir import load_checkpoint_file, save_checkpoint_file
 from classical.common.seeding import rng_state, set_rng_state
 from classical.common.training import InterruptFlag, budget_spent, reached_target, rebuild_agent
 
@@ -153,16 +154,16 @@ class Agent:
         self.recent = deque(state["recent"], maxlen=self.cfg.solved_window)
 
     def save(self, path: str | Path) -> None:
-        torch.save(self.state_dict(), path)
+        save_checkpoint_file(path, self.state_dict())
 
     @classmethod
     def load(cls, path: str | Path, **overrides):
         """Rebuild an agent from :meth:`save` output; ``overrides`` change config fields (e.g. backend)."""
-        return rebuild_agent(torch.load(path, weights_only=False),
+        return rebuild_agent(load_checkpoint_file(path),
                              lambda c: cls(cls.Config(**{**c, **overrides})))
 
     @classmethod
     def from_run(cls, run_dir: str | Path, backend: str | None = None, **device_overrides):
         """The trained agent of a run directory, optionally on another backend (for ``qrl evaluate``)."""
-        state = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False)
+        state = load_checkpoint_file(Path(run_dir) / "checkpoint.pt")
         return rebuild_agent(state, lambda c: cls(cls.Config(**c)), backend, **device_overrides)

@@ -9,19 +9,78 @@ imported, so an algorithm takes a circuit or an MLP in the same slot while
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError
 from torch import nn
 
 HEADS = ("policy", "q", "value")
 _REGISTRY: dict[tuple[str, str], Callable[..., nn.Module]] = {}
+_SCHEMAS: dict[tuple[str, str], type[BaseModel]] = {}
 
 
-def register_model(kind: str, head: str, factory: Callable[..., nn.Module]) -> None:
-    """Make ``model: {type: kind}`` buildable for ``head`` ("policy", "q" or "value")."""
+class MLPSpec(BaseModel):
+    """The keys of ``{type: mlp, ...}`` (every head)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["mlp"] = Field("mlp", description="a multi-layer perceptron")
+    hidden: list[NonNegativeInt] = Field([64, 64], description="hidden layer widths; [] for a linear map")
+    activation: Literal["tanh", "relu"] = Field("tanh", description="activation after each hidden layer")
+
+
+def register_model(kind: str, head: str, factory: Callable[..., nn.Module],
+                   schema: type[BaseModel] | None = None) -> None:
+    """Make ``model: {type: kind}`` buildable for ``head`` ("policy", "q" or "value").
+
+    ``schema`` is a pydantic model (``extra="forbid"``) of the spec's keys; specs are checked
+    against it before the factory runs, so a wrong key is reported as ``model.<key>``.
+    """
     assert head in HEADS, head
     _REGISTRY[(kind, head)] = factory
+    if schema is not None:
+        _SCHEMAS[(kind, head)] = schema
+
+
+def validate_model_spec(spec: Any, where: str, key: str = "model", head: str | None = None) -> dict:
+    """Check a model spec against its type's schema; return it with defaults filled in.
+
+    Args:
+        spec: the mapping under ``model:`` (or ``actor:``, ``critic:``, ...).
+        where: the config file, for the message.
+        key: the config key holding the spec, so errors read ``model.n_layers``.
+        head: the head it will be built as; ``None`` accepts the keys of any head of that type.
+
+    Raises:
+        ValueError: (a ``ConfigError``) naming ``where``, ``key.<field>``, what is wrong and the fix.
+
+    **Example**
+
+    >>> validate_model_spec({"type": "mlp", "hidden": [8]}, "x.yaml")["activation"]
+    'tanh'
+    """
+    from classical.common.config import ConfigError, format_validation_error
+
+    example = "{type: mlp, hidden: [64, 64]}"
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where}: key '{key}' = {spec!r}: expected a model spec such as {example}.")
+    kind = spec.get("type", "mlp")
+    kinds = sorted({k for k, _ in _REGISTRY})
+    if not isinstance(kind, str) or kind not in kinds:
+        hint = " (qrl.models registers vqc; the qrl CLI imports it)" if kind == "vqc" else ""
+        raise ConfigError(f"{where}: key '{key}.type' = {kind!r}: unknown model type; "
+                          f"choose one of {', '.join(kinds)}{hint}.")
+    heads = [head] if head is not None else ["policy", "q", "value"]
+    schemas = [_SCHEMAS[(kind, h)] for h in heads if (kind, h) in _SCHEMAS]
+    if not schemas:
+        return dict(spec)
+    # without a head, the most permissive schema (the one with most keys) decides
+    schema = max(schemas, key=lambda s: len(s.model_fields))
+    try:
+        return schema.model_validate({"type": kind, **spec}).model_dump()
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, where, prefix=key)) from None
 
 
 def build_model(spec: dict, head: str, in_dim: int, out_dim: int, backend: str | None = None) -> nn.Module:
@@ -36,6 +95,10 @@ def build_model(spec: dict, head: str, in_dim: int, out_dim: int, backend: str |
     """
     spec = dict(spec)
     kind = spec.pop("type", "mlp")
+    if (kind, head) in _SCHEMAS:
+        given = set(spec)
+        checked = validate_model_spec({"type": kind, **spec}, "model spec", head=head)
+        spec = {k: v for k, v in checked.items() if k in given}  # the factory keeps its own defaults
     if (kind, head) not in _REGISTRY:
         known = sorted({k for k, h in _REGISTRY if h == head})
         hint = " (quantum models register themselves when qrl.models is imported; the qrl CLI does this)" \
@@ -104,6 +167,6 @@ def mlp_sized_to(n_params: int, in_dim: int, out_dim: int, n_hidden_layers: int 
     return best
 
 
-register_model("mlp", "policy", MLP)
-register_model("mlp", "q", MLP)
-register_model("mlp", "value", MLPValue)
+register_model("mlp", "policy", MLP, MLPSpec)
+register_model("mlp", "q", MLP, MLPSpec)
+register_model("mlp", "value", MLPValue, MLPSpec)

@@ -37,7 +37,7 @@ from pydantic import Field
 
 from classical.common.config import TrainerConfig
 from classical.common.rollouts import make_env
-from classical.common.rundir import RunDir
+from classical.common.rundir import RunDir, load_checkpoint_file
 from classical.common.seeding import episode_seed, seed_everything
 from classical.common.training import adam_per_group, rebuild_agent, train_and_evaluate
 from classical.rl.base import Agent
@@ -303,6 +303,6 @@ def load_agent(run_dir: str | Path, backend: str | None = None, **device_overrid
 
     ``device_overrides`` apply to the actor's model mapping.
     """
-    state = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False)
+    state = load_checkpoint_file(Path(run_dir) / "checkpoint.pt")
     state = {**state, "config": {**state["config"], "actor": {**state["config"]["actor"], **device_overrides}}}
     return rebuild_agent(state, lambda c: PPO(Config(**c)), backend)

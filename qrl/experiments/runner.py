@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from classical.common.config import ConfigError, resolve_algo, validate
+from classical.common.config import ConfigError, resolve_algo
 from qrl.experiments.spec import read_preset
 
 RESULT_FILE = "result.json"
@@ -52,21 +52,14 @@ def train_preset(config: str | Path | None, out: str | Path, algo: str | None = 
     >>> train_preset("configs/cartpole_mlp_reinforce.yaml", "runs/nb-mlp", episodes=20)   # doctest: +SKIP
     {'episodes': 20, 'env_steps': ..., ...}
     """
-    import qrl.models  # noqa: F401  (registers `model: {type: vqc}`)
-    from classical.common.rundir import RunDir
+    from qrl.training import plan_training
 
     data = read_preset(config)[0] if config is not None else {}
-    algo = algo or data.pop("algo", None)
-    data.pop("algo", None)
-    if not algo:
-        raise ConfigError(f"{config}: missing key 'algo' (the training module).")
-    module = resolve_algo(algo)
-    cfg = validate(module.Config, {**data, **overrides}, str(config or algo))
-    run = RunDir(out, resume=resume, metrics_name=getattr(module, "METRICS_FILE", "metrics.csv"))
-    run.write_config({"algo": algo, **cfg.model_dump()})
-    with open(Path(out) / "train.log", "a") as log, contextlib.redirect_stderr(log):
-        summary = module.run(cfg, run)
-    return dict(summary or {})
+    data["algo"] = algo or data.get("algo")
+    plan = plan_training(data, overrides, out, resume=resume, overwrite=not resume, extend_budget=resume)
+    plan.out.mkdir(parents=True, exist_ok=True)
+    with open(plan.out / "train.log", "a") as log, contextlib.redirect_stderr(log):
+        return plan.run()
 
 
 # -- baselines without training -------------------------------------------
@@ -119,18 +112,19 @@ def _metrics(seed_dir: Path) -> tuple[np.ndarray, np.ndarray, float]:
 
 def _train_to_budget(algo: str, config: dict, seed_dir: Path, env_steps: int) -> None:
     """Train with the algorithm's own run() until ``env_steps`` are spent, resuming between chunks."""
-    from classical.common.rundir import RunDir
+    from qrl.training import train_from_config
 
-    module = resolve_algo(algo)
-    fields = module.Config.model_fields
+    fields = resolve_algo(algo).Config.model_fields
     resume = (seed_dir / "checkpoint.pt").exists()
+
+    def train(budget: dict) -> None:
+        train_from_config({"algo": algo, **config}, budget, out=seed_dir, resume=resume, overwrite=not resume,
+                          extend_budget=True)
+
     step_field = next((f for f in STEP_BUDGET_FIELDS if f in fields), None)
     if step_field is not None:
         # the step budget alone decides: a preset's episode limit would stop some arms early
-        cfg = module.Config(**{**config, step_field: env_steps, **({"episodes": None} if "episodes" in fields else {})})
-        run = RunDir(seed_dir, resume=resume)
-        run.write_config({"algo": algo, **cfg.model_dump()})
-        module.run(cfg, run)
+        train({step_field: env_steps, **({"episodes": None} if "episodes" in fields else {})})
         return
     if "episodes" not in fields:
         raise ConfigError(f"{algo}: its Config has neither 'episodes' nor one of {STEP_BUDGET_FIELDS}; "
@@ -148,10 +142,7 @@ def _train_to_budget(algo: str, config: dict, seed_dir: Path, env_steps: int) ->
         more = math.ceil((env_steps - done_steps) / max(float(np.mean(recent)), 1.0) / 2)
         more = min(more, max(MAX_CHUNK_EPISODES, batch))
         target = done_episodes + max(batch, math.ceil(more / batch) * batch)
-        cfg = module.Config(**{**config, "episodes": target})
-        run = RunDir(seed_dir, resume=resume)
-        run.write_config({"algo": algo, **cfg.model_dump()})
-        module.run(cfg, run)
+        train({"episodes": target})
         resume = True
 
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from classical.common.rundir import RunDir
+from classical.common.rundir import RunDir, load_checkpoint_file
 from classical.rl.models import build_model
 from classical.world_models import cem_mpc, dreamer
 from hybrid.world_model_vqc import cem_value_configs, dreamer_configs
@@ -33,5 +33,5 @@ def test_dreamer_with_vqc_actor_updates_the_circuit(tmp_path):
     summary = dreamer.run(cfg, RunDir(tmp_path))
     assert np.isfinite(summary["eval_return_mean"])
     import torch
-    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["agent"]
+    state = load_checkpoint_file(tmp_path / "checkpoint.pt")["agent"]
     assert not torch.allclose(state["actor.net.vqc.weights"], before)

@@ -85,7 +85,8 @@ def test_cli_train_writes_the_run_directory_and_resumes(tmp_path):
     for name in ("config.yaml", "metrics.csv", "checkpoint.pt", "curve.png", "eval.csv"):
         assert (out / name).exists(), name
     assert RunDir(out, resume=True).read_config()["seed"] == 3
-    res = runner.invoke(app, ["train", "--config", str(cfg), "--episodes", "6", "--out", str(out), "--resume"])
+    res = runner.invoke(app, ["train", "--config", str(cfg), "--seed", "3", "--episodes", "6", "--out", str(out),
+                              "--resume", "--extend-budget"])
     assert res.exit_code == 0, res.output
     assert len(metrics(out)) == 6
     agent = load_agent(out)
