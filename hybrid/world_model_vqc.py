@@ -37,26 +37,26 @@ def matched_mlp_spec(vqc_spec: dict, head: str, in_dim: int, out_dim: int, backe
     return {"type": "mlp", "hidden": list(mlp_sized_to(n_params, in_dim, out_dim, n_hidden_layers=1))}
 
 
-def cem_value_configs(seed: int = 0, backend: str = "qrl.torch", total_steps: int = 1000,
+def cem_value_configs(seed: int = 0, backend: str = "qrl.torch", total_env_steps: int = 1000,
                       **overrides) -> dict[str, cem_mpc.Config]:
     """CEM-MPC on Pendulum-v1 with a short horizon and a VQC / matched-MLP terminal value,
     and the same planner without a terminal value."""
     vqc = {"type": "vqc", "n_qubits": 3, "n_layers": 3}
-    base = dict(env_id="Pendulum-v1", seed=seed, total_steps=total_steps, horizon=10, discount=0.95,
+    base = dict(env_id="Pendulum-v1", seed=seed, total_env_steps=total_env_steps, horizon=10, gamma=0.95,
                 n_candidates=300, n_elites=30, n_iters=3, backend=backend)
     base.update(overrides)
-    return {"vqc_value": cem_mpc.Config(value=vqc, **base),
-            "mlp_value": cem_mpc.Config(value=matched_mlp_spec(vqc, "value", 3, 1, backend), **base),
+    return {"vqc_value": cem_mpc.Config(critic=vqc, **base),
+            "mlp_value": cem_mpc.Config(critic=matched_mlp_spec(vqc, "value", 3, 1, backend), **base),
             "no_value": cem_mpc.Config(**base)}
 
 
-def dreamer_configs(seed: int = 0, backend: str = "qrl.torch", total_steps: int = 1500,
+def dreamer_configs(seed: int = 0, backend: str = "qrl.torch", total_env_steps: int = 1500,
                     **overrides) -> dict[str, dreamer.Config]:
     """Dreamer-style agents on the 4-D task with a VQC actor and its matched-MLP twin."""
     vqc = {"type": "vqc", "n_qubits": 4, "n_layers": 3}
-    base = dict(env_id="qrl/FourDControl-v0", seed=seed, total_steps=total_steps, prefill_steps=500,
+    base = dict(env_id="qrl/FourDControl-v0", seed=seed, total_env_steps=total_env_steps, prefill_steps=500,
                 batch_size=8, seq_len=16, imag_horizon=10, updates_per_round=10, actor_input="obs",
-                actor_lr=3e-3, backend=backend)
+                lr={"world_model": 1e-3, "actor": 3e-3, "critic": 3e-4}, backend=backend)
     base.update(overrides)
     return {"vqc_actor": dreamer.Config(actor=vqc, **base),
             "mlp_actor": dreamer.Config(actor=matched_mlp_spec(vqc, "policy", 4, 4, backend), **base)}
@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--part", choices=["cem", "dreamer"], required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--backend", default="qrl.torch")
-    parser.add_argument("--total-steps", type=int, default=None)
+    parser.add_argument("--total-env-steps", type=int, default=None)
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--variants", nargs="*", default=None, help="subset of variants to run")
     parser.add_argument("--out", default="runs/wm_hybrid.jsonl")
@@ -76,8 +76,8 @@ def main() -> None:
     module = cem_mpc if args.part == "cem" else dreamer
     for seed in args.seeds:
         kw = {"eval_episodes": args.eval_episodes}
-        if args.total_steps:
-            kw["total_steps"] = args.total_steps
+        if args.total_env_steps:
+            kw["total_env_steps"] = args.total_env_steps
         for name, cfg in make(seed, args.backend, **kw).items():
             if args.variants and name not in args.variants:
                 continue

@@ -17,8 +17,7 @@ TRAINERS = [
     "qrl.algorithms.chsh",
 ]
 # trainers still to convert (issue 19); strict, so a converted one must leave this list
-UNCONVERTED = {"classical.world_models.cem_mpc", "classical.world_models.dreamer", "classical.world_models.i2a",
-               "classical.causal.train", "classical.marl.train", "classical.federated.train",
+UNCONVERTED = {"classical.causal.train", "classical.marl.train", "classical.federated.train",
                "hybrid.marl_quantum", "hybrid.federated_vqc", "hybrid.causal_vqc"}
 CHECKED = [pytest.param(a, marks=pytest.mark.xfail(strict=True, reason="not converted yet"))
            if a in UNCONVERTED else a for a in TRAINERS]

@@ -36,6 +36,7 @@ RENAMED = {
     "value_fit_steps": "critic_fit_steps",
     "value_tail": "critic_tail",
     "grad_clip": "max_grad_norm",
+    "discount": "gamma",
     "epsilon_start": "epsilon.start (epsilon: {start: 1.0, end: 0.01, decay: 0.99})",
     "epsilon_end": "epsilon.end (epsilon: {start: 1.0, end: 0.01, decay: 0.99})",
     "epsilon_decay": "epsilon.decay (epsilon: {start: 1.0, end: 0.01, decay: 0.99})",

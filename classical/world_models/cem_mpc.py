@@ -2,12 +2,13 @@
 
 Loop: collect ``random_steps`` with uniform random actions, fit the dynamics (and
 reward) model, then act with a CEM planner in the model and refit the model every
-``refit_every`` real steps, until ``total_steps`` real environment steps are spent.
+``refit_every`` real steps, until the budget (``total_env_steps`` real environment
+steps and/or ``episodes``) is spent.
 With ``reward: known`` the planner scores rollouts with the environment's true
 reward function and only the dynamics are learned (PETS-style); with
 ``reward: learned`` both come from the model.
 
-With ``value:`` set (a ``build_model`` spec, e.g. ``{"type": "mlp"}`` or, once
+With ``critic:`` set (a ``build_model`` spec, e.g. ``{"type": "mlp"}`` or, once
 ``qrl.models`` is imported, ``{"type": "vqc"}``), a state-value network is fitted to
 the discounted returns-to-go of the real episodes and added as the planner's
 terminal value ``γ^H V(s_H)``, so a short horizon sees beyond its end.
@@ -18,30 +19,34 @@ Run with ``qrl train --config configs/pendulum_cem_mpc.yaml --seed 0 --out runs/
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from torch import nn
 
 from classical.common.buffers import ReplayBuffer
+from classical.common.config import TrainerConfig
+from classical.common.rollouts import discounted_returns
 from classical.common.rundir import RunDir
 from classical.common.seeding import episode_seed, rng_state, seed_everything, set_rng_state
+from classical.common.training import adam_per_group, budget_spent, lr_for
 from classical.rl.models import build_model
 from classical.world_models.cem import CEMPlanner
 from classical.world_models.dynamics import DynamicsModel, Normaliser
 from classical.world_models.envs import eval_start_seed, known_reward_fn, make_env
 
 
-class Config(BaseModel):
+class Config(TrainerConfig):
     """CEM-MPC with a learned model."""
 
-    model_config = ConfigDict(extra="forbid")
-
     env_id: str = Field("Pendulum-v1", description="gymnasium id (Pendulum-v1 or qrl/FourDControl-v0)")
+    env_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gym.make")
     seed: int = Field(0, description="seed for environment, model and planner")
-    total_steps: int = Field(2000, ge=1, description="real environment steps for training (the budget)")
+    total_env_steps: int | None = Field(2000, ge=1, description="budget in real environment steps (the last "
+                                                                "episode is cut at it)")
+    episodes: int | None = Field(None, ge=1, description="budget in real episodes")
     random_steps: int = Field(200, ge=1, description="initial steps with uniform random actions")
     refit_every: int = Field(200, ge=1, description="refit the model after this many real steps")
     reward: Literal["learned", "known"] = Field("learned", description="planner's reward: learned model or the env's known reward")
@@ -49,25 +54,25 @@ class Config(BaseModel):
     n_candidates: int = Field(500, ge=2, description="CEM candidate sequences per iteration")
     n_elites: int = Field(50, ge=1, description="CEM elites")
     n_iters: int = Field(4, ge=1, description="CEM iterations per step")
-    discount: float = Field(1.0, gt=0, le=1, description="discount of model rewards in planning")
-    hidden: int = Field(64, ge=1, description="hidden width of the dynamics MLP")
-    n_layers: int = Field(2, ge=1, description="hidden layers of the dynamics MLP")
+    gamma: float = Field(1.0, gt=0, le=1, description="discount of model rewards in planning")
+    hidden: list[int] = Field(default_factory=lambda: [64, 64], description="hidden widths of the dynamics MLP")
     ensemble_size: int = Field(1, ge=1, description="dynamics ensemble members (predictions averaged)")
     fit_steps: int = Field(600, ge=1, description="gradient steps per model refit")
     batch_size: int = Field(256, ge=1, description="minibatch size for model fitting")
-    lr: float = Field(1e-3, gt=0, description="Adam learning rate for the model")
+    lr: dict[str, float] = Field(default_factory=lambda: {"model": 1e-3, "critic": 3e-3},
+                                 description="Adam learning rates: model (the dynamics), critic (README: lr)")
     eval_episodes: int = Field(10, ge=1, description="deterministic evaluation episodes at the end")
-    value: dict | None = Field(None, description="terminal value network spec (build_model), or None")
-    value_fit_steps: int = Field(200, ge=1, description="gradient steps per value refit")
-    value_lr: float = Field(3e-3, gt=0, description="learning rate of the value network")
-    value_tail: int = Field(50, ge=0, description="last steps of each episode left out of value targets (truncated returns)")
-    backend: str | None = Field(None, description="backends.yaml entry for a quantum value network")
+    critic: dict[str, Any] | None = Field(None, description="terminal value network spec (build_model), or None")
+    critic_fit_steps: int = Field(200, ge=1, description="gradient steps per critic refit")
+    critic_tail: int = Field(50, ge=0, description="last steps of each episode left out of critic targets "
+                                                   "(truncated returns)")
+    backend: str | None = Field(None, description="backends.yaml entry for a quantum critic")
 
     @model_validator(mode="after")
-    def _value_needs_discount(self):
-        if self.value is not None and self.discount >= 1.0:
-            raise ValueError("a terminal value needs discount < 1 (its targets are discounted returns); "
-                             "set discount, e.g. 0.95")
+    def _critic_needs_discount(self):
+        if self.critic is not None and self.gamma >= 1.0:
+            raise ValueError("a terminal value (critic) needs gamma < 1 (its targets are discounted returns); "
+                             "set gamma, e.g. 0.95")
         return self
 
 
@@ -99,15 +104,6 @@ class TerminalValue(nn.Module):
         return loss.item()
 
 
-def returns_to_go(rewards: list[float], discount: float) -> np.ndarray:
-    """Discounted sums ``Σ_k γ^k r_{t+k}`` to the end of the episode."""
-    out, running = np.zeros(len(rewards)), 0.0
-    for t in reversed(range(len(rewards))):
-        running = rewards[t] + discount * running
-        out[t] = running
-    return out
-
-
 def _episode(env, planner: CEMPlanner | None, seed: int, rng: np.random.Generator, max_steps: int,
              on_step=None) -> tuple[float, int, float]:
     """Play one episode (random actions if ``planner`` is None); return (return, steps, ms/plan)."""
@@ -136,23 +132,24 @@ def _episode(env, planner: CEMPlanner | None, seed: int, rng: np.random.Generato
 
 
 def run(cfg: Config, run: RunDir) -> dict:
-    """Train CEM-MPC within ``cfg.total_steps`` real steps, then evaluate ``cfg.eval_episodes`` episodes."""
+    """Train CEM-MPC within the budget, then evaluate ``cfg.eval_episodes`` episodes."""
     torch.set_num_threads(1)
     rng = seed_everything(cfg.seed)
-    env = make_env(cfg.env_id)
+    start_time = time.perf_counter()
+    env = make_env(cfg.env_id, **cfg.env_kwargs)
     obs_dim = env.observation_space.shape[0]
     act_dim = env.action_space.shape[0]
-    model = DynamicsModel(obs_dim, act_dim, cfg.hidden, cfg.n_layers, cfg.ensemble_size)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    buffer = ReplayBuffer(cfg.total_steps)
+    model = DynamicsModel(obs_dim, act_dim, cfg.hidden, ensemble_size=cfg.ensemble_size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr_for(cfg.lr, "model"))
+    buffer = ReplayBuffer(cfg.total_env_steps or 1_000_000)
     reward_fn = known_reward_fn(cfg.env_id) if cfg.reward == "known" else None
     value = value_opt = None
     value_data: dict[str, list] = {"obs": [], "target": []}
-    if cfg.value is not None:
-        value = TerminalValue(build_model(cfg.value, "value", obs_dim, 1, backend=cfg.backend), obs_dim)
-        value_opt = torch.optim.Adam(value.net.parameters(), lr=cfg.value_lr)
+    if cfg.critic is not None:
+        value = TerminalValue(build_model(cfg.critic, "value", obs_dim, 1, backend=cfg.backend), obs_dim)
+        value_opt = adam_per_group(value.net, cfg.lr, net="critic")
     planner = CEMPlanner(model.step_fn(reward_fn), env.action_space.low, env.action_space.high,
-                         cfg.horizon, cfg.n_candidates, cfg.n_elites, cfg.n_iters, cfg.discount,
+                         cfg.horizon, cfg.n_candidates, cfg.n_elites, cfg.n_iters, cfg.gamma,
                          seed=cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     env_steps, episode, since_fit, loss = 0, 0, 0, float("nan")
@@ -187,11 +184,11 @@ def run(cfg: Config, run: RunDir) -> dict:
 
     # Episodes are cut at the remaining budget; the model is refitted every `refit_every` steps,
     # at the end of the episode in which that many new steps accumulated.
-    while env_steps < cfg.total_steps:
+    while not budget_spent(cfg, episode, env_steps):
         random_phase = env_steps < cfg.random_steps
         episode_obs.clear()
         episode_rewards.clear()
-        limit = (cfg.random_steps if random_phase else cfg.total_steps) - env_steps
+        limit = (cfg.random_steps if random_phase else (cfg.total_env_steps or 10**12)) - env_steps
         ret, steps, ms = _episode(env, None if random_phase else planner,
                                   seed=episode_seed(cfg.seed, episode, stride=100_003), rng=rng, max_steps=limit,
                                   on_step=add)
@@ -203,11 +200,11 @@ def run(cfg: Config, run: RunDir) -> dict:
             since_fit = 0
         if value is not None:
             # returns-to-go near the cut-off are truncated: keep only the earlier steps as targets
-            keep = max(len(episode_rewards) - cfg.value_tail, 0)
+            keep = max(len(episode_rewards) - cfg.critic_tail, 0)
             value_data["obs"] += episode_obs[:keep]
-            value_data["target"] += list(returns_to_go(episode_rewards, cfg.discount)[:keep])
+            value_data["target"] += list(discounted_returns(episode_rewards, cfg.gamma)[:keep])
             if env_steps >= cfg.random_steps and value_data["obs"]:
-                value.fit(np.array(value_data["obs"]), np.array(value_data["target"]), cfg.value_fit_steps,
+                value.fit(np.array(value_data["obs"]), np.array(value_data["target"]), cfg.critic_fit_steps,
                           value_opt, generator)
                 planner.terminal_value = value
         run.log({"episode": episode, "env_steps": env_steps, "return": ret, "model_loss": loss,
@@ -231,6 +228,8 @@ def run(cfg: Config, run: RunDir) -> dict:
         rows.append({"episode": i, "return": ret, "steps": steps, "plan_ms": ms})
     run.write_eval(rows)
     returns = [r["return"] for r in rows]
-    return {"env_steps": env_steps, "eval_return_mean": float(np.mean(returns)),
+    n_params = sum(p.numel() for p in model.parameters()) + (value.net.n_params if value is not None else 0)
+    return {"episodes": episode, "env_steps": env_steps, "eval_return_mean": float(np.mean(returns)),
+            "n_params": n_params, "wall_seconds": round(time.perf_counter() - start_time, 3),
             "eval_return_std": float(np.std(returns)),
             "plan_ms": float(np.median([r["plan_ms"] for r in rows]))}

@@ -21,30 +21,36 @@ imagination — a small circuit then sees 3–4 numbers, not the latent.
 from __future__ import annotations
 
 import copy
-from typing import Literal
+import time
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, model_validator
 from torch import nn
 
+from classical.common.config import TrainerConfig
 from classical.common.rundir import RunDir
 from classical.common.seeding import episode_seed, rng_state, seed_everything, set_rng_state
+from classical.common.training import budget_spent, lr_for
 from classical.rl.models import build_model
 from classical.world_models.envs import eval_start_seed, make_env
 from classical.world_models.rssm import LatentState, stack_states
 from classical.world_models.world_model import SequenceReplay, WorldModel, mlp
 
 
-class Config(BaseModel):
+LR_KEYS = {"world_model", "actor", "critic", "default"}
+
+
+class Config(TrainerConfig):
     """Dreamer-style actor-critic in a learned world model's imagination."""
 
-    model_config = ConfigDict(extra="forbid")
-
     env_id: str = Field("qrl/FourDControl-v0", description="gymnasium id with a Box action space")
+    env_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gym.make")
     seed: int = Field(0, description="seed for environment, networks and sampling")
-    total_steps: int = Field(3000, ge=1, description="real environment steps (the budget)")
+    total_env_steps: int | None = Field(3000, ge=1, description="budget in real environment steps")
+    episodes: int | None = Field(None, ge=1, description="budget in real episodes")
     prefill_steps: int = Field(500, ge=1, description="initial steps with uniform random actions")
     train_every: int = Field(50, ge=1, description="real steps between training rounds")
     updates_per_round: int = Field(25, ge=1, description="gradient updates per training round")
@@ -56,19 +62,28 @@ class Config(BaseModel):
     entropy_scale: float = Field(1e-3, ge=0, description="actor entropy bonus")
     deter_dim: int = Field(64, ge=1, description="RSSM GRU size")
     stoch_dim: int = Field(8, ge=1, description="RSSM Gaussian latent size")
-    hidden: int = Field(64, ge=1, description="world-model MLP width")
+    width: int = Field(64, ge=1, description="width of the world model's internal MLPs and of the critic")
     latent: Literal["gaussian", "categorical"] = Field("gaussian", description="RSSM latent type")
     free_nats: float = Field(1.0, ge=0, description="free nats of the KL term")
     kl_balance: float = Field(0.8, ge=0, le=1, description="KL balancing α")
-    wm_lr: float = Field(1e-3, gt=0, description="world-model learning rate")
-    actor_lr: float = Field(3e-4, gt=0, description="actor learning rate")
-    critic_lr: float = Field(3e-4, gt=0, description="critic learning rate")
+    lr: dict[str, float] = Field(default_factory=lambda: {"world_model": 1e-3, "actor": 3e-4, "critic": 3e-4},
+                                 description="Adam learning rates: keys world_model, actor, critic, default "
+                                             "(README: lr)")
+    max_grad_norm: float | None = Field(100.0, gt=0, description="gradient norm clip of each network "
+                                                                  "(None: no clipping)")
     target_tau: float = Field(0.02, gt=0, le=1, description="Polyak rate of the target critic")
     actor: dict = Field(default_factory=lambda: {"type": "mlp", "hidden": [64, 64]},
                         description="actor network spec for classical.rl.models.build_model")
     actor_input: Literal["latent", "obs"] = Field("latent", description="what the actor reads")
     backend: str | None = Field(None, description="backends.yaml entry for a quantum actor")
     eval_episodes: int = Field(10, ge=1, description="deterministic evaluation episodes at the end")
+
+    @model_validator(mode="after")
+    def _known_lr_keys(self):
+        unknown = sorted(set(self.lr) - LR_KEYS)
+        if unknown:
+            raise ValueError(f"lr keys {unknown} are not used by Dreamer; use {sorted(LR_KEYS)}")
+        return self
 
 
 class GaussianActor(nn.Module):
@@ -125,7 +140,7 @@ class DreamerAgent(nn.Module):
     def __init__(self, world_model: WorldModel, actor: GaussianActor, cfg: Config):
         super().__init__()
         self.wm, self.actor, self.cfg = world_model, actor, cfg
-        self.critic = mlp(world_model.rssm.feature_dim, 1, cfg.hidden)
+        self.critic = mlp(world_model.rssm.feature_dim, 1, cfg.width)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
 
     def actor_features(self, state: LatentState) -> torch.Tensor:
@@ -173,7 +188,7 @@ class DreamerAgent(nn.Module):
 
 
 def build_agent(cfg: Config, obs_dim: int, action_dim: int, low, high) -> DreamerAgent:
-    wm = WorldModel(obs_dim, action_dim, cfg.deter_dim, cfg.stoch_dim, cfg.hidden, cfg.latent,
+    wm = WorldModel(obs_dim, action_dim, cfg.deter_dim, cfg.stoch_dim, cfg.width, cfg.latent,
                     free_nats=cfg.free_nats, kl_balance=cfg.kl_balance)
     in_dim = obs_dim if cfg.actor_input == "obs" else wm.rssm.feature_dim
     net = build_model(cfg.actor, "policy", in_dim, 2 * action_dim, backend=cfg.backend)
@@ -204,17 +219,19 @@ class _Controller:
 
 
 def run(cfg: Config, run: RunDir) -> dict:
-    """Train for ``cfg.total_steps`` real steps, then evaluate the deterministic actor."""
+    """Train within the budget (real steps and/or episodes), then evaluate the deterministic actor."""
     torch.set_num_threads(1)
     rng = seed_everything(cfg.seed)
-    env = make_env(cfg.env_id)
+    start_time = time.perf_counter()
+    env = make_env(cfg.env_id, **cfg.env_kwargs)
     obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
     low, high = env.action_space.low, env.action_space.high
     agent = build_agent(cfg, obs_dim, action_dim, low, high)
-    wm_opt = torch.optim.Adam(agent.wm.parameters(), lr=cfg.wm_lr)
-    actor_opt = torch.optim.Adam(agent.actor.parameters(), lr=cfg.actor_lr)
-    critic_opt = torch.optim.Adam(agent.critic.parameters(), lr=cfg.critic_lr)
-    replay = SequenceReplay(cfg.total_steps + 1000)
+    wm_opt = torch.optim.Adam(agent.wm.parameters(), lr=lr_for(cfg.lr, "world_model"))
+    actor_opt = torch.optim.Adam(agent.actor.parameters(), lr=lr_for(cfg.lr, "actor"))
+    critic_opt = torch.optim.Adam(agent.critic.parameters(), lr=lr_for(cfg.lr, "critic"))
+    step_limit = cfg.total_env_steps or float("inf")
+    replay = SequenceReplay(cfg.total_env_steps + 1000 if cfg.total_env_steps else 1_000_000)
     controller = _Controller(agent, action_dim)
     env_steps, episode, metrics = 0, 0, {}
 
@@ -234,25 +251,27 @@ def run(cfg: Config, run: RunDir) -> dict:
             wm_loss, out, post = agent.wm.loss(batch)
             wm_opt.zero_grad()
             wm_loss.backward()
-            nn.utils.clip_grad_norm_(agent.wm.parameters(), 100.0)
+            if cfg.max_grad_norm is not None:
+                nn.utils.clip_grad_norm_(agent.wm.parameters(), cfg.max_grad_norm)
             wm_opt.step()
             actor_loss, critic_loss, extra = agent.behaviour_losses(post)
             actor_opt.zero_grad()
             critic_opt.zero_grad()
             (actor_loss + critic_loss).backward()  # actor and critic share no parameters
-            nn.utils.clip_grad_norm_(agent.actor.parameters(), 100.0)
+            if cfg.max_grad_norm is not None:
+                nn.utils.clip_grad_norm_(agent.actor.parameters(), cfg.max_grad_norm)
             actor_opt.step()
             critic_opt.step()
             agent.update_target()
             out.update(extra, critic_loss=critic_loss.item())
         return out
 
-    while env_steps < cfg.total_steps:
+    while not budget_spent(cfg, episode, env_steps):
         obs, _ = env.reset(seed=episode_seed(cfg.seed, episode, stride=100_003))
         controller.reset()
         replay.add(obs=obs, action=np.zeros(action_dim), reward=0.0, cont=1.0, is_first=True)
         ep_return, done = 0.0, False
-        while not done and env_steps < cfg.total_steps:
+        while not done and env_steps < step_limit:
             if env_steps < cfg.prefill_steps:
                 action = rng.uniform(low, high).astype(np.float32)
             else:
@@ -275,7 +294,9 @@ def run(cfg: Config, run: RunDir) -> dict:
     rows = evaluate(agent, env, controller, cfg.eval_episodes, seed=eval_start_seed(cfg.seed, 0))
     run.write_eval(rows)
     returns = [r["return"] for r in rows]
-    return {"env_steps": env_steps, "eval_return_mean": float(np.mean(returns)),
+    n_params = sum(p.numel() for m in (agent.wm, agent.actor, agent.critic) for p in m.parameters())
+    return {"episodes": episode, "env_steps": env_steps, "eval_return_mean": float(np.mean(returns)),
+            "n_params": n_params, "wall_seconds": round(time.perf_counter() - start_time, 3),
             "eval_return_std": float(np.std(returns))}
 
 

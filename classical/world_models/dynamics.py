@@ -8,6 +8,8 @@ candidates costs one call per planning step, not one per member or candidate.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import torch
 from torch import nn
@@ -50,8 +52,8 @@ class DynamicsModel(nn.Module):
 
     Args:
         obs_dim, action_dim: sizes of observation and action.
-        hidden: width of each hidden layer.
-        n_layers: number of hidden layers.
+        hidden: the hidden widths (a list), or one width repeated ``n_layers`` times.
+        n_layers: number of hidden layers when ``hidden`` is one width.
         ensemble_size: number of members; predictions are their mean.
 
     **Example**
@@ -64,11 +66,11 @@ class DynamicsModel(nn.Module):
     (torch.Size([2, 3]), torch.Size([2]))
     """
 
-    def __init__(self, obs_dim: int, action_dim: int, hidden: int = 200, n_layers: int = 2,
+    def __init__(self, obs_dim: int, action_dim: int, hidden: int | Sequence[int] = 200, n_layers: int = 2,
                  ensemble_size: int = 1):
         super().__init__()
         self.obs_dim, self.action_dim, self.ensemble_size = obs_dim, action_dim, ensemble_size
-        dims = [obs_dim + action_dim] + [hidden] * n_layers
+        dims = [obs_dim + action_dim] + ([hidden] * n_layers if isinstance(hidden, int) else list(hidden))
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
             layers += [EnsembleLinear(ensemble_size, a, b), nn.SiLU()]

@@ -24,35 +24,44 @@ order one and does not swamp the policy gradient in the layers both share.
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import nn
 
+from classical.common.config import TrainerConfig
 from classical.common.rundir import RunDir
 from classical.common.seeding import episode_seed, rng_state, seed_everything, set_rng_state
+from classical.common.training import budget_spent, lr_for
 from classical.world_models.dynamics import DynamicsModel
 from classical.world_models.envs import eval_start_seed, make_env
 from classical.world_models.world_model import mlp
 
 
-class Config(BaseModel):
+class Config(TrainerConfig):
     """Imagination-augmented actor-critic."""
 
-    model_config = ConfigDict(extra="forbid")
-
     env_id: str = Field("qrl/FourDControl-v0", description="gymnasium id with a Box action space")
+    env_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gym.make")
     seed: int = Field(0, description="seed for environment, networks and sampling")
-    total_steps: int = Field(5000, ge=1, description="real environment steps (the budget)")
+    total_env_steps: int | None = Field(5000, ge=1, description="budget in real environment steps")
+    episodes: int | None = Field(None, ge=1, description="budget in real episodes")
     model_warmup_steps: int = Field(500, ge=1, description="random-action steps before the env model is first fitted")
     refit_every: int = Field(500, ge=1, description="refit the environment model every this many steps")
     model_fit_steps: int = Field(300, ge=1, description="gradient steps per env-model refit")
     n_rollouts: int = Field(3, ge=1, description="imagined trajectories per step")
     rollout_depth: int = Field(5, ge=1, description="steps per imagined trajectory")
     code_dim: int = Field(16, ge=1, description="imagination-encoder code per trajectory")
-    hidden: int = Field(64, ge=1, description="hidden width of the networks")
-    lr: float = Field(1e-3, gt=0, description="Adam learning rate of agent and rollout policy")
+    width: int = Field(64, ge=1, description="hidden width of the networks")
+    lr: dict[str, float] = Field(default_factory=lambda: {"default": 1e-3, "model": 1e-3},
+                                 description="Adam learning rates: default (agent and rollout policy), "
+                                             "model (the environment model) (README: lr)")
     gamma: float = Field(0.97, gt=0, le=1, description="discount")
+    max_grad_norm: float | None = Field(10.0, gt=0, description="gradient norm clip of the agent "
+                                                                 "(None: no clipping)")
     gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE λ")
     entropy_scale: float = Field(1e-3, ge=0, description="entropy bonus")
     eval_episodes: int = Field(10, ge=1, description="deterministic evaluation episodes at the end")
@@ -93,12 +102,12 @@ class I2A(nn.Module):
         super().__init__()
         self.env_model, self.cfg = env_model, cfg
         self.low, self.high = float(np.min(low)), float(np.max(high))
-        self.rollout_policy = GaussianHead(obs_dim, action_dim, cfg.hidden, self.low, self.high)
+        self.rollout_policy = GaussianHead(obs_dim, action_dim, cfg.width, self.low, self.high)
         self.encoder = nn.GRU(obs_dim + 1, cfg.code_dim)
-        self.model_free = mlp(obs_dim, cfg.hidden, cfg.hidden, 1)
-        joint = cfg.n_rollouts * cfg.code_dim + cfg.hidden
-        self.policy = GaussianHead(joint, action_dim, cfg.hidden, self.low, self.high)
-        self.value = mlp(joint, 1, cfg.hidden, 1)
+        self.model_free = mlp(obs_dim, cfg.width, cfg.width, 1)
+        joint = cfg.n_rollouts * cfg.code_dim + cfg.width
+        self.policy = GaussianHead(joint, action_dim, cfg.width, self.low, self.high)
+        self.value = mlp(joint, 1, cfg.width, 1)
         # the value head predicts returns / return_scale, so its loss stays O(1) beside the policy's
         self.register_buffer("return_scale", torch.ones(()))
 
@@ -149,18 +158,20 @@ def gae(rewards: np.ndarray, values: np.ndarray, last_value: float, gamma: float
 
 
 def run(cfg: Config, run: RunDir) -> dict:
-    """Train I2A for ``cfg.total_steps`` real steps, then evaluate its mean action."""
+    """Train I2A within the budget (real steps and/or episodes), then evaluate its mean action."""
     torch.set_num_threads(1)
     rng = seed_everything(cfg.seed)
-    env = make_env(cfg.env_id)
+    start_time = time.perf_counter()
+    env = make_env(cfg.env_id, **cfg.env_kwargs)
     obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
     low, high = env.action_space.low, env.action_space.high
-    env_model = DynamicsModel(obs_dim, action_dim, hidden=cfg.hidden)
+    env_model = DynamicsModel(obs_dim, action_dim, hidden=cfg.width)
     agent = I2A(env_model, obs_dim, action_dim, low, high, cfg)
     agent_params = [p for n, p in agent.named_parameters() if not n.startswith(("env_model", "rollout_policy"))]
-    opt = torch.optim.Adam(agent_params, lr=cfg.lr)
-    rollout_opt = torch.optim.Adam(agent.rollout_policy.parameters(), lr=cfg.lr)
-    model_opt = torch.optim.Adam(env_model.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(agent_params, lr=lr_for(cfg.lr, "agent"))
+    rollout_opt = torch.optim.Adam(agent.rollout_policy.parameters(), lr=lr_for(cfg.lr, "rollout_policy"))
+    model_opt = torch.optim.Adam(env_model.parameters(), lr=lr_for(cfg.lr, "model"))
+    step_limit = cfg.total_env_steps or float("inf")
     data: dict[str, list] = {"obs": [], "action": [], "next_obs": [], "reward": []}
     env_steps, episode, since_fit, fitted = 0, 0, 0, False
 
@@ -173,10 +184,10 @@ def run(cfg: Config, run: RunDir) -> dict:
         set_rng_state(state["rng"], rng)
         env_steps, episode, since_fit, fitted = (state[k] for k in ("env_steps", "episode", "since_fit", "fitted"))
 
-    while env_steps < cfg.total_steps:
+    while not budget_spent(cfg, episode, env_steps):
         obs, _ = env.reset(seed=episode_seed(cfg.seed, episode, stride=100_003))
         ep_obs, ep_act, ep_rew, done, terminated = [], [], [], False, False
-        while not done and env_steps < cfg.total_steps:
+        while not done and env_steps < step_limit:
             if not fitted:
                 action = rng.uniform(low, high).astype(np.float32)
             else:
@@ -211,7 +222,8 @@ def run(cfg: Config, run: RunDir) -> dict:
                 - cfg.entropy_scale * dist.entropy().sum(-1).mean()
             opt.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_(agent_params, 10.0)
+            if cfg.max_grad_norm is not None:
+                nn.utils.clip_grad_norm_(agent_params, cfg.max_grad_norm)
             opt.step()
             # rollout policy imitates the agent's mean action (distillation)
             distill = ((agent.rollout_policy(o).mean - dist.mean.detach()) ** 2).mean()
@@ -244,5 +256,7 @@ def run(cfg: Config, run: RunDir) -> dict:
         rows.append({"episode": i, "return": total})
     run.write_eval(rows)
     returns = [r["return"] for r in rows]
-    return {"env_steps": env_steps, "eval_return_mean": float(np.mean(returns)),
+    n_params = sum(p.numel() for p in agent.parameters())   # the environment model is part of the agent
+    return {"episodes": episode, "env_steps": env_steps, "eval_return_mean": float(np.mean(returns)),
+            "n_params": n_params, "wall_seconds": round(time.perf_counter() - start_time, 3),
             "eval_return_std": float(np.std(returns))}

@@ -30,8 +30,8 @@ def read_eval(path):
 
 @pytest.mark.parametrize("actor_input", ["latent", "obs"])
 def test_dreamer_trains_end_to_end(tmp_path, actor_input):
-    cfg = dreamer.Config(total_steps=120, prefill_steps=60, train_every=30, updates_per_round=2,
-                         batch_size=4, seq_len=8, imag_horizon=4, deter_dim=16, stoch_dim=4, hidden=16,
+    cfg = dreamer.Config(total_env_steps=120, prefill_steps=60, train_every=30, updates_per_round=2,
+                         batch_size=4, seq_len=8, imag_horizon=4, deter_dim=16, stoch_dim=4, width=16,
                          actor={"type": "mlp", "hidden": [16]}, actor_input=actor_input, eval_episodes=2)
     run = RunDir(tmp_path)
     summary = dreamer.run(cfg, run)
@@ -42,7 +42,7 @@ def test_dreamer_trains_end_to_end(tmp_path, actor_input):
 
 
 def test_dreamer_actor_gradient_reaches_through_imagined_dynamics():
-    cfg = dreamer.Config(deter_dim=16, stoch_dim=4, hidden=16, imag_horizon=3, actor={"type": "mlp", "hidden": [8]})
+    cfg = dreamer.Config(deter_dim=16, stoch_dim=4, width=16, imag_horizon=3, actor={"type": "mlp", "hidden": [8]})
     agent = dreamer.build_agent(cfg, 4, 2, np.array([-1.0, -1.0]), np.array([1.0, 1.0]))
     post, _ = agent.wm.observe({"obs": torch.randn(2, 5, 4), "action": torch.randn(2, 5, 2),
                                 "is_first": torch.zeros(2, 5)})
@@ -54,8 +54,8 @@ def test_dreamer_actor_gradient_reaches_through_imagined_dynamics():
 
 
 def test_i2a_trains_end_to_end(tmp_path):
-    cfg = i2a.Config(total_steps=200, model_warmup_steps=50, refit_every=100, model_fit_steps=10,
-                     n_rollouts=2, rollout_depth=3, hidden=16, code_dim=4, eval_episodes=2)
+    cfg = i2a.Config(total_env_steps=200, model_warmup_steps=50, refit_every=100, model_fit_steps=10,
+                     n_rollouts=2, rollout_depth=3, width=16, code_dim=4, eval_episodes=2)
     run = RunDir(tmp_path)
     summary = i2a.run(cfg, run)
     assert summary["env_steps"] == 200
@@ -65,7 +65,7 @@ def test_i2a_trains_end_to_end(tmp_path):
 
 
 def test_i2a_value_rescaling_keeps_predicted_values():
-    agent = i2a.I2A(i2a.DynamicsModel(4, 2, hidden=8), 4, 2, -1.0, 1.0, i2a.Config(hidden=8, code_dim=4))
+    agent = i2a.I2A(i2a.DynamicsModel(4, 2, hidden=8), 4, 2, -1.0, 1.0, i2a.Config(width=8, code_dim=4))
     joint = torch.randn(6, agent.value[0].in_features)
     before = agent.value(joint).squeeze(-1) * agent.return_scale
     scale = agent.rescale_value(torch.full((6,), -50.0))
@@ -75,7 +75,7 @@ def test_i2a_value_rescaling_keeps_predicted_values():
 
 
 def test_i2a_policy_mean_stays_inside_the_action_bounds():
-    agent = i2a.I2A(i2a.DynamicsModel(4, 2, hidden=8), 4, 2, -2.0, 2.0, i2a.Config(hidden=8, code_dim=4))
+    agent = i2a.I2A(i2a.DynamicsModel(4, 2, hidden=8), 4, 2, -2.0, 2.0, i2a.Config(width=8, code_dim=4))
     with torch.no_grad():
         agent.policy.mean[-1].bias.fill_(100.0)  # an extreme pre-squash mean
     dist, _ = agent(torch.randn(5, 4))
@@ -87,7 +87,7 @@ def test_i2a_learns_to_beat_the_zero_action_on_the_four_d_task(tmp_path):
     # the preset's agent at 4,000 of its 5,000 steps. Measured over 5 evaluation episodes,
     # seeds 0/1/2: -10.2/-16.4/-9.4 against the zero action's -33.9/-59.9/-56.4 (0.17-0.30 of it);
     # before the bounded mean and rescaled value it diverged (-599 at 5,000 steps, seed 0)
-    summary = i2a.run(i2a.Config(seed=0, total_steps=4000, eval_episodes=5), RunDir(tmp_path))
+    summary = i2a.run(i2a.Config(seed=0, total_env_steps=4000, eval_episodes=5), RunDir(tmp_path))
     zero = fixed_policy_return(FOUR_D_ID, "zero", seed=0, episodes=5)
     assert summary["eval_return_mean"] > 0.5 * zero
 
@@ -97,7 +97,7 @@ def test_dreamer_learns_to_beat_the_zero_action_on_the_four_d_task(tmp_path):
     # the preset's latent-actor agent with smaller batches, 2,000 of its 3,000 steps. Measured over
     # 5 evaluation episodes, seeds 0/1/2: -7.2/-11.6/-7.8 against the zero action's -33.9/-59.9/-56.4
     # (0.14-0.21 of it); with 1,500 steps and 15 updates per round it failed in 2 of 3 seeds
-    cfg = dreamer.Config(seed=0, total_steps=2000, batch_size=8, seq_len=16, imag_horizon=10, eval_episodes=5)
+    cfg = dreamer.Config(seed=0, total_env_steps=2000, batch_size=8, seq_len=16, imag_horizon=10, eval_episodes=5)
     summary = dreamer.run(cfg, RunDir(tmp_path))
     zero = fixed_policy_return(FOUR_D_ID, "zero", seed=0, episodes=5)
     assert summary["eval_return_mean"] > 0.5 * zero
