@@ -195,6 +195,9 @@ from qrl.experiments.seeds import seeds_command  # noqa: E402
 app.command("compare")(functools.wraps(compare_command)(lambda **kw: _guard(lambda: compare_command(**kw))))
 app.command("seeds")(functools.wraps(seeds_command)(lambda **kw: _guard(lambda: seeds_command(**kw))))
 
+from qrl.experiments.tune import tune_command  # noqa: E402
+app.command("tune")(functools.wraps(tune_command)(lambda **kw: _guard(lambda: tune_command(**kw))))
+
 
 from qrl.cli_hardware import jobs_app  # noqa: E402
 

@@ -4,7 +4,8 @@
 - :mod:`~qrl.experiments.runner`: training one (arm, seed) or (preset, seed) job, and the
   process/Ray executor that skips finished seeds;
 - :mod:`~qrl.experiments.report`: statistics, ``summary.csv``, ``comparisons.csv``, figures;
-- :mod:`~qrl.experiments.compare` and :mod:`~qrl.experiments.seeds`: the two commands.
+- :mod:`~qrl.experiments.compare` and :mod:`~qrl.experiments.seeds`: the two commands;
+- :mod:`~qrl.experiments.tune`: `qrl tune`, Optuna over tuning seeds judged like `qrl seeds`.
 
 **Example**
 
