@@ -125,6 +125,38 @@ def budget_spent(cfg: Any, episodes: int, env_steps: int) -> bool:
     return budget_progress(cfg, episodes, env_steps) >= 1.0
 
 
+def adam_networks(nets: dict[str, torch.nn.Module], lr: dict[str, float]) -> torch.optim.Adam:
+    """One Adam over several named networks, a learning rate per parameter group.
+
+    ``lr`` keys may name the network, the group or both (:func:`lr_for`). Networks without
+    ``parameter_groups()`` (e.g. a ``ModuleList`` of models) count as one ``weights`` group
+    per member's groups merged.
+
+    **Example**
+
+    >>> nets = {"actor": torch.nn.Linear(2, 2), "critic": torch.nn.Linear(2, 1)}
+    >>> [g["lr"] for g in adam_networks(nets, {"default": 1e-3, "critic": 1e-2}).param_groups]
+    [0.001, 0.01]
+    """
+    groups = []
+    for net_name, net in nets.items():
+        for group, params in _parameter_groups(net).items():
+            groups.append({"params": list(params), "lr": lr_for(lr, group, net_name), "name": f"{net_name}.{group}"})
+    return torch.optim.Adam(groups)
+
+
+def _parameter_groups(net: torch.nn.Module) -> dict[str, list]:
+    if hasattr(net, "parameter_groups"):
+        return net.parameter_groups()
+    if isinstance(net, torch.nn.ModuleList):
+        merged: dict[str, list] = {}
+        for member in net:
+            for group, params in _parameter_groups(member).items():
+                merged.setdefault(group, []).extend(params)
+        return merged
+    return {"weights": list(net.parameters())}
+
+
 class InterruptFlag:
     """Turn Ctrl-C into a flag checked between updates, so the last checkpoint is whole."""
 

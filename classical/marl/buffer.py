@@ -26,9 +26,14 @@ class MultiAgentReplayBuffer(ReplayBuffer):
 
     def add_step(self, obs, state, actions, rewards, next_obs, next_state, terminated,
                  truncated: bool = False) -> None:
-        """Add one joint transition; ``terminated`` stops bootstrapping, ``truncated`` marks a time limit."""
+        """Add one joint transition; ``terminated`` stops bootstrapping, ``truncated`` marks a time limit.
+
+        Discrete actions ``[N]`` are stored as integers, continuous ones ``[N, A]`` as floats.
+        """
+        actions = np.asarray(actions)
+        actions = actions.astype(np.float32 if np.issubdtype(actions.dtype, np.floating) else np.int64)
         self.add(obs=np.asarray(obs, np.float32)[None], state=np.asarray(state, np.float32)[None],
-                 actions=np.asarray(actions, np.int64)[None], rewards=np.asarray(rewards, np.float32)[None],
+                 actions=actions[None], rewards=np.asarray(rewards, np.float32)[None],
                  next_obs=np.asarray(next_obs, np.float32)[None],
                  next_state=np.asarray(next_state, np.float32)[None],
                  terminated=np.asarray([terminated], np.float32),

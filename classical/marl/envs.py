@@ -183,10 +183,16 @@ def make_mpe(name: str, continuous_actions: bool = False, **kwargs) -> ParallelE
 
 
 class JointEnv:
-    """A discrete-action PettingZoo parallel env seen as arrays, for the learners.
+    """A PettingZoo parallel env seen as arrays, for the learners.
 
     Observations are zero-padded to the widest agent's; ``action_mask[i, a]`` says
     whether agent i has action a (speaker and listener have 3 and 5 actions).
+
+    Discrete tasks take one integer per agent. Tasks whose agents all have Box
+    actions (``continuous=True``) take ``actions[N, action_dim]`` in [-1, 1], mapped
+    affinely onto each agent's bounds (mpe2's Box(0, 1, (5,)) or ParticleEnv's
+    Box(-1, 1, (2,))); ``action_dim`` is the widest agent's and ``action_mask``
+    marks each agent's own components.
 
     **Example**
 
@@ -201,12 +207,21 @@ class JointEnv:
         self.env = env
         self.agents = list(env.possible_agents)
         self.n_agents = len(self.agents)
-        for a in self.agents:
-            if not isinstance(env.action_space(a), spaces.Discrete):
-                raise ValueError("JointEnv needs discrete actions; build the env with continuous_actions=False.")
-        sizes = [int(env.action_space(a).n) for a in self.agents]
+        kinds = {type(env.action_space(a)) for a in self.agents}
+        if kinds == {spaces.Box}:
+            self.continuous = True
+            sizes = [int(np.prod(env.action_space(a).shape)) for a in self.agents]
+            self.low = [np.asarray(env.action_space(a).low, np.float64).ravel() for a in self.agents]
+            self.high = [np.asarray(env.action_space(a).high, np.float64).ravel() for a in self.agents]
+        elif kinds == {spaces.Discrete}:
+            self.continuous = False
+            sizes = [int(env.action_space(a).n) for a in self.agents]
+        else:
+            raise ValueError("JointEnv needs every agent's actions Discrete or every agent's Box; "
+                             f"got {sorted(k.__name__ for k in kinds)}.")
         self.obs_dims = [int(np.prod(env.observation_space(a).shape)) for a in self.agents]
         self.obs_dim, self.n_actions = max(self.obs_dims), max(sizes)
+        self.action_dim = self.n_actions
         self.action_mask = np.zeros((self.n_agents, self.n_actions), dtype=bool)
         for i, n in enumerate(sizes):
             self.action_mask[i, :n] = True
@@ -235,12 +250,18 @@ class JointEnv:
         ``truncated`` (time limit) only ends the episode.
         """
         live = list(self.env.agents)
-        obs, rew, term, trunc, _ = self.env.step({a: int(actions[i]) for i, a in enumerate(self.agents)
+        obs, rew, term, trunc, _ = self.env.step({a: self._action(i, actions[i]) for i, a in enumerate(self.agents)
                                                   if a in live})
         rewards = np.array([rew.get(a, 0.0) for a in self.agents], dtype=np.float32)
         terminated = all(term.get(a, False) for a in live)
         truncated = not terminated and (not self.env.agents or any(trunc.get(a, False) for a in live))
         return self._stack(obs), self.state(), rewards, bool(terminated), bool(truncated)
+
+    def _action(self, i: int, action):
+        if not self.continuous:
+            return int(action)
+        a = np.clip(np.asarray(action, np.float64)[: len(self.low[i])], -1.0, 1.0)
+        return (self.low[i] + (a + 1.0) / 2.0 * (self.high[i] - self.low[i])).astype(np.float32)
 
     def positions(self) -> tuple[np.ndarray, np.ndarray, float]:
         """Agent positions, landmark positions and agent radius (MPE world or ParticleEnv)."""
@@ -251,6 +272,26 @@ class JointEnv:
         agents = np.array([a.state.p_pos for a in world.agents])
         landmarks = np.array([lm.state.p_pos for lm in world.landmarks])
         return agents, landmarks, float(world.agents[0].size)
+
+
+def make_joint_env(env_id: str, env_kwargs: dict | None = None) -> JointEnv:
+    """A task as a :class:`JointEnv` from the shared vocabulary's ``env_id`` and ``env_kwargs``.
+
+    ``env_id`` is ``"particle"`` (kwargs of :class:`ParticleEnv`) or an mpe2 task of
+    :data:`MPE_TASKS` (kwargs of its ``parallel_env``, e.g. ``N``, ``max_cycles``).
+
+    **Example**
+
+    >>> make_joint_env("particle", {"n_agents": 2, "mode": "competitive"}).zero_sum
+    True
+    """
+    env_kwargs = dict(env_kwargs or {})
+    try:
+        if env_id == "particle":
+            return JointEnv(ParticleEnv(**env_kwargs))
+        return JointEnv(make_mpe(env_id, **env_kwargs))
+    except TypeError as err:
+        raise ValueError(f"env_kwargs for {env_id!r}: {err}; check the keys under 'env_kwargs:'.") from None
 
 
 def make_env(name: str, n_agents: int = 3, max_cycles: int = 25, local_ratio: float = 0.5,

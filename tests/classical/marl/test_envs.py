@@ -58,5 +58,14 @@ def test_mpe_helpers_build_the_three_tasks():
     assert make_mpe("simple_spread", N=3).action_space("agent_0").n == 5
     assert make_mpe("simple_reference").action_space("agent_0").n == 50
     assert make_mpe("simple_spread", continuous_actions=True).action_space("agent_0").shape == (5,)
-    with pytest.raises(ValueError, match="discrete actions"):
-        JointEnv(make_mpe("simple_spread", continuous_actions=True))
+
+
+def test_joint_env_maps_continuous_actions_from_minus_one_one_onto_the_bounds():
+    env = JointEnv(make_mpe("simple_spread", N=3, max_cycles=5, continuous_actions=True))
+    assert env.continuous and env.action_dim == 5 and env.action_mask.all()
+    assert env._action(0, np.array([-1.0, 1.0, 0.0, 3.0, -3.0])).tolist() == [0.0, 1.0, 0.5, 1.0, 0.0]
+    env.reset(seed=0)
+    obs, state, rewards, terminated, truncated = env.step(np.zeros((3, 5)))
+    assert obs.shape == (3, 18) and rewards.shape == (3,)
+    particle = JointEnv(ParticleEnv(n_agents=2, continuous_actions=True))
+    assert particle._action(1, np.array([0.25, -0.5])).tolist() == [0.25, -0.5]

@@ -67,5 +67,5 @@ def test_shipped_configs_validate():
     assert paths
     for path in paths:
         data = load_yaml(path)
-        assert data.pop("algo") == "classical.marl.train"
-        validate(Config, data, str(path))
+        if data.pop("algo") == "classical.marl.train":     # the newer trainers' presets: tests/test_presets.py
+            validate(Config, data, str(path))
