@@ -7,7 +7,7 @@ DDPG per agent (Lowe et al. 2017) with the three TD3 corrections (Fujimoto et al
 each switchable:
 
 - ``twin_critics``: two critics, the target uses the smaller of their target values;
-- ``target_noise``/``target_noise_clip``: target policy smoothing, clipped Gaussian
+- ``smoothing_noise``/``smoothing_clip``: target policy smoothing, clipped Gaussian
   noise on the target actors' actions;
 - ``policy_delay``: actors and targets move once per that many critic updates.
 
@@ -35,9 +35,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 from torch import nn
 
+from classical.common.config import TrainerConfig
 from classical.common.rundir import RunDir
 from classical.common.seeding import seed_everything
 from classical.common.training import adam_networks
@@ -48,10 +49,8 @@ from classical.marl.networks import CentralCritic, load_modules, n_params, save_
 from classical.rl.models import build_model
 
 
-class Config(BaseModel):
+class Config(TrainerConfig):
     """Continuous MADDPG settings; ``configs/marl_*_maddpg_continuous.yaml`` are presets of this."""
-
-    model_config = ConfigDict(extra="forbid")
 
     env_id: str = Field("simple_spread", description="'particle' or an mpe2 task (see classical.marl.envs)")
     env_kwargs: dict[str, Any] = Field(default_factory=lambda: {"N": 3, "max_cycles": 25,
@@ -59,15 +58,16 @@ class Config(BaseModel):
                                        description="keyword arguments of the task (continuous actions)")
     actor: dict[str, Any] = Field(default_factory=lambda: {"type": "mlp", "hidden": [64, 64]},
                                   description="actor model spec (input: own observation and agent id)")
-    critic_hidden: list[int] = Field([128, 128], description="hidden widths of the centralised critics")
+    critic: dict[str, Any] = Field(default_factory=lambda: {"type": "mlp", "hidden": [128, 128]},
+                                   description="centralised critic spec (an MLP on all observations and actions)")
     backend: str | None = Field(None, description="backends.yaml entry for circuit actors")
     lr: dict[str, float] = Field(default_factory=lambda: {"default": 1e-3},
                                  description="Adam step sizes: keys default, actor, critic, <net>.<group>, <group>")
     gamma: float = Field(0.95, gt=0, le=1, description="discount")
     tau: float = Field(0.01, gt=0, le=1, description="Polyak rate of the target networks")
     twin_critics: bool = Field(True, description="TD3 clipped double Q")
-    target_noise: float = Field(0.2, ge=0, description="TD3 target policy smoothing σ (0: off)")
-    target_noise_clip: float = Field(0.5, ge=0, description="clip of the smoothing noise")
+    smoothing_noise: float = Field(0.2, ge=0, description="TD3 target policy smoothing σ (0: off)")
+    smoothing_clip: float = Field(0.5, ge=0, description="clip of the smoothing noise")
     policy_delay: int = Field(2, ge=1, description="critic updates per actor update")
     noise_start: float = Field(0.3, ge=0, description="exploration noise σ at the start")
     noise_end: float = Field(0.05, ge=0, description="exploration noise σ at the end of the budget")
@@ -82,12 +82,6 @@ class Config(BaseModel):
     eval_episodes: int = Field(50, ge=1, description="greedy (noise-free) evaluation episodes at the end")
     checkpoint_every: int = Field(100, ge=1, description="episodes between checkpoints")
     seed: int = Field(0, description="random seed")
-
-    @model_validator(mode="after")
-    def _budget(self):
-        if self.episodes is None and self.total_env_steps is None:
-            raise ValueError("set episodes or total_env_steps (the training budget).")
-        return self
 
 
 class ContinuousMADDPG:
@@ -111,7 +105,12 @@ class ContinuousMADDPG:
         self.team_reward = cfg.team_reward
         self.own = torch.as_tensor(env.action_mask, dtype=torch.float32)   # [N, A]: each agent's components
         self.actor = build_model(cfg.actor, "policy", env.obs_dim + env.n_agents, env.action_dim, cfg.backend)
-        self.critic = nn.ModuleList([CentralCritic(env.n_agents, env.obs_dim, env.action_dim, cfg.critic_hidden)
+        spec = dict(cfg.critic)
+        if spec.pop("type", "mlp") != "mlp" or set(spec) - {"hidden"}:
+            raise ValueError(f"critic must be {{type: mlp, hidden: [...]}} (the centralised critic is an MLP), "
+                             f"got {cfg.critic}.")
+        hidden = spec.get("hidden", [128, 128])
+        self.critic = nn.ModuleList([CentralCritic(env.n_agents, env.obs_dim, env.action_dim, hidden)
                                      for _ in range(2 if cfg.twin_critics else 1)])
         self.target_actor, self.target_critic = copy.deepcopy(self.actor), copy.deepcopy(self.critic)
         self.actor_opt = adam_networks({"actor": self.actor}, cfg.lr)
@@ -151,9 +150,9 @@ class ContinuousMADDPG:
             rewards = rewards.sum(-1, keepdim=True).expand_as(rewards)
         with torch.no_grad():
             next_actions = self.policy(next_obs, target=True)
-            if cfg.target_noise > 0:
-                noise = (torch.randn_like(next_actions) * cfg.target_noise).clamp(-cfg.target_noise_clip,
-                                                                                    cfg.target_noise_clip)
+            if cfg.smoothing_noise > 0:
+                noise = (torch.randn_like(next_actions) * cfg.smoothing_noise).clamp(-cfg.smoothing_clip,
+                                                                                    cfg.smoothing_clip)
                 next_actions = (next_actions + noise * self.own).clamp(-1.0, 1.0)
             next_q = torch.stack([q(next_obs, next_actions) for q in self.target_critic]).min(0).values
             target = rewards + self.gamma * (1 - batch["terminated"])[:, None] * next_q

@@ -36,24 +36,23 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 from torch import nn
 
+from classical.common.config import TrainerConfig
 from classical.common.rundir import RunDir
 from classical.common.running_stats import RunningMeanStd
-from classical.common.seeding import rng_state, seed_everything, set_rng_state
+from classical.common.seeding import episode_seed, rng_state, seed_everything, set_rng_state
 from classical.common.training import adam_networks
 from classical.marl.envs import JointEnv, make_joint_env
-from classical.marl.loop import episode_seed, evaluate
+from classical.marl.loop import evaluate
 from classical.marl.metrics import agent_returns, agent_summary
 from classical.marl.networks import masked, n_params
 from classical.rl.models import build_model
 
 
-class Config(BaseModel):
+class Config(TrainerConfig):
     """MAPPO settings; ``configs/marl_*_mappo.yaml`` are presets of this."""
-
-    model_config = ConfigDict(extra="forbid")
 
     env_id: str = Field("simple_spread", description="'particle' or an mpe2 task (see classical.marl.envs)")
     env_kwargs: dict[str, Any] = Field(default_factory=lambda: {"N": 3, "max_cycles": 25},
@@ -81,12 +80,6 @@ class Config(BaseModel):
     eval_episodes: int = Field(50, ge=1, description="greedy evaluation episodes at the end")
     checkpoint_every: int = Field(50, ge=1, description="updates between checkpoints")
     seed: int = Field(0, description="random seed")
-
-    @model_validator(mode="after")
-    def _budget(self):
-        if self.episodes is None and self.total_env_steps is None:
-            raise ValueError("set episodes or total_env_steps (the training budget).")
-        return self
 
 
 class MAPPO:
