@@ -54,15 +54,15 @@ def main() -> None:
                 summary = run(cfg, RunDir(tmp))
             summary["seconds"] = time.perf_counter() - start
             results[features].append(summary)
-            print(f"  {features:6s} features={summary['features']} return {summary['eval_return']:.1f}"
-                  f" -> shifted {summary['eval_return_shifted']:.1f} ({summary['seconds']:.1f}s)",
+            print(f"  {features:6s} features={summary['features']} return {summary['eval_return_mean']:.1f}"
+                  f" -> shifted {summary['eval_return_shifted_mean']:.1f} ({summary['seconds']:.1f}s)",
                   flush=True)
 
     print("\n| policy features | return before shift | return after shift | drop | seconds/run |")
     print("|---|---|---|---|---|")
     for features, rows in results.items():
-        before = np.array([r["eval_return"] for r in rows])
-        after = np.array([r["eval_return_shifted"] for r in rows])
+        before = np.array([r["eval_return_mean"] for r in rows])
+        after = np.array([r["eval_return_shifted_mean"] for r in rows])
         secs = np.array([r["seconds"] for r in rows])
         print(f"| {features} | {before.mean():.1f} ± {before.std():.1f} | "
               f"{after.mean():.1f} ± {after.std():.1f} | {(before - after).mean():.1f} | "

@@ -35,19 +35,19 @@ def main() -> None:
     torch.set_num_threads(1)
 
     def show(r: dict) -> None:
-        print(f"seed {r['seed']} {r['features']}: {r['qubits']} qubits, {r['params']} params, "
-              f"return {r['eval_return']:.1f} -> shifted {r['eval_return_shifted']:.1f} "
+        print(f"seed {r['seed']} {r['features']}: {r['qubits']} qubits, {r['n_params']} params, "
+              f"return {r['eval_return_mean']:.1f} -> shifted {r['eval_return_shifted_mean']:.1f} "
               f"({r['seconds']:.0f}s)", flush=True)
 
-    rows = compare(args.seeds, on_row=show, episodes=args.episodes, n_layers=args.n_layers,
+    rows = compare(args.seeds, on_row=show, episodes=args.episodes, model={"type": "vqc", "n_layers": args.n_layers},
                    eval_episodes=args.eval_episodes)
     print("\n| circuit input | qubits | params | return before shift | return after shift | seconds/run |")
     print("|---|---|---|---|---|---|")
     for kind, label in (("causal", "causal features (PC)"), ("all", "all features")):
         g = [r for r in rows if (len(r["features"]) < 4) == (kind == "causal")]
-        b = np.array([r["eval_return"] for r in g])
-        a = np.array([r["eval_return_shifted"] for r in g])
-        print(f"| {label} | {g[0]['qubits']} | {g[0]['params']} | {b.mean():.1f} ± {b.std():.1f} | "
+        b = np.array([r["eval_return_mean"] for r in g])
+        a = np.array([r["eval_return_shifted_mean"] for r in g])
+        print(f"| {label} | {g[0]['qubits']} | {g[0]['n_params']} | {b.mean():.1f} ± {b.std():.1f} | "
               f"{a.mean():.1f} ± {a.std():.1f} | {np.mean([r['seconds'] for r in g]):.0f} |")
 
 

@@ -13,7 +13,7 @@ reports qubits, parameters and returns before and after the shift.
 
 >>> import tempfile
 >>> from classical.common.rundir import RunDir
->>> cfg = Config(episodes=10, eval_episodes=1, n_layers=1)
+>>> cfg = Config(episodes=10, eval_episodes=1, model={"type": "vqc", "n_layers": 1})
 >>> out = run(cfg, RunDir(tempfile.mkdtemp()))
 >>> out["features"], out["qubits"]
 (['c1', 'c2'], 2)
@@ -36,20 +36,17 @@ from classical.common.rundir import RunDir
 class Config(causal_train.Config):
     """Causal policy gradient with a re-uploading circuit policy (one qubit per feature)."""
 
-    n_layers: int = Field(3, ge=1, description="re-uploading layers of the policy circuit")
-    model: dict[str, Any] = Field(default_factory=lambda: {"type": "vqc"},
-                                  description="policy spec; n_layers is added from the field above")
+    model: dict[str, Any] = Field(default_factory=lambda: {"type": "vqc", "n_layers": 3},
+                                  description="policy circuit spec (one qubit per kept feature)")
     backend: str | None = Field("default.qubit", description="backends.yaml entry for the circuit")
     lr: dict[str, float] = Field(
         default_factory=lambda: {"input_scaling": 0.1, "weights": 0.1, "output_scaling": 0.1},
-        description="Adam learning rate per circuit parameter group")
+        description="Adam learning rate per circuit parameter group (README: lr)")
 
 
 def run(cfg: Config, run_dir: RunDir) -> dict:
     """Discover the reward's parents, train the circuit on them, evaluate before/after the shift."""
-    inner = causal_train.Config(**{**cfg.model_dump(exclude={"n_layers"}),
-                                   "model": {**cfg.model, "n_layers": cfg.n_layers}})
-    summary = causal_train.run(inner, run_dir)
+    summary = causal_train.run(causal_train.Config(**cfg.model_dump()), run_dir)
     return {**summary, "qubits": len(summary["features"])}
 
 

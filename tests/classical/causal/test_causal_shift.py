@@ -77,7 +77,7 @@ def test_causal_policy_keeps_return_after_shift_and_all_features_policy_loses_it
     causal, full = results["causal"], results["all"]
     assert causal["features"] == ["c1", "c2"]
     # before the shift, reading the spurious feature pays (it leaks the outcome) ...
-    assert full["eval_return"] > causal["eval_return"] > 30
+    assert full["eval_return_mean"] > causal["eval_return_mean"] > 30
     # ... after it, only the causal policy keeps its return (max 50, chance 0)
-    assert causal["eval_return_shifted"] > 30
-    assert full["eval_return_shifted"] < causal["eval_return_shifted"] - 20
+    assert causal["eval_return_shifted_mean"] > 30
+    assert full["eval_return_shifted_mean"] < causal["eval_return_shifted_mean"] - 20
