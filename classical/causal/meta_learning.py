@@ -47,7 +47,7 @@ from torch.distributions import Categorical
 from classical.common.config import TrainerConfig
 from classical.common.rundir import RunDir
 from classical.common.seeding import seed_everything
-from classical.common.training import adam_for, rebuild_agent
+from classical.common.training import adam_networks, rebuild_agent
 from classical.rl.models import build_model
 
 
@@ -298,7 +298,7 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
     start = time.perf_counter()
     seed_everything(cfg.seed)
     agent = MetaAgent(cfg)
-    opt = adam_for({"core": nn.ModuleList([agent.core, agent.project]), "actor": agent.actor,
+    opt = adam_networks({"core": nn.ModuleList([agent.core, agent.project]), "actor": agent.actor,
                     "critic": agent.critic}, cfg.lr)
     task = cfg.task(cfg.seed)
     steps_per_episode = cfg.info_steps + 1

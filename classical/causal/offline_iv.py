@@ -49,7 +49,7 @@ from classical.common.config import TrainerConfig
 from classical.common.rollouts import evaluate_policy
 from classical.common.rundir import RunDir
 from classical.common.seeding import seed_everything
-from classical.common.training import adam_for, rebuild_agent
+from classical.common.training import adam_networks, rebuild_agent
 from classical.rl.models import MLP, build_model
 
 
@@ -85,7 +85,7 @@ class _Effects(nn.Module):
 
 def _fit(nets: dict[str, nn.Module], lr: dict[str, float], loss_fn, steps: int,
          max_grad_norm: float | None) -> float:
-    opt = adam_for(nets, lr)
+    opt = adam_networks(nets, lr)
     params = [p for net in nets.values() for p in net.parameters()]
     loss = torch.tensor(float("nan"))
     for _ in range(steps):

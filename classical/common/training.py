@@ -54,25 +54,6 @@ def adam_per_group(model: torch.nn.Module, lr: Mapping[str, float], amsgrad: boo
                             amsgrad=amsgrad)
 
 
-
-def adam_for(nets: Mapping[str, torch.nn.Module], lr: Mapping[str, float]) -> torch.optim.Adam:
-    """One Adam over several named networks, each parameter group at :func:`lr_for` its rate.
-
-    Networks without ``parameter_groups()`` count as one group, ``weights``.
-
-    **Example**
-
-    >>> nets = {"tau": torch.nn.Linear(1, 1), "baseline": torch.nn.Linear(1, 1)}
-    >>> [g["lr"] for g in adam_for(nets, {"default": 0.01, "tau": 0.1}).param_groups]
-    [0.1, 0.01]
-    """
-    groups = []
-    for name, net in nets.items():
-        parts = net.parameter_groups() if hasattr(net, "parameter_groups") \
-            else {"weights": list(net.parameters())}
-        groups += [{"params": list(ps), "lr": lr_for(lr, g, name)} for g, ps in parts.items()]
-    return torch.optim.Adam(groups)
-
 class Epsilon(BaseModel):
     """The one ε-greedy schedule: linear over a fraction of the budget, or a factor per episode.
 
