@@ -208,6 +208,7 @@ def device(name: str, wires: int, config: str | Path | None = None, **overrides)
         if e.device == "qrl.qiskit":
             for key, value in _RUN_CONTEXT.items():
                 kwargs.setdefault(key, value)
+            kwargs.setdefault("entry", name)
         if e.fake_backend is not None:
             kwargs.setdefault("fake_backend", e.fake_backend)
         if e.seed is not None:

@@ -59,7 +59,9 @@ def _use_backends_file(path: Optional[Path]) -> None:
 
 
 def _fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code=2)
 
 
@@ -68,10 +70,17 @@ def _guard(fn):
     from classical.common.config import ConfigError
     from qrl.hardware.retry import HardwareError
 
+    from qrl.hardware.secrets import install, redact, redact_exception
+
+    install()  # log records never carry the IBM token
     try:
         return fn()
     except (ConfigError, UsageProblem, ValueError, HardwareError) as err:
-        _fail(str(err))
+        _fail(redact(str(err)))
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except BaseException as err:  # an unexpected error still shows its traceback, never the token
+        raise redact_exception(err)
 
 
 # -- backends -------------------------------------------------------------

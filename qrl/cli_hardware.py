@@ -117,10 +117,13 @@ def jobs_fetch(ident: str = typer.Argument(..., help="ledger id, job id or job k
         raise ValueError(f"job {record['job_id']} ran on {record['backend']}, in this machine's "
                          "process; local jobs cannot be fetched later. Rerun the same command: "
                          "it resubmits only unfinished jobs.")
-    from qrl.hardware.runtime import RuntimeTarget, connect_service
+    from qrl.hardware.runtime import RuntimeTarget, account_error, connect_service
 
-    service = connect_service()
-    job = service.job(record["job_id"])
+    try:
+        service = connect_service()
+        job = service.job(record["job_id"])
+    except Exception as exc:  # noqa: BLE001  (any failure here is the account's or the network's)
+        raise account_error(exc) from None
     target = RuntimeTarget(job.backend(), record["backend"], service=service)
     values = target.result(job)
     ledger.record_done(record["job_key"], values, target.usage(job))

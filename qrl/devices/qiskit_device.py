@@ -76,7 +76,7 @@ AER_METHODS = ("automatic", "statevector", "density_matrix", "matrix_product_sta
 DRY_RUN_STAND_IN = "FakeBrisbane"
 OPTIONS = ("target", "fake_backend", "ibm_backend", "channel", "method", "mode",
            "resilience_level", "measure_mitigation", "zne", "dynamical_decoupling", "twirling",
-           "budget", "ledger", "run_id", "seed", "optimization_level", "dry_run", "retry", "pec")
+           "budget", "ledger", "run_id", "seed", "optimization_level", "dry_run", "retry", "pec", "entry")
 
 
 def _is_expval(m) -> bool:
@@ -138,6 +138,7 @@ class QiskitPrimitivesDevice(Device):
                     f"({n_physical} qubits); use fewer qubits or a larger fake_backend."
                 )
         self.ibm_backend = o["ibm_backend"] or "least_busy"
+        self.entry = o["entry"]  # the backends.yaml entry, named in account errors
         self.channel = o["channel"]
         self.method = o["method"] or "automatic"
         if self.method not in AER_METHODS:
@@ -394,7 +395,7 @@ class QiskitPrimitivesDevice(Device):
                                             self.retry_policy, sleep=self.sleep or _sleep)
             except Exception as exc:
                 if not self.dry_run:
-                    raise
+                    raise runtime.account_error(exc, self.entry) from None
                 reason = ("no IBM account configured" if isinstance(exc, CredentialsError)
                           else f"IBM Quantum unreachable ({type(exc).__name__})")
                 stand_in = self.fake_backend or DRY_RUN_STAND_IN
@@ -403,11 +404,14 @@ class QiskitPrimitivesDevice(Device):
                     runtime.fake_backend_by_name(stand_in), f"fake:{stand_in}", self.mode,
                     self.runtime_options, None, self.optimization_level)
                 return self._target
-            if self.ibm_backend == "least_busy":
-                backend = service.least_busy(operational=True, simulator=False,
-                                             min_num_qubits=len(self.wires))
-            else:
-                backend = service.backend(self.ibm_backend)
+            try:
+                if self.ibm_backend == "least_busy":
+                    backend = service.least_busy(operational=True, simulator=False,
+                                                 min_num_qubits=len(self.wires))
+                else:
+                    backend = service.backend(self.ibm_backend)
+            except Exception as exc:
+                raise runtime.account_error(exc, self.entry) from None
             self._target = runtime.RuntimeTarget(backend, f"ibm:{backend.name}", self.mode,
                                                  self.runtime_options, service,
                                                  self.optimization_level)

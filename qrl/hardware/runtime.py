@@ -49,7 +49,36 @@ IBM_ACCOUNT_HELP = (
 
 
 class CredentialsError(HardwareError):
-    """No IBM Quantum account could be found (message says how to configure one)."""
+    """No IBM Quantum account could be found or used (message says how to configure one)."""
+
+
+IBM_ACCOUNT_FIX = (
+    "check QISKIT_IBM_TOKEN (an API key from quantum.cloud.ibm.com), QISKIT_IBM_INSTANCE (the "
+    "instance CRN or name) and QISKIT_IBM_CHANNEL, or the account saved with "
+    "QiskitRuntimeService.save_account(...)"
+)
+
+
+def account_error(exc: BaseException, entry: str | None = None) -> CredentialsError:
+    """One line for a failure to open an IBM Quantum account: what happened, the entry, the fix.
+
+    The token never appears in it (the text goes through :func:`qrl.hardware.secrets.redact`).
+    """
+    from qrl.hardware.secrets import redact
+
+    where = f"backend '{entry}': " if entry else ""
+    if isinstance(exc, CredentialsError):
+        return CredentialsError(redact(f"{where}{exc}"))
+    name = type(exc).__name__
+    detail = (str(exc).strip().splitlines() or [""])[0].strip()[:200]
+    if isinstance(exc, (AttributeError, TypeError, ValueError, KeyError)) and not name.startswith("IBM"):
+        what = "IBM Quantum account settings are malformed"
+    elif "Account" in name or "NotAuthorized" in name or "CloudResourceName" in name:
+        what = "IBM Quantum rejected the account"
+    else:
+        what = "IBM Quantum could not be reached"
+    reason = f"{name}: {detail}" if detail else name
+    return CredentialsError(redact(f"{where}{what} ({reason}); {IBM_ACCOUNT_FIX}."))
 
 
 @dataclass
@@ -354,6 +383,12 @@ def connect_service(channel: str | None = None):
         return QiskitRuntimeService(channel=channel, instance=instance)
     except AccountNotFoundError:
         raise CredentialsError(IBM_ACCOUNT_HELP) from None
+    except Exception as exc:  # noqa: BLE001  (transient ones are retried by the caller; the rest are the account's)
+        from qrl.hardware.retry import is_transient
+
+        if is_transient(exc):
+            raise
+        raise account_error(exc) from None
 
 
 class RuntimeTarget:

@@ -198,8 +198,11 @@ def test_token_never_reaches_any_file_the_run_writes(tmp_path, monkeypatch, capl
     assert "unreachable" in dry.dry_run_plan[0]["note"]
     real = qml.device("qrl.qiskit", wires=2, target="ibm", ledger=run_dir,
                       retry={"attempts": 2, "base_seconds": 0})
-    with pytest.raises(ConnectionError) as failure:  # retried, then reported
-        qnode(real)(X, W)
+    from qrl.hardware.runtime import CredentialsError
+
+    with pytest.raises(CredentialsError, match=r"IBM Quantum could not be reached \(ConnectionError: network "
+                                               r"is unreachable\); check QISKIT_IBM_TOKEN") as failure:
+        qnode(real)(X, W)  # retried, then reported in one line
     fake = qml.device("qrl.qiskit", wires=2, target="fake", fake_backend="FakeManilaV2",
                       ledger=run_dir, run_id="with-token")
     qnode(fake)(X, W)
