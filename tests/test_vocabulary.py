@@ -12,6 +12,7 @@ from classical.common.training import Epsilon
 TRAINERS = [
     "classical.rl.reinforce", "classical.rl.dqn", "classical.rl.ppo",
     "classical.world_models.cem_mpc", "classical.world_models.dreamer", "classical.world_models.i2a",
+    "classical.world_models.planet",
     "classical.causal.train", "classical.causal.offline_iv", "classical.causal.meta_learning",
     "classical.marl.train", "classical.marl.mappo", "classical.marl.maddpg_continuous", "classical.federated.train",
     "hybrid.marl_quantum", "hybrid.federated_vqc", "hybrid.causal_vqc",
