@@ -81,8 +81,22 @@ def backends_path(config: str | Path | None = None) -> Path:
 
 
 def load(config: str | Path | None = None) -> BackendsFile:
-    """Read and validate a backends file."""
+    """Read and validate a backends file (cached until the file changes: circuits built in a loop
+    would otherwise parse the YAML once per QNode)."""
     path = backends_path(config)
+    try:
+        stat = path.stat()
+    except OSError:
+        return _load(path)  # reports the missing file
+    return _load_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size).model_copy(deep=True)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(path: str, mtime_ns: int, size: int) -> "BackendsFile":
+    return _load(Path(path))
+
+
+def _load(path: Path) -> BackendsFile:
     try:
         data = load_yaml(path)
     except ConfigError as err:

@@ -1,0 +1,116 @@
+"""VQE on molecular Hamiltonians from ``qml.qchem``, checked against exact diagonalisation.
+
+:func:`molecule` builds the qubit Hamiltonian of H₂ or LiH at a bond length with
+PennyLane's built-in differentiable Hartree–Fock (``method="dhf"``, STO-3G; no PySCF
+or OpenFermion needed, fully offline). LiH uses an active space of 2 electrons in 2
+spatial orbitals, so both molecules are 4-qubit problems. :func:`exact_ground_energy`
+diagonalises the Hamiltonian's sparse matrix; :func:`vqe` minimises ⟨ψ(θ)|H|ψ(θ)⟩ with a
+hardware-efficient ansatz (:func:`hardware_efficient_ansatz`: the Hartree–Fock bit
+string, then layers of RY and RZ on every wire and a CNOT ladder) on a ``backends.yaml``
+backend with torch Adam, and reports the error against the exact energy. Chemical
+accuracy is 1.6 mHa (1 kcal/mol).
+
+**Example**
+
+>>> out = vqe("H2", 0.74, n_layers=2, steps=150, seed=0)
+>>> out["error_mha"] < 1.6
+True
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import torch
+
+CHEMICAL_ACCURACY = 1.6e-3   # Hartree
+ANGSTROM_TO_BOHR = 1 / 0.529177210903
+MOLECULES = {"H2": {"symbols": ["H", "H"], "active_electrons": None, "active_orbitals": None},
+             "LiH": {"symbols": ["Li", "H"], "active_electrons": 2, "active_orbitals": 2}}
+
+
+@functools.lru_cache(maxsize=32)
+def molecule(name: str, bond_length: float):
+    """(Hamiltonian, n_qubits, Hartree–Fock bits) of ``name`` (``"H2"`` or ``"LiH"``) at ``bond_length`` Å."""
+    import pennylane as qml
+
+    if name not in MOLECULES:
+        raise ValueError(f"unknown molecule {name!r}; valid: {', '.join(MOLECULES)}.")
+    if not bond_length > 0:
+        raise ValueError(f"bond_length must be positive (Angstrom), got {bond_length!r}.")
+    spec = MOLECULES[name]
+    coords = np.array([0.0, 0.0, 0.0, 0.0, 0.0, bond_length * ANGSTROM_TO_BOHR])
+    mol = qml.qchem.Molecule(spec["symbols"], coords, unit="bohr")
+    kwargs = {k: spec[k] for k in ("active_electrons", "active_orbitals") if spec[k] is not None}
+    h, n_qubits = qml.qchem.molecular_hamiltonian(mol, method="dhf", **kwargs)
+    electrons = spec["active_electrons"] or mol.n_electrons
+    hf = qml.qchem.hf_state(electrons, n_qubits)
+    return h, n_qubits, tuple(int(b) for b in hf)
+
+
+def exact_ground_energy(hamiltonian, n_qubits: int) -> float:
+    """Lowest eigenvalue of the qubit Hamiltonian (dense diagonalisation of its sparse matrix)."""
+    m = hamiltonian.sparse_matrix(wire_order=range(n_qubits)).toarray()
+    return float(np.linalg.eigvalsh(m)[0])
+
+
+def hartree_fock_energy(name: str, bond_length: float) -> float:
+    """⟨HF|H|HF⟩, the energy of the Hartree–Fock bit string."""
+    h, n, hf = molecule(name, bond_length)
+    m = h.sparse_matrix(wire_order=range(n)).toarray()
+    index = int("".join(map(str, hf)), 2)
+    return float(np.real(m[index, index]))
+
+
+def hardware_efficient_ansatz(params, wires, hf_state):
+    """Hartree–Fock bits, then per layer RY and RZ on every wire and a CNOT ladder; params [layers, wires, 2]."""
+    import pennylane as qml
+
+    qml.BasisState(np.array(hf_state), wires=wires)
+    for layer in range(params.shape[0]):
+        for i, w in enumerate(wires):
+            qml.RY(params[layer, i, 0], wires=w)
+            qml.RZ(params[layer, i, 1], wires=w)
+        for a, b in zip(wires[:-1], wires[1:]):
+            qml.CNOT([a, b])
+
+
+def vqe(name: str, bond_length: float, n_layers: int = 2, steps: int = 200, lr: float = 0.1,
+        seed: int = 0, backend: str = "default.qubit", init_scale: float = 0.1) -> dict:
+    """Minimise the energy of the hardware-efficient ansatz with Adam; compare with exact diagonalisation.
+
+    Returns:
+        ``energy`` (the final ⟨H⟩), ``exact``, ``hartree_fock``, ``error_mha`` (1000·(energy − exact)),
+        ``chemical_accuracy`` (error < 1.6 mHa), ``n_params``, ``trace`` (energy per step).
+    """
+    import pennylane as qml
+
+    from qrl import backends
+
+    h, n, hf = molecule(name, bond_length)
+    wires = list(range(n))
+
+    def circuit(params):
+        hardware_efficient_ansatz(params, wires, hf)
+        return qml.expval(h)
+
+    node = backends.qnode(circuit, backend, n)
+    gen = torch.Generator().manual_seed(seed)
+    params = (init_scale * torch.randn(n_layers, n, 2, generator=gen, dtype=torch.float64)).requires_grad_()
+    opt = torch.optim.Adam([params], lr=lr)
+    trace = []
+    for _ in range(steps):
+        opt.zero_grad()
+        energy = node(params)
+        energy.backward()
+        opt.step()
+        trace.append(energy.item())
+    with torch.no_grad():
+        final = float(node(params))
+    exact = exact_ground_energy(h, n)
+    return {"molecule": name, "bond_length": bond_length, "energy": final, "exact": exact,
+            "hartree_fock": hartree_fock_energy(name, bond_length), "error_mha": 1000 * (final - exact),
+            "chemical_accuracy": final - exact < CHEMICAL_ACCURACY, "n_params": params.numel(),
+            "trace": trace}

@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from qrl.algorithms.qas import AnsatzBuildingEnv, gate_pool
+from qrl.algorithms.value_vqe import bellman_hamiltonian, frozen_lake_policy_mdp, value_vqe
+from qrl.algorithms.vqe import exact_ground_energy, hartree_fock_energy, molecule, vqe
+
+
+def test_h2_hamiltonian_offline_matches_the_sto3g_full_ci_energy():
+    h, n, hf = molecule("H2", 0.74)
+    assert n == 4 and hf == (1, 1, 0, 0)
+    assert exact_ground_energy(h, n) == pytest.approx(-1.13728, abs=2e-5)   # FCI/STO-3G at 0.74 A
+    assert hartree_fock_energy("H2", 0.74) == pytest.approx(-1.11676, abs=2e-5)
+
+
+def test_unknown_molecules_and_bond_lengths_are_refused():
+    with pytest.raises(ValueError, match="unknown molecule 'H2O'; valid: H2, LiH"):
+        molecule("H2O", 1.0)
+    with pytest.raises(ValueError, match="bond_length must be positive"):
+        molecule("H2", 0.0)
+
+
+@pytest.mark.learning
+def test_hardware_efficient_vqe_reaches_chemical_accuracy_on_stretched_h2():
+    out = vqe("H2", 1.5, n_layers=3, steps=300, seed=1234)
+    assert out["error_mha"] < 1.6 and out["energy"] < out["hartree_fock"] - 0.08
+
+
+def test_ansatz_env_follows_the_gymnasium_api_and_rewards_the_double_excitation():
+    env = AnsatzBuildingEnv(molecule="H2", bond_lengths=[0.74], max_gates=3)
+    check_env(env, skip_render_check=True)
+    env.reset(seed=0)
+    assert env.pool == gate_pool(4) and env.pool[-1] == "stop"
+    _, reward, term, trunc, info = env.step(env.pool.index("DoubleExcitation(0,1,2,3)"))
+    assert info["chemical_accuracy"] and abs(info["error_mha"]) < 0.5
+    gain = 1000 * (hartree_fock_energy("H2", 0.74) - info["energy"]) / 10
+    assert reward == pytest.approx(gain - 0.1, abs=1e-6) and not (term or trunc)
+    _, reward, term, _, info = env.step(env.pool.index("stop"))
+    assert term and reward == 0.0 and info["n_gates"] == 1
+
+
+def test_bellman_hamiltonian_ground_state_is_the_normalised_value():
+    P, r = frozen_lake_policy_mdp()
+    H, A = bellman_hamiltonian(P, r, 0.9)
+    w, vecs = np.linalg.eigh(H)
+    exact = np.linalg.solve(np.eye(16) - 0.9 * P, r)
+    assert w[0] == pytest.approx(0.0, abs=1e-12) and w[1] > 1e-6          # unique ground state, energy 0
+    assert abs(vecs[:, 0] @ exact) / np.linalg.norm(exact) == pytest.approx(1.0, abs=1e-10)
+    with pytest.raises(ValueError, match="gamma must be in"):
+        bellman_hamiltonian(P, r, 1.0)
+
+
+@pytest.mark.learning
+def test_value_vqe_recovers_the_frozen_lake_value_of_the_uniform_policy():
+    P, r = frozen_lake_policy_mdp()
+    out = value_vqe(P, r, gamma=0.9, n_layers=6, steps=300, seed=4321)
+    assert out["max_abs_error"] < 0.01 * np.max(np.abs(out["exact"])) * 5
+    assert out["overlap"] > 0.999
