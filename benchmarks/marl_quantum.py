@@ -51,10 +51,10 @@ def main() -> None:
         for pair in args.runs.split(","):
             variant, algo = pair.split(":")
             cfg = marl_quantum.Config(
-                algo_name=algo, variant=variant, env="particle", n_agents=2, episodes=episodes, seed=seed,
+                algo_name=algo, variant=variant, env_id="particle", env_kwargs={"n_agents": 2}, episodes=episodes, seed=seed,
                 eval_episodes=2 if args.quick else args.eval_episodes,
                 warmup_steps=20 if args.quick else args.warmup_steps, batch_size=args.batch_size,
-                n_qubits=4, qubits_per_agent=3, n_layers=args.n_layers, backend=args.backend)
+                model={"n_qubits": 4, "qubits_per_agent": 3, "n_layers": args.n_layers}, backend=args.backend)
             counts = marl_quantum.parameter_counts(cfg)
             started = time.time()
             summary = marl_quantum.run(cfg, RunDir(Path(args.out) / f"{variant}_{algo}_s{seed}"))

@@ -36,7 +36,7 @@ def references(cfg: Config) -> dict:
     env = build_env(cfg)
     out = {}
     policies = [("random", RandomPolicy), ("no-op", NoOpPolicy)]
-    if cfg.env in ("simple_spread", "particle"):
+    if cfg.env_id in ("simple_spread", "particle"):
         policies.append(("greedy assignment", GreedyAssignmentPolicy))
     for name, policy in policies:
         rows = evaluate(env, policy(env), cfg.eval_episodes, seed=0)
@@ -75,7 +75,7 @@ def main() -> None:
     episodes = 20 if args.quick else args.episodes
     extra = dict(kv.split("=", 1) for kv in args.set)
     seeds = [int(s) for s in args.seeds.split(",")]
-    base = Config(env=args.env, episodes=episodes, eval_episodes=args.eval_episodes,
+    base = Config(env_id=args.env, episodes=episodes, eval_episodes=args.eval_episodes,
                   warmup_steps=100 if args.quick else 1000, **extra)
     print("references", json.dumps({k: round(v, 1) for k, v in references(base).items()}), flush=True)
     for algo in args.algos.split(","):

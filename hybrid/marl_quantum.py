@@ -30,7 +30,7 @@ torch.Size([4, 2, 3])
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import pennylane as qml
 import torch
@@ -175,6 +175,9 @@ def _shift_word(word: str, offset: int) -> str:
     return out
 
 
+CIRCUIT_DEFAULTS = {"n_qubits": 4, "qubits_per_agent": 3, "n_layers": 3}
+
+
 class Config(marl_train.Config):
     """A multi-agent run with quantum agents (or, with ``variant="mlp"``, their classical twin)."""
 
@@ -182,12 +185,24 @@ class Config(marl_train.Config):
 
     variant: Literal["mlp", "vqc_actor", "vqc_agents", "entangled", "product"] = Field(
         "vqc_agents", description="where the circuit goes (see the module docstring); mlp: no circuit")
-    n_qubits: int = Field(4, ge=1, description="qubits of a VQC body (vqc_actor, vqc_agents)")
-    qubits_per_agent: int = Field(3, ge=1, description="qubits per agent block (entangled, product)")
-    n_layers: int = Field(3, ge=1, description="circuit layers")
+    model: dict[str, Any] = Field(
+        default_factory=lambda: dict(CIRCUIT_DEFAULTS),
+        description="circuit settings (type: vqc): n_qubits (4; VQC body of vqc_actor, vqc_agents), qubits_per_agent "
+                    "(3; agent blocks of entangled, product), n_layers (3)")
     backend: str = Field("qrl.torch", description="backends.yaml entry (qrl.torch: the compiled torch device)")
     circuit_step_scale: float = Field(1.0, gt=0, description="circuit parameters take steps this many times "
                                       "the learner's lr (the mixer/critic keep lr); see scale_step_size")
+
+
+def circuit(cfg: Config) -> dict[str, int]:
+    """The circuit settings: ``cfg.model`` over :data:`CIRCUIT_DEFAULTS`."""
+    spec = dict(cfg.model)
+    if spec.pop("type", "vqc") != "vqc":
+        raise ValueError("model: the agents here are circuits (type: vqc); for MLP agents use variant: mlp.")
+    unknown = sorted(set(spec) - set(CIRCUIT_DEFAULTS))
+    if unknown:
+        raise ValueError(f"model keys {unknown} are not circuit settings; use {sorted(CIRCUIT_DEFAULTS)}.")
+    return {**CIRCUIT_DEFAULTS, **spec}
 
 
 def _check_variant(cfg: Config) -> None:
@@ -199,12 +214,13 @@ def _check_variant(cfg: Config) -> None:
 
 def _network_factories(cfg: Config):
     """``(make_body, make_q_net)`` for :func:`classical.marl.train.run` / ``build_learner``."""
+    spec = circuit(cfg)
     if cfg.variant in ("vqc_actor", "vqc_agents"):
-        return vqc_body_factory(cfg.n_qubits, cfg.n_layers, cfg.backend, cfg.circuit_step_scale), None
+        return vqc_body_factory(spec["n_qubits"], spec["n_layers"], cfg.backend, cfg.circuit_step_scale), None
     if cfg.variant in ("entangled", "product"):
         def make_q_net(env):
-            return scale_step_size(MultiAgentCircuit(env.n_agents, env.obs_dim, env.n_actions, cfg.qubits_per_agent,
-                                                     cfg.n_layers, entangle_agents=cfg.variant == "entangled",
+            return scale_step_size(MultiAgentCircuit(env.n_agents, env.obs_dim, env.n_actions, spec["qubits_per_agent"],
+                                                     spec["n_layers"], entangle_agents=cfg.variant == "entangled",
                                                      backend=cfg.backend), cfg.circuit_step_scale)
         return None, make_q_net
     return None, None
@@ -219,8 +235,8 @@ def parameter_counts(cfg: Config) -> dict:
 
     **Example**
 
-    >>> parameter_counts(Config(algo_name="qmix", variant="product", env="particle", n_agents=2,
-    ...                         qubits_per_agent=3, n_layers=2))["agents"]
+    >>> parameter_counts(Config(algo_name="qmix", variant="product", env_id="particle", env_kwargs={"n_agents": 2},
+    ...                         model={"qubits_per_agent": 3, "n_layers": 2}))["agents"]
     104
     """
     _check_variant(cfg)

@@ -4,7 +4,7 @@
 
 >>> import tempfile
 >>> from classical.common.rundir import RunDir
->>> cfg = Config(algo_name="vdn", env="particle", n_agents=2, max_cycles=5, episodes=4,
+>>> cfg = Config(algo_name="vdn", env_id="particle", env_kwargs={"n_agents": 2, "max_cycles": 5}, episodes=4,
 ...              warmup_steps=10, batch_size=8, eval_episodes=2)
 >>> summary = run(cfg, RunDir(tempfile.mkdtemp()))
 >>> summary["env_steps"]
@@ -13,14 +13,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, model_validator
 
+from classical.common.config import TrainerConfig
 from classical.common.rundir import RunDir, load_checkpoint_file
 from classical.common.seeding import seed_everything
+from classical.common.training import Epsilon, lr_for
 from classical.marl.coma import COMA
 from classical.marl.envs import JointEnv, make_env
 from classical.marl.iql import make_iql
@@ -39,31 +41,35 @@ STOCHASTIC_POLICY_ALGOS = ("maddpg", "maac", "coma")
 VALUE_LR, ACTOR_CRITIC_LR = 5e-4, 1e-3
 
 
-class Config(BaseModel):
+ENV_SETTINGS = {"n_agents": 3, "max_cycles": 25, "local_ratio": 0.5, "mode": "cooperative"}  # env_kwargs defaults
+
+
+class Config(TrainerConfig):
     """A multi-agent training run."""
 
-    model_config = ConfigDict(extra="forbid")
-
     algo_name: Literal["iql", "vdn", "qmix", "maddpg", "maac", "coma"] = Field("qmix", description="learner")
-    env: Literal["particle", "simple_spread", "simple_speaker_listener", "simple_reference"] = Field(
+    env_id: Literal["particle", "simple_spread", "simple_speaker_listener", "simple_reference"] = Field(
         "simple_spread", description="task: the particle ParallelEnv or an mpe2 task")
-    mode: Literal["cooperative", "competitive", "mixed"] = Field("cooperative", description="particle reward mode")
-    n_agents: int = Field(3, ge=1, description="agents (particle and simple_spread)")
-    max_cycles: int = Field(25, ge=1, description="episode length")
-    local_ratio: float = Field(0.5, ge=0, le=1, description="local reward weight (spread, reference, mixed particle)")
-    episodes: int = Field(2000, ge=1, description="training budget in episodes")
-    env_steps: int | None = Field(None, ge=1, description="optional budget in joint env steps (stops first)")
+    env_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="task settings: n_agents (3; particle and simple_spread), max_cycles "
+                                          "(25, episode length), local_ratio (0.5; spread, reference, mixed "
+                                          "particle), mode (cooperative | competitive | mixed; particle)")
+    episodes: int | None = Field(2000, ge=1, description="training budget in episodes")
+    total_env_steps: int | None = Field(None, ge=1, description="training budget in joint env steps")
     comm: Literal["none", "continuous", "discrete"] = Field("none", description="learned messages between agents")
     msg_dim: int = Field(4, ge=1, description="message width / vocabulary")
     team_reward: bool = Field(False, description="MADDPG/MAAC critics learn the team reward (sum over agents)")
-    lr: float | None = Field(None, gt=0, description="Adam step size (default: 5e-4 for IQL/VDN/QMIX, 1e-3 otherwise)")
+    lr: dict[str, float] = Field(default_factory=dict,
+                                 description="Adam learning rates, keys default, actor, critic (README: lr); "
+                                             "empty: 5e-4 for IQL/VDN/QMIX, 1e-3 for actor-critics with "
+                                             "COMA's actor at a tenth")
     gamma: float = Field(0.95, gt=0, le=1, description="discount")
     tau: float = Field(0.01, gt=0, le=1, description="Polyak rate of the target networks (all but COMA)")
     target_update_every: int = Field(300, ge=0, description="IQL/VDN/QMIX: copy the targets every this many "
                                      "updates (0: Polyak-average them with tau)")
     n_step: int = Field(5, ge=1, description="IQL/VDN/QMIX: bootstrap from n-step returns")
-    eps_fraction: float = Field(0.5, gt=0, le=1, description="IQL/VDN/QMIX: epsilon anneals from 1 to 0.05 over "
-                                                              "this fraction of the budget")
+    epsilon: Epsilon = Field(default_factory=lambda: Epsilon(start=1.0, end=0.05, fraction=0.5),
+                             description="IQL/VDN/QMIX: ε-greedy, linear over a fraction of the budget")
     clip_targets: bool = Field(True, description="IQL/VDN/QMIX: clamp bootstrapped values to the range the "
                                                   "rewards seen so far allow")
     standardize_rewards: bool = Field(False, description="IQL/VDN/QMIX regress on running-standardised rewards")
@@ -77,10 +83,32 @@ class Config(BaseModel):
     eval_episodes: int = Field(50, ge=1, description="greedy evaluation episodes at the end")
     seed: int = Field(0, description="random seed")
 
+    @model_validator(mode="after")
+    def _vocabulary(self):
+        unknown = sorted(set(self.env_kwargs) - set(ENV_SETTINGS))
+        if unknown:
+            raise ValueError(f"env_kwargs {unknown} are not task settings; use {sorted(ENV_SETTINGS)}")
+        if self.epsilon.fraction is None:
+            raise ValueError("multi-agent learners anneal epsilon over the budget: write epsilon: "
+                             "{start: 1.0, end: 0.05, fraction: 0.5}")
+        unknown = sorted(set(self.lr) - {"default", "actor", "critic"})
+        if unknown:
+            raise ValueError(f"lr keys {unknown} are not used here; use default, actor, critic")
+        return self
+
 
 def build_env(cfg: Config) -> JointEnv:
-    return make_env(cfg.env, n_agents=cfg.n_agents, max_cycles=cfg.max_cycles, local_ratio=cfg.local_ratio,
-                    mode=cfg.mode)
+    return make_env(cfg.env_id, **{**ENV_SETTINGS, **cfg.env_kwargs})
+
+
+def learning_rates(cfg: Config) -> tuple[float, float]:
+    """(actor or Q-network rate, critic rate) from ``cfg.lr``, or the learner's defaults when it is empty."""
+    if not cfg.lr:
+        if cfg.algo_name in ("iql", "vdn", "qmix"):
+            return VALUE_LR, VALUE_LR
+        # a slower actor is what kept COMA stable here
+        return (ACTOR_CRITIC_LR / 10 if cfg.algo_name == "coma" else ACTOR_CRITIC_LR), ACTOR_CRITIC_LR
+    return lr_for(cfg.lr, "actor"), lr_for(cfg.lr, "critic")
 
 
 def build_learner(cfg: Config, env: JointEnv, make_body: BodyFactory | None = None, q_net=None):
@@ -90,24 +118,25 @@ def build_learner(cfg: Config, env: JointEnv, make_body: BodyFactory | None = No
     whole joint Q-network (value-based learners only).
     """
     body = make_body or mlp_factory(tuple(cfg.hidden))
-    lr = cfg.lr or (VALUE_LR if cfg.algo_name in ("iql", "vdn", "qmix") else ACTOR_CRITIC_LR)
+    actor_lr, critic_lr = learning_rates(cfg)
     common = dict(gamma=cfg.gamma, make_body=body, comm=cfg.comm, msg_dim=cfg.msg_dim)
     if cfg.algo_name in ("iql", "vdn", "qmix"):
         make = {"iql": make_iql, "vdn": make_vdn, "qmix": make_qmix}[cfg.algo_name]
-        return make(env, lr=lr, q_net=q_net, tau=cfg.tau, standardize_rewards=cfg.standardize_rewards,
+        return make(env, lr=actor_lr, q_net=q_net, tau=cfg.tau, standardize_rewards=cfg.standardize_rewards,
                     target_update_every=cfg.target_update_every, n_step=cfg.n_step,
-                    clip_targets=cfg.clip_targets, eps_fraction=cfg.eps_fraction, **common)
+                    clip_targets=cfg.clip_targets, eps_start=cfg.epsilon.start, eps_end=cfg.epsilon.end,
+                    eps_fraction=cfg.epsilon.fraction, **common)
     if q_net is not None:
         raise ValueError(f"a joint Q-network needs a value-based learner (iql, vdn, qmix), not {cfg.algo_name}.")
     if cfg.algo_name == "maddpg":
-        return MADDPG(env, actor_lr=lr, critic_lr=lr, tau=cfg.tau, team_reward=cfg.team_reward, **common)
+        return MADDPG(env, actor_lr=actor_lr, critic_lr=critic_lr, tau=cfg.tau, team_reward=cfg.team_reward, **common)
     if cfg.algo_name == "maac":
-        return MAAC(env, actor_lr=lr, critic_lr=lr, tau=cfg.tau, team_reward=cfg.team_reward, **common)
-    return COMA(env, actor_lr=lr / 10, critic_lr=lr, **common)   # a slower actor is what kept COMA stable here
+        return MAAC(env, actor_lr=actor_lr, critic_lr=critic_lr, tau=cfg.tau, team_reward=cfg.team_reward, **common)
+    return COMA(env, actor_lr=actor_lr, critic_lr=critic_lr, **common)
 
 
 def loop_settings(cfg: Config) -> LoopSettings:
-    return LoopSettings(episodes=cfg.episodes, max_env_steps=cfg.env_steps, batch_size=cfg.batch_size,
+    return LoopSettings(episodes=cfg.episodes or 10**12, max_env_steps=cfg.total_env_steps, batch_size=cfg.batch_size,
                         buffer_size=cfg.buffer_size, warmup_steps=cfg.warmup_steps, train_every=cfg.train_every,
                         episodes_per_update=cfg.episodes_per_update, checkpoint_every=cfg.checkpoint_every,
                         seed=cfg.seed)
@@ -123,11 +152,11 @@ def run(cfg: Config, run: RunDir, make_body: BodyFactory | None = None, make_q_n
     env = build_env(cfg)
     learner = build_learner(cfg, env, make_body, make_q_net(env) if make_q_net else None)
     out = train(env, learner, loop_settings(cfg), run)
-    run.plot_curve(x="episode", y="return", title=f"{cfg.algo_name} on {cfg.env}")
+    run.plot_curve(x="episode", y="return", title=f"{cfg.algo_name} on {cfg.env_id}")
     rows = evaluate(env, learner, cfg.eval_episodes, seed=cfg.seed)
     run.write_eval(rows)
     returns = np.array([r["return"] for r in rows])
-    summary = {"env_steps": out["env_steps"], "eval_return_mean": float(returns.mean()),
+    summary = {"episodes": len(out["returns"]), "env_steps": out["env_steps"], "eval_return_mean": float(returns.mean()),
                "eval_return_std": float(returns.std()), "n_params": learner.n_params,
                "steps_per_s": out["steps_per_s"],
                "coverage": float(np.mean([r["coverage"] for r in rows])),
@@ -136,7 +165,7 @@ def run(cfg: Config, run: RunDir, make_body: BodyFactory | None = None, make_q_n
         sampled = [r["return"] for r in evaluate(env, learner, cfg.eval_episodes, seed=cfg.seed, explore=True,
                                                  coordination=False)]
         summary["eval_sampled_return_mean"] = float(np.mean(sampled))
-    if cfg.env == "simple_speaker_listener":
+    if cfg.env_id == "simple_speaker_listener":
         summary.update(message_goal_information(env, learner, cfg.eval_episodes, seed=cfg.seed))
     return summary
 

@@ -42,7 +42,7 @@ def test_joint_circuit_on_qrl_torch_matches_default_qubit():
 
 
 def test_parameter_counts_split_agents_from_mixer_and_critic():
-    sizes = dict(env="particle", n_agents=2, n_qubits=4, qubits_per_agent=3, n_layers=2)
+    sizes = dict(env_id="particle", env_kwargs={"n_agents": 2}, model={"n_qubits": 4, "qubits_per_agent": 3, "n_layers": 2})
     mlp_qmix = parameter_counts(Config(algo_name="qmix", variant="mlp", **sizes))
     product = parameter_counts(Config(algo_name="qmix", variant="product", **sizes))
     vqc_actor = parameter_counts(Config(algo_name="maddpg", variant="vqc_actor", **sizes))
@@ -73,8 +73,9 @@ def test_scale_step_size_keeps_the_value_and_multiplies_adams_step():
 @pytest.mark.parametrize("variant,algo", [("vqc_actor", "maddpg"), ("vqc_agents", "qmix"),
                                           ("entangled", "qmix"), ("product", "vdn"), ("mlp", "qmix")])
 def test_quantum_variants_train_end_to_end(tmp_path, variant, algo):
-    cfg = Config(algo_name=algo, variant=variant, env="particle", n_agents=2, max_cycles=4, episodes=3,
-                 warmup_steps=4, batch_size=4, eval_episodes=1, n_qubits=3, qubits_per_agent=3, n_layers=1,
+    cfg = Config(algo_name=algo, variant=variant, env_id="particle", env_kwargs={"n_agents": 2, "max_cycles": 4},
+                 episodes=3, warmup_steps=4, batch_size=4, eval_episodes=1,
+                 model={"n_qubits": 3, "qubits_per_agent": 3, "n_layers": 1},
                  circuit_step_scale=3.0)
     summary = run(cfg, RunDir(tmp_path))
     assert np.isfinite(summary["eval_return_mean"]) and (tmp_path / "curve.png").exists()
@@ -104,8 +105,8 @@ def test_vqc_actors_with_central_critic_beat_random(tmp_path):
     agents under VDN/IQL) stay below random at 150 and 300 episodes (BENCHMARKS.md,
     issue 7), so they have smoke tests only.
     """
-    cfg = Config(algo_name="maddpg", variant="vqc_actor", env="particle", n_agents=2, episodes=150,
-                 warmup_steps=500, batch_size=64, eval_episodes=30, n_qubits=4, n_layers=2, seed=0)
+    cfg = Config(algo_name="maddpg", variant="vqc_actor", env_id="particle", env_kwargs={"n_agents": 2}, episodes=150,
+                 warmup_steps=500, batch_size=64, eval_episodes=30, model={"n_qubits": 4, "n_layers": 2}, seed=0)
     trained = run(cfg, RunDir(tmp_path))["eval_return_mean"]
     env = build_env(cfg)
     random = np.mean([r["return"] for r in evaluate(env, RandomPolicy(env), 30, seed=0, coordination=False)])

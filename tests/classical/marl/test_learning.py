@@ -27,7 +27,7 @@ SAMPLED = {"coma"}
 @pytest.mark.parametrize("algo", list(MARGINS))
 def test_learner_beats_random_policy(algo):
     torch.manual_seed(0)
-    cfg = Config(algo_name=algo, env="particle", n_agents=2, seed=0)
+    cfg = Config(algo_name=algo, env_id="particle", env_kwargs={"n_agents": 2}, seed=0)
     env = build_env(cfg)
     learner = build_learner(cfg, env)
     train(env, learner, LoopSettings(episodes=EPISODES.get(algo, 150), warmup_steps=500, train_every=4,
@@ -42,7 +42,7 @@ def test_learner_beats_random_policy(algo):
 def test_maddpg_with_learned_discrete_messages_beats_random_on_speaker_listener():
     # seeds 0-2 at 150 episodes: -33.6 / -33.5 / -31.2 against random -72.9 (30 greedy episodes)
     torch.manual_seed(0)
-    cfg = Config(algo_name="maddpg", env="simple_speaker_listener", comm="discrete", msg_dim=3, seed=0)
+    cfg = Config(algo_name="maddpg", env_id="simple_speaker_listener", comm="discrete", msg_dim=3, seed=0)
     env = build_env(cfg)
     learner = build_learner(cfg, env)
     train(env, learner, LoopSettings(episodes=150, warmup_steps=500, train_every=4, batch_size=64, seed=0))

@@ -9,7 +9,7 @@ from classical.marl.train import Config, run
 
 
 def small(**kw):
-    base = dict(env="particle", n_agents=2, max_cycles=5, episodes=6, warmup_steps=10, batch_size=8,
+    base = dict(env_id="particle", env_kwargs={"n_agents": 2, "max_cycles": 5}, episodes=6, warmup_steps=10, batch_size=8,
                 eval_episodes=2, checkpoint_every=3, episodes_per_update=2)
     return Config(**{**base, **kw})
 
@@ -25,7 +25,7 @@ def test_every_algorithm_runs_through_the_training_contract(tmp_path, algo):
 @pytest.mark.parametrize("comm", ["continuous", "discrete"])
 @pytest.mark.parametrize("algo", ["qmix", "maddpg"])
 def test_communication_switches_on_for_value_based_and_maddpg(tmp_path, algo, comm):
-    summary = run(small(algo_name=algo, comm=comm, env="simple_speaker_listener"), RunDir(tmp_path))
+    summary = run(small(algo_name=algo, comm=comm, env_id="simple_speaker_listener"), RunDir(tmp_path))
     assert 0.0 <= summary["mi_learned_message"] <= np.log2(3) + 1e-9
 
 
@@ -55,7 +55,7 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path, monkeypatch):
 def test_config_errors_name_the_key():
     with pytest.raises(ConfigError, match="algo_name"):
         validate(Config, {"algo_name": "dqn"}, "configs/x.yaml")
-    with pytest.raises(ConfigError, match="unknown key 'lr_actor'"):
+    with pytest.raises(ConfigError, match="key 'lr_actor' was renamed; use lr.actor"):
         validate(Config, {"lr_actor": 1.0}, "configs/x.yaml")
 
 

@@ -104,7 +104,8 @@ def test_clipped_targets_stay_in_the_range_the_rewards_allow():
 def test_config_gives_value_learners_their_own_defaults_and_schedule():
     from classical.marl.train import Config, build_env, build_learner
 
-    cfg = Config(algo_name="qmix", env="particle", n_agents=2, episodes=7000, eps_fraction=1500 / 7000)
+    cfg = Config(algo_name="qmix", env_id="particle", env_kwargs={"n_agents": 2}, episodes=7000,
+                 epsilon={"start": 1.0, "end": 0.05, "fraction": 1500 / 7000})
     qmix = build_learner(cfg, build_env(cfg))
     assert qmix.optimizer.param_groups[0]["lr"] == 5e-4 and qmix.n_step == 5 and qmix.clip_targets
     assert np.isclose(qmix.epsilon(1500 / 7000), 0.05) and np.isclose(qmix.epsilon(750 / 7000), 0.525)
