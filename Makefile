@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 1
 export FLWR_TELEMETRY_ENABLED := 0
 export MPLBACKEND := Agg
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo test test-fast docs bench clean
 
 install: $(STAMP)
 
@@ -28,5 +28,10 @@ test: install
 test-fast: install
 	$(PY) -m pytest -n 2 -q -m "not learning and not notebook"
 
+# The docs site (MkDocs-Material, API reference from the docstrings) into site/; strict:
+# a broken reference or a malformed docstring fails the build.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --clean
+
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs site

@@ -7,7 +7,7 @@
 
 **Example**
 
->>> rows = gradient_variance([2], layers=[1], samples=4, backend="qrl.torch")   # doctest: +SKIP
+>>> rows = gradient_variance([2], layers=[1], samples=4, backend="qrl.torch")
 >>> rows[0]["n_qubits"], rows[0]["grad_variance"] >= 0
 (2, True)
 """

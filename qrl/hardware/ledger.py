@@ -8,7 +8,8 @@ and jobs still running on IBM Quantum are fetched by id instead of resubmitted.
 
 **Example**
 
->>> ledger = Ledger(tmp_path / "jobs.sqlite")                     # doctest: +SKIP
+>>> import tempfile
+>>> ledger = Ledger(Path(tempfile.mkdtemp()) / "jobs.sqlite")
 >>> ledger.record_submitted("k1", run_id="r", step=0, backend="aer", job_id="j1",
 ...                         pub_shapes=[[2, 8]], shots=None, executions=16)
 >>> ledger.record_done("k1", [np.zeros((2, 8))], qpu_seconds=None)

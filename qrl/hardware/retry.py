@@ -118,7 +118,7 @@ def call_with_retries(fn, policy: RetryPolicy = RetryPolicy(), sleep=time.sleep,
         retry_if: Which exceptions to retry (default :func:`is_transient`).
 
     Raises:
-        The last exception when it is permanent or the attempts are used up.
+        Exception: the last one, when it is permanent or the attempts are used up.
     """
     for attempt in range(1, policy.attempts + 1):
         try:

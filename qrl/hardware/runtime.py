@@ -20,7 +20,7 @@ once however many steps a run takes.
 
 >>> target = AerTarget(fake_backend=None)
 >>> job = target.submit([task], shots=None, seed=1)   # doctest: +SKIP
->>> values = target.result(job)                        # list of [observables, rows] arrays
+>>> values = target.result(job)     # doctest: +SKIP
 """
 
 from __future__ import annotations
