@@ -273,8 +273,110 @@ display(Markdown(experiments.markdown_table(matrix, ("paradigm", "sample efficie
     ]
 
 
+SETUP_08 = """import os
+from pathlib import Path
+
+QUICK = os.environ.get("QRL_QUICK", "0") == "1"
+ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "experiments").is_dir())
+os.chdir(ROOT)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import torch
+from IPython.display import Markdown, display
+
+torch.set_num_threads(1)
+from qrl import experiments
+
+print("mode:", "QUICK (QRL_QUICK=1): tiny budgets, numbers are NOT meaningful" if QUICK else "FULL")"""
+
+
+def nb08() -> list:
+    return [
+        ("md", "# 08 — The course's remaining quantum methods\\n\\n"
+               "Entanglement-assisted coordination (the CHSH game), quantum error correction (repetition codes), "
+               "error mitigation beyond ZNE (probabilistic error cancellation), and VQE — for molecules, for "
+               "building an ansatz with RL, and for a policy's value function. Each section computes its "
+               "result with library functions and checks it against an exact reference. The measured tables "
+               "(fresh seeds, full budgets) are in BENCHMARKS.md, *Issue 22*."),
+        ("code", SETUP_08),
+        ("md", "## Entanglement-assisted coordination: the CHSH game\\n\\n"
+               "A referee sends bits x, y to two players who answer a, b without communicating; they win iff "
+               "a ⊕ b = x ∧ y (`qrl.envs.chsh`, a PettingZoo parallel env; 10 rounds per episode). Classical "
+               "players with shared randomness cannot win more than 3/4 of rounds; players measuring a shared "
+               "Bell pair in learned bases (`qrl.algorithms.chsh`, PennyLane QNode, REINFORCE on sampled rounds, "
+               "random initial angles) approach Tsirelson's bound cos²(π/8) ≈ 0.854."),
+        ("code", """from qrl.algorithms import chsh
+
+episodes, eval_episodes = (600, 100) if QUICK else (2000, 600)
+rows = []
+for strategy in ("entangled", "classical"):
+    agent = chsh.CHSHAgent(chsh.Config(strategy=strategy, episodes=episodes, seed=1000))
+    agent.learn()
+    ev = agent.evaluate(eval_episodes)
+    rows.append({"players": strategy, "eval rounds": len(ev), "win rate": sum(r["win"] for r in ev) / len(ev),
+                 "exact win probability": agent.exact_win_probability()})
+display(Markdown(experiments.markdown_table(rows, ("players", "eval rounds", "win rate", "exact win probability"),
+                                            digits=4)))
+print(f"bounds: classical 0.75, Tsirelson {chsh.TSIRELSON:.4f}")"""),
+        ("md", "## Quantum error correction: the repetition code\\n\\n"
+               "`qrl.qec.logical_error_rate` encodes logical |0⟩ in d qubits, applies independent X (bit-flip "
+               "code) or Z (phase-flip code) errors with probability p on Aer, extracts the syndrome with d−1 "
+               "ancillas and decodes by lookup. With perfect syndromes it fails when more than (d−1)/2 qubits "
+               "flipped: 3p² − 2p³ at d = 3. Below p = 1/2 a longer code helps; above, it hurts."),
+        ("code", """from qrl import qec
+
+shots = 2000 if QUICK else 20000
+table = qec.threshold_table(distances=(1, 3, 5), ps=(0.1, 0.3, 0.5, 0.7), shots=shots, seed=0)
+display(Markdown(experiments.markdown_table(table, ("distance", "p", "measured", "exact"), digits=4)))
+policy = qec.protected_policy_returns(0.1, distance=3, episodes=50 if QUICK else 500, seed=0)
+print("FrozenLake (deterministic), optimal policy, action bits flipped with p = 0.1:")
+print({k: round(v, 3) if isinstance(v, float) else v for k, v in policy.items()})"""),
+        ("md", "## Probabilistic error cancellation beside ZNE\\n\\n"
+               "A 2-qubit circuit whose CX gates are followed by a Pauli channel (a given noise model). PEC "
+               "(`qrl.pec`) inverts the channel as a quasi-probability mixture of Pauli insertions and is "
+               "unbiased at a sampling overhead γ²; CX-folding ZNE with Richardson extrapolation is cheaper but "
+               "biased. Same total shots for every estimate."),
+        ("code", """from qrl import pec
+
+out = pec.compare(pec.depolarizing_probs(0.08), n_layers=4, shots=4000 if QUICK else 20000, seed=0)
+rows = [{"estimate": "ideal (statevector)", "value": out["ideal"], "stderr": 0.0},
+        {"estimate": "noisy, exact (density matrix)", "value": out["noisy_exact"], "stderr": 0.0}]
+rows += [{"estimate": k, "value": out[k]["mean"], "stderr": out[k]["stderr"]} for k in ("plain", "pec", "zne")]
+display(Markdown(experiments.markdown_table(rows, ("estimate", "value", "stderr"), digits=4)))
+print(f"PEC overhead gamma^2 = {out['pec']['overhead']:.2f}; measured per-shot variance ratio "
+      f"{out['pec']['per_shot_variance'] / out['plain']['per_shot_variance']:.2f}")"""),
+        ("md", "## VQE on molecules, an RL-built ansatz, and VQE for value functions\\n\\n"
+               "`qrl.algorithms.vqe`: H₂ and LiH (2-electron, 2-orbital active space) Hamiltonians from "
+               "`qml.qchem` (built-in Hartree–Fock, offline), a hardware-efficient ansatz, and the error "
+               "against exact diagonalisation (chemical accuracy: 1.6 mHa). `qrl.algorithms.qas` is the "
+               "architecture-search environment the DQN preset `configs/qas_h2_dqn.yaml` learns in; "
+               "`qrl.algorithms.value_vqe` finds a policy's value as the ground state of "
+               "H = Aᵀ(I − r̂r̂ᵀ)A, A = I − γP_π."),
+        ("code", """from qrl.algorithms import qas, value_vqe, vqe
+
+steps = 120 if QUICK else 300
+rows = []
+for name, length in ([("H2", 0.74)] if QUICK else [("H2", 0.5), ("H2", 0.74), ("H2", 1.5), ("LiH", 1.6)]):
+    out = vqe.vqe(name, length, n_layers=3, steps=steps, seed=1000, backend="qrl.torch")
+    rows.append({k: out[k] for k in ("molecule", "bond_length", "energy", "exact", "error_mha", "n_params")})
+display(Markdown(experiments.markdown_table(rows, ("molecule", "bond_length", "energy", "exact", "error_mha",
+                                                   "n_params"), digits=5)))
+
+env = qas.AnsatzBuildingEnv(molecule="H2", bond_lengths=[0.74])
+env.reset(seed=0)
+for gate in ("DoubleExcitation(0,1,2,3)", "stop"):
+    _, reward, *_, info = env.step(env.pool.index(gate))
+print(f"a 1-gate ansatz in the search env: {info['circuit']}, error {info['error_mha']:.4f} mHa")
+
+P, r = value_vqe.frozen_lake_policy_mdp()
+out = value_vqe.value_vqe(P, r, gamma=0.9, n_layers=6, steps=steps, seed=1000)
+print(f"FrozenLake 4x4, uniform policy: max |v_vqe - v_exact| = {out['max_abs_error']:.4f} "
+      f"(largest value {max(abs(out['exact'])):.3f}); overlap with the exact value direction {out['overlap']:.5f}")"""),
+    ]
+
+
 BUILDERS = {"01_quantum_vs_classical_cartpole": nb01, "02_noise_and_mitigation": nb02, "03_world_models": nb03,
-            "04_multi_agent": nb04, "05_causal": nb05, "06_federated": nb06, "07_integration": nb07}
+            "04_multi_agent": nb04, "05_causal": nb05, "06_federated": nb06, "07_integration": nb07,
+            "08_quantum_methods": nb08}
 
 
 def build(name: str) -> nbformat.NotebookNode:
