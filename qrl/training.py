@@ -242,15 +242,21 @@ def _check_model_specs(cfg: BaseModel, source: str) -> None:
 
 
 def _check_env(cfg: BaseModel, source: str) -> None:
-    """The environment id must be one gymnasium can make with the given ``env_kwargs``."""
+    """The environment id must be one the trainer can make with the given ``env_kwargs``.
+
+    Gymnasium ids by default; a trainer on other tasks (the multi-agent ones) gives its
+    ``Config`` a static ``build_env(env_id, **env_kwargs)``.
+    """
     env_id = getattr(cfg, "env_id", None)
     if not isinstance(env_id, str):
         return
     from classical.common.rollouts import make_env
 
+    make = getattr(type(cfg), "build_env", None) or make_env
     kwargs = getattr(cfg, "env_kwargs", None) or {}
     try:
-        make_env(env_id, **kwargs).close()
+        env = make(env_id, **kwargs)
+        getattr(env, "close", lambda: None)()
     except Exception as err:  # noqa: BLE001  (any failure to build the env is the config's)
         reason = str(err).removeprefix(f"cannot make environment '{env_id}': ")
         raise ConfigError(f"{source}: key 'env_id' = {env_id!r} (env_kwargs {kwargs}): cannot make the "

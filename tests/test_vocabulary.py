@@ -14,7 +14,8 @@ TRAINERS = [
     "classical.world_models.cem_mpc", "classical.world_models.dreamer", "classical.world_models.i2a",
     "classical.world_models.planet",
     "classical.causal.train", "classical.causal.offline_iv", "classical.causal.meta_learning",
-    "classical.marl.train", "classical.marl.mappo", "classical.marl.maddpg_continuous", "classical.federated.train",
+    "classical.marl.train", "classical.marl.mappo", "classical.marl.maddpg_continuous", "classical.marl.selfplay",
+    "classical.federated.train",
     "hybrid.marl_quantum", "hybrid.federated_vqc", "hybrid.causal_vqc",
     "qrl.algorithms.chsh",
 ]

@@ -154,14 +154,15 @@ class ParticleEnv(ParallelEnv):
         return self.mode == "competitive"
 
 
-MPE_TASKS = ("simple_spread", "simple_speaker_listener", "simple_reference")
+MPE_TASKS = ("simple_spread", "simple_speaker_listener", "simple_reference", "simple_adversary", "simple_tag")
 
 
 def make_mpe(name: str, continuous_actions: bool = False, **kwargs) -> ParallelEnv:
     """An MPE task from ``mpe2`` as a PettingZoo parallel env.
 
     Args:
-        name: ``"simple_spread"``, ``"simple_speaker_listener"`` or ``"simple_reference"``.
+        name: one of :data:`MPE_TASKS` (the last two are competitive: adversary vs agents,
+            predators vs prey).
         continuous_actions: Box(0, 1, (5,)) actions instead of Discrete (value-based
             learners need the discrete default).
         **kwargs: passed to the task, e.g. ``N``, ``local_ratio``, ``max_cycles``
@@ -173,10 +174,12 @@ def make_mpe(name: str, continuous_actions: bool = False, **kwargs) -> ParallelE
     >>> sorted(env.possible_agents)
     ['agent_0', 'agent_1', 'agent_2']
     """
-    from mpe2 import simple_reference_v3, simple_speaker_listener_v4, simple_spread_v3
+    from mpe2 import (simple_adversary_v3, simple_reference_v3, simple_speaker_listener_v4, simple_spread_v3,
+                      simple_tag_v3)
 
     modules = {"simple_spread": simple_spread_v3, "simple_speaker_listener": simple_speaker_listener_v4,
-               "simple_reference": simple_reference_v3}
+               "simple_reference": simple_reference_v3, "simple_adversary": simple_adversary_v3,
+               "simple_tag": simple_tag_v3}
     if name not in modules:
         raise ValueError(f"unknown MPE task {name!r}; choose one of {MPE_TASKS}.")
     return modules[name].parallel_env(continuous_actions=continuous_actions, **kwargs)

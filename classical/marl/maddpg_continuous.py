@@ -83,6 +83,11 @@ class Config(TrainerConfig):
     checkpoint_every: int = Field(100, ge=1, description="episodes between checkpoints")
     seed: int = Field(0, description="random seed")
 
+    @staticmethod
+    def build_env(env_id: str, **env_kwargs) -> JointEnv:
+        """The task of ``env_id`` (what ``qrl train`` checks before a run)."""
+        return make_joint_env(env_id, env_kwargs)
+
 
 class ContinuousMADDPG:
     """The learner: a shared tanh actor, one or two centralised critics, their targets.

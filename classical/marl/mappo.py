@@ -9,8 +9,8 @@ global state and the agent's id. One update:
    outputs back into returns with the running statistics (value normalisation, as in
    Yu et al. 2022, "The Surprising Effectiveness of PPO in Cooperative Multi-Agent Games");
 3. per-agent GAE-λ advantages (a time-limit truncation bootstraps from ``V(s_T)``);
-4. ``epochs`` passes over shuffled minibatches of (time step, agent) samples: the clipped
-   surrogate loss minus an entropy bonus for the actor; for the critic the squared error
+4. advantages standardised over the batch, then ``epochs`` passes over shuffled minibatches
+   of time steps (all agents of a step together): the clipped surrogate loss minus an entropy bonus for the actor; for the critic the squared error
    to the λ-returns standardised by the running statistics (which are updated first).
 
 The actor and critic are model specs (``{type: mlp, hidden: [64, 64]}`` or
@@ -80,6 +80,11 @@ class Config(TrainerConfig):
     eval_episodes: int = Field(50, ge=1, description="greedy evaluation episodes at the end")
     checkpoint_every: int = Field(50, ge=1, description="updates between checkpoints")
     seed: int = Field(0, description="random seed")
+
+    @staticmethod
+    def build_env(env_id: str, **env_kwargs) -> JointEnv:
+        """The task of ``env_id`` (what ``qrl train`` checks before a run)."""
+        return make_joint_env(env_id, env_kwargs)
 
 
 class MAPPO:
@@ -174,29 +179,35 @@ class MAPPO:
             adv[t] = running
         return adv, adv + v
 
-    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One PPO update on a batch of whole episodes (keys as in ``MultiAgentReplayBuffer.recent``)."""
+    def update(self, batch: dict[str, torch.Tensor], agents: list[int] | None = None) -> dict[str, float]:
+        """One PPO update on a batch of whole episodes (keys as in ``MultiAgentReplayBuffer.recent``).
+
+        ``agents``: the indices of the agents that learn from this batch (default: all); the
+        others' samples are left out (e.g. fixed opponents in self-play).
+        """
         cfg = self.cfg
+        sel = list(range(self.n_agents)) if agents is None else list(agents)
         adv, returns = self.advantages(batch)
+        adv, returns = adv[:, sel], returns[:, sel]
         if cfg.value_norm:
             self.returns_stats.update(returns.numpy())
             targets = (returns - self.returns_stats.mean) / self.returns_stats.std
         else:
             targets = returns
-        obs, actions, states = batch["obs"], batch["actions"], batch["state"]
+        obs, actions, states = batch["obs"], batch["actions"][:, sel], batch["state"]
         with torch.no_grad():
-            old_logp = torch.distributions.Categorical(logits=self.logits(obs)).log_prob(actions)
+            old_logp = torch.distributions.Categorical(logits=self.logits(obs)[:, sel]).log_prob(actions)
         params = [p for g in self.opt.param_groups for p in g["params"]]
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8) if adv.numel() > 1 else adv
         n, stats = len(obs), {}
         for _ in range(cfg.epochs):
             for idx in torch.randperm(n).chunk(cfg.minibatches):
                 a = adv[idx]
-                a = (a - a.mean()) / (a.std() + 1e-8)
-                dist = torch.distributions.Categorical(logits=self.logits(obs[idx]))
+                dist = torch.distributions.Categorical(logits=self.logits(obs[idx])[:, sel])
                 ratio = torch.exp(dist.log_prob(actions[idx]) - old_logp[idx])
                 policy_loss = -torch.min(ratio * a, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * a).mean()
                 entropy = dist.entropy().mean()
-                value_loss = F.mse_loss(self.values(states[idx]), targets[idx])
+                value_loss = F.mse_loss(self.values(states[idx])[:, sel], targets[idx])
                 self.opt.zero_grad()
                 (policy_loss - cfg.ent_coef * entropy + value_loss).backward()
                 if cfg.max_grad_norm is not None:

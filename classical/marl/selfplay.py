@@ -1,0 +1,304 @@
+"""Deep self-play by PSRO on two-sided particle tasks: populations, an empirical meta-game, PPO oracles.
+
+Two players face each other: the two agents of ``ParticleEnv(mode="competitive",
+n_agents=2)``, or the two teams of an mpe2 task (``simple_adversary``: adversary vs
+agents; ``simple_tag``: predators vs prey), teams named by
+:func:`~classical.marl.metrics.team_of`. A player's *policy* is one actor per agent it
+controls. PSRO (Lanctot et al. 2017) keeps a population of policies per player:
+
+1. the empirical meta-game: ``payoff[i, j]`` is player 0's mean payoff over
+   ``meta_episodes`` episodes of its policy i against player 1's policy j;
+2. the meta-strategies: the meta-game solved by :func:`classical.marl.games.selfplay_equilibrium`
+   (``meta_solver``: exact PSRO/LP or fictitious play);
+3. one oracle per player: a MAPPO learner (:mod:`classical.marl.mappo`) trains its
+   player's agents for ``oracle_episodes`` episodes against opponents drawn from the
+   other player's meta-strategy each episode; the result joins the population.
+
+The payoff of an episode is zero-sum by construction: ``(R_0 - R_1) / 2`` with ``R_p``
+the mean return per agent of player p (for the competitive particle task this is
+player 0's own return); player 0 *wins* the episode when it is positive. The
+approximate exploitability after each iteration (``nash_conv``) is what the new best
+responses gain against the previous meta-strategies.
+
+At the end the meta-strategy mixture of each player is evaluated against a uniformly
+random opponent, a scripted one (each agent steers to its nearest landmark; particle
+task) and the held-back first policy of the population; ``eval.csv`` has one row per
+episode and opponent.
+
+**Example**
+
+>>> import tempfile
+>>> from classical.common.rundir import RunDir
+>>> cfg = Config(env_kwargs={"n_agents": 2, "mode": "competitive", "max_steps": 5}, iterations=2,
+...              oracle_episodes=4, episodes_per_update=2, meta_episodes=2, eval_episodes=4)
+>>> summary = run(cfg, RunDir(tempfile.mkdtemp()))
+>>> summary["population"], len(summary["meta_strategy_0"])
+(3, 3)
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+from classical.common.config import TrainerConfig
+from classical.common.rundir import RunDir
+from classical.common.seeding import episode_seed, seed_everything
+from classical.common.stats import success_rate
+from classical.marl import mappo
+from classical.marl.envs import MOVES, JointEnv, make_joint_env
+from classical.marl.games import exploitability, selfplay_equilibrium
+from classical.marl.loop import EVAL_SEED_BASE
+from classical.marl.metrics import team_of
+
+
+class Config(TrainerConfig):
+    """PSRO self-play settings; ``configs/marl_*_psro.yaml`` are presets of this."""
+
+    env_id: str = Field("particle", description="'particle' (competitive mode) or simple_adversary / simple_tag")
+    env_kwargs: dict[str, Any] = Field(default_factory=lambda: {"n_agents": 2, "mode": "competitive",
+                                                                "max_steps": 10},
+                                       description="keyword arguments of the task")
+    actor: dict[str, Any] = Field(default_factory=lambda: {"type": "mlp", "hidden": [64, 64]},
+                                  description="each agent's actor model spec")
+    critic: dict[str, Any] = Field(default_factory=lambda: {"type": "mlp", "hidden": [64, 64]},
+                                   description="the oracles' centralised value model spec")
+    backend: str | None = Field(None, description="backends.yaml entry for circuit actors")
+    lr: dict[str, float] = Field(default_factory=lambda: {"default": 1e-3}, description="oracle Adam step sizes")
+    gamma: float = Field(0.99, gt=0, le=1, description="discount")
+    ent_coef: float = Field(0.01, ge=0, description="oracle entropy bonus")
+    epochs: int = Field(10, ge=1, description="oracle PPO passes per batch")
+    minibatches: int = Field(4, ge=1, description="oracle minibatches per pass")
+    episodes_per_update: int = Field(8, ge=1, description="oracle episodes per PPO batch")
+    max_grad_norm: float | None = Field(10.0, gt=0, description="gradient norm clip (None: off)")
+    iterations: int = Field(4, ge=1, description="PSRO iterations (one new policy per player each)")
+    oracle_episodes: int = Field(200, ge=1, description="training episodes of each best-response oracle")
+    warm_start: bool = Field(True, description="an oracle starts from its player's latest policy")
+    meta_episodes: int = Field(20, ge=1, description="episodes per pair of policies in the empirical meta-game")
+    meta_solver: Literal["psro", "fictitious"] = Field("psro", description="games.selfplay_equilibrium method")
+    episodes: int | None = Field(1600, ge=1, description="stop after this many oracle training episodes "
+                                                          "(2 x iterations x oracle_episodes runs every oracle)")
+    total_env_steps: int | None = Field(None, ge=1, description="stop after this many oracle env steps")
+    eval_episodes: int = Field(100, ge=1, description="evaluation episodes per opponent at the end")
+    seed: int = Field(0, description="random seed")
+
+    @staticmethod
+    def build_env(env_id: str, **env_kwargs) -> JointEnv:
+        """The task of ``env_id`` (what ``qrl train`` checks before a run)."""
+        return make_joint_env(env_id, env_kwargs)
+
+
+def player_agents(env: JointEnv) -> list[list[int]]:
+    """The agent indices of the two players: the two teams, or the two agents of a one-team task."""
+    teams = [team_of(a) for a in env.agents]
+    names = list(dict.fromkeys(teams))
+    if len(names) == 2:
+        return [[i for i, t in enumerate(teams) if t == n] for n in names]
+    if len(names) == 1 and env.n_agents == 2:
+        return [[0], [1]]
+    raise ValueError(f"self-play needs two players (two teams, or two agents); {env.agents} are neither.")
+
+
+class Policy(nn.Module):
+    """One player's policy: an actor per agent it controls, acting on that agent's observation."""
+
+    def __init__(self, actors: list[nn.Module], agents: list[int], obs_dims: list[int], n_actions: int):
+        super().__init__()
+        self.actors, self.agents, self.obs_dims, self.n_actions = nn.ModuleList(actors), agents, obs_dims, n_actions
+
+    def act(self, obs: np.ndarray, explore: bool, rng: np.random.Generator) -> dict[int, int]:
+        with torch.no_grad():
+            out = {}
+            for net, i in zip(self.actors, self.agents):
+                logits = net(torch.as_tensor(obs[i], dtype=torch.float32)[None])[0]
+                out[i] = int(torch.distributions.Categorical(logits=logits).sample() if explore else logits.argmax())
+        return out
+
+
+class RandomOpponent:
+    """Uniformly random actions for a player's agents."""
+
+    def __init__(self, agents: list[int], n_actions: int):
+        self.agents, self.n_actions = agents, n_actions
+
+    def act(self, obs, explore, rng) -> dict[int, int]:
+        return {i: int(rng.integers(self.n_actions)) for i in self.agents}
+
+
+class ScriptedOpponent(RandomOpponent):
+    """Each agent steers to its nearest landmark from its own observation (particle layout:
+    velocity, position, landmarks relative to it), damping its velocity."""
+
+    def __init__(self, agents: list[int], n_actions: int, n_landmarks: int, damping: float = 0.3):
+        super().__init__(agents, n_actions)
+        self.n_landmarks, self.damping = n_landmarks, damping
+
+    def act(self, obs, explore, rng) -> dict[int, int]:
+        out = {}
+        for i in self.agents:
+            rel = obs[i, 4: 4 + 2 * self.n_landmarks].reshape(-1, 2)
+            error = rel[np.argmin(np.linalg.norm(rel, axis=1))] - self.damping * obs[i, :2]
+            out[i] = int(np.argmax(MOVES @ error)) if np.linalg.norm(error) > 0.05 else 0
+        return out
+
+
+def play(env: JointEnv, players: list[list[int]], policies, seed: int, explore: bool = True) -> dict:
+    """One episode between ``policies[0]`` and ``policies[1]``; player 0's payoff and the per-agent returns."""
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    returns, done, steps = np.zeros(env.n_agents), False, 0
+    while not done:
+        actions = np.zeros(env.n_agents, dtype=np.int64)
+        for pol in policies:
+            for i, a in pol.act(obs, explore, rng).items():
+                actions[i] = a
+        obs, _, rewards, terminated, truncated = env.step(actions)
+        returns += rewards
+        done, steps = terminated or truncated, steps + 1
+    r0, r1 = (returns[players[p]].mean() for p in (0, 1))
+    return {"payoff": float((r0 - r1) / 2), "steps": steps, **{f"return_{a}": float(r) for a, r in
+                                                             zip(env.agents, returns)}}
+
+
+def _oracle(cfg: Config, env: JointEnv, players, populations, meta, player: int, start: Policy | None,
+            first_episode: int, rng) -> tuple[Policy, list[dict], int]:
+    """Train a best response for ``player`` against the other's meta-strategy mixture (MAPPO, own agents only)."""
+    learner = mappo.MAPPO(mappo.Config(env_id=cfg.env_id, env_kwargs=cfg.env_kwargs, actor=cfg.actor,
+                                       critic=cfg.critic, share_actor=False, backend=cfg.backend, lr=cfg.lr,
+                                       gamma=cfg.gamma, ent_coef=cfg.ent_coef, epochs=cfg.epochs,
+                                       minibatches=cfg.minibatches, max_grad_norm=cfg.max_grad_norm,
+                                       episodes=cfg.oracle_episodes, seed=cfg.seed), env)
+    mine, other = players[player], players[1 - player]
+    if start is not None:
+        for net, i in zip(start.actors, mine):
+            learner.actor[i].load_state_dict(net.state_dict())
+    rows, steps, episode = [], 0, 0
+    while episode < cfg.oracle_episodes:
+        opponent = populations[1 - player][rng.choice(len(meta[1 - player]), p=meta[1 - player])]
+
+        def act(obs):
+            actions = learner.act(obs, explore=True)
+            for i, a in opponent.act(obs, True, rng).items():
+                actions[i] = a
+            return actions
+
+        n = min(cfg.episodes_per_update, cfg.oracle_episodes - episode)
+        batch, ep_rows = mappo.collect_episodes(env, act, n, first_episode + episode, cfg.seed)
+        losses = learner.update(batch, agents=mine)
+        for row in ep_rows:
+            steps += row.pop("steps")
+            r_me = np.mean([row[f"return_{env.agents[i]}"] for i in mine])
+            r_other = np.mean([row[f"return_{env.agents[i]}"] for i in other])
+            rows.append({"player": player, "payoff": float(r_me - r_other) / 2, **row, **losses})
+        episode += n
+    actors = [copy.deepcopy(learner.actor[i]) for i in mine]
+    return Policy(actors, mine, [env.obs_dims[i] for i in mine], env.n_actions), rows, steps
+
+
+def _meta_entry(env, players, a: Policy, b: Policy, episodes: int, seed: int) -> float:
+    return float(np.mean([play(env, players, (a, b), seed=seed + k)["payoff"] for k in range(episodes)]))
+
+
+def run(cfg: Config, run_dir: RunDir) -> dict:
+    """PSRO: grow both populations for ``cfg.iterations``, log the meta-game, evaluate; return the summary."""
+    torch.set_num_threads(1)
+    rng = seed_everything(cfg.seed)
+    env = make_joint_env(cfg.env_id, cfg.env_kwargs)
+    players = player_agents(env)
+    start = time.perf_counter()
+    populations: list[list[Policy]] = [[], []]
+    for p in (0, 1):          # the first policies: the untrained actors of a fresh learner
+        seed_everything(cfg.seed + 17 * p)
+        fresh = mappo.MAPPO(mappo.Config(env_id=cfg.env_id, env_kwargs=cfg.env_kwargs, actor=cfg.actor,
+                                         critic=cfg.critic, share_actor=False, backend=cfg.backend), env)
+        populations[p].append(Policy([copy.deepcopy(fresh.actor[i]) for i in players[p]], players[p],
+                                     [env.obs_dims[i] for i in players[p]], env.n_actions))
+    meta_seed = 3 * 10**8 + cfg.seed * 10_007
+    payoff = np.array([[_meta_entry(env, players, populations[0][0], populations[1][0], cfg.meta_episodes,
+                                    meta_seed)]])
+    meta = [np.ones(1), np.ones(1)]
+    episodes, env_steps, curve = 0, 0, []
+    max_episodes, max_steps = cfg.episodes or float("inf"), cfg.total_env_steps or float("inf")
+    for it in range(cfg.iterations):
+        if episodes >= max_episodes or env_steps >= max_steps:
+            break
+        new = []
+        for p in (0, 1):
+            policy, rows, steps = _oracle(cfg, env, players, populations, meta, p, populations[p][-1]
+                                          if cfg.warm_start else None, 2 * it * cfg.oracle_episodes
+                                          + p * cfg.oracle_episodes, rng)
+            for row in rows:
+                episodes += 1
+                row_steps = row.get("steps", 0)
+                run_dir.log({"iteration": it + 1, "episode": episodes, "env_steps": env_steps + row_steps, **row})
+            env_steps += steps
+            new.append(policy)
+        # What each new best response gains against the previous meta-strategies (approximate NashConv).
+        old_value = float(meta[0] @ payoff @ meta[1])
+        br0 = sum(w * _meta_entry(env, players, new[0], populations[1][j], cfg.meta_episodes, meta_seed)
+                  for j, w in enumerate(meta[1]) if w > 0)
+        br1 = sum(w * _meta_entry(env, players, populations[0][i], new[1], cfg.meta_episodes, meta_seed)
+                  for i, w in enumerate(meta[0]) if w > 0)
+        nash_conv = max(0.0, br0 - old_value) + max(0.0, old_value - br1)
+        populations[0].append(new[0])
+        populations[1].append(new[1])
+        n = len(populations[0])
+        grown = np.zeros((n, n))
+        grown[: n - 1, : n - 1] = payoff
+        for i in range(n):
+            grown[i, n - 1] = _meta_entry(env, players, populations[0][i], populations[1][n - 1],
+                                          cfg.meta_episodes, meta_seed)
+        for j in range(n - 1):
+            grown[n - 1, j] = _meta_entry(env, players, populations[0][n - 1], populations[1][j],
+                                          cfg.meta_episodes, meta_seed)
+        payoff = grown
+        meta = list(selfplay_equilibrium(payoff, method=cfg.meta_solver, seed=cfg.seed))
+        curve.append({"iteration": it + 1, "nash_conv": nash_conv,
+                      "meta_value": float(meta[0] @ payoff @ meta[1]),
+                      "meta_exploitability": exploitability(payoff, *meta)})
+    wall = time.perf_counter() - start
+    rows, summary = evaluate_populations(cfg, env, players, populations, meta)
+    run_dir.write_eval(rows)
+    run_dir.write_eval(curve, name="psro.csv")
+    return {"episodes": episodes, "env_steps": env_steps, "n_params": sum(
+                p.numel() for pop in populations for pol in pop for p in pol.parameters()) // max(1, len(populations[0])),
+            "wall_seconds": wall, "population": len(populations[0]), "meta_payoff": payoff.round(4).tolist(),
+            "meta_strategy_0": meta[0].round(4).tolist(), "meta_strategy_1": meta[1].round(4).tolist(),
+            "nash_conv": [c["nash_conv"] for c in curve], **summary}
+
+
+def evaluate_populations(cfg: Config, env, players, populations, meta) -> tuple[list[dict], dict]:
+    """Each player's meta-strategy mixture against random, scripted (particle) and held-back first opponents."""
+    rng = np.random.default_rng(cfg.seed)
+    opponents = {"random": lambda p: RandomOpponent(players[p], env.n_actions),
+                 "first": lambda p: populations[p][0]}
+    if cfg.env_id == "particle":
+        n_landmarks = env.env.n_landmarks
+        opponents["scripted"] = lambda p: ScriptedOpponent(players[p], env.n_actions, n_landmarks)
+    rows, summary = [], {}
+    for me in (0, 1):
+        for name, make in opponents.items():
+            opponent = make(1 - me)
+            wins, payoffs = 0, []
+            for k in range(cfg.eval_episodes):
+                mine = populations[me][rng.choice(len(meta[me]), p=meta[me])]
+                pair = (mine, opponent) if me == 0 else (opponent, mine)
+                out = play(env, players, pair, seed=EVAL_SEED_BASE + cfg.seed * 10_007 + k)
+                mine_payoff = out.pop("payoff") * (1 if me == 0 else -1)
+                out.pop("steps")
+                payoffs.append(mine_payoff)
+                wins += mine_payoff > 0
+                rows.append({"player": me, "opponent": name, "episode": k, "payoff": mine_payoff,
+                             "win": float(mine_payoff > 0), **out})
+            rate = success_rate(wins, cfg.eval_episodes)
+            summary[f"player{me}_vs_{name}_payoff"] = float(np.mean(payoffs))
+            summary[f"player{me}_vs_{name}_win_rate"] = rate.point
+            summary[f"player{me}_vs_{name}_win_rate_ci"] = [round(rate.low, 4), round(rate.high, 4)]
+    summary["eval_return_mean"] = summary["player0_vs_random_payoff"]
+    return rows, summary
