@@ -50,7 +50,7 @@ def plan(exp: Experiment, out: Path, root: Path = Path("."), backends_file: str 
 def run_experiment(experiment: Experiment | str | Path, out: str | Path | None = None, seeds: int | None = None,
                    workers: int | None = None, ray_address: str | None = None, backends_file: str | None = None,
                    root: str | Path = ".", progress: Callable[[str], None] | None = print,
-                   **overrides) -> tuple[list[dict], list[dict]]:
+                   tensorboard: bool = True, **overrides) -> tuple[list[dict], list[dict]]:
     """Run (or resume) an experiment and write its report; returns (summary rows, comparison rows).
 
     Args:
@@ -62,6 +62,7 @@ def run_experiment(experiment: Experiment | str | Path, out: str | Path | None =
         backends_file: a backends file other than ``./backends.yaml``.
         root: folder the arms' config paths are relative to.
         progress: called with one line per finished seed (``None``: silent).
+        tensorboard: write TensorBoard event files into every (arm, seed) run folder.
         **overrides: other top-level experiment keys, e.g. ``env_steps=500``.
     """
     stem = "experiment"
@@ -78,6 +79,8 @@ def run_experiment(experiment: Experiment | str | Path, out: str | Path | None =
         os.environ["QRL_BACKENDS"] = str(Path(backends_file).resolve())
         backends_file = os.environ["QRL_BACKENDS"]
     tasks = plan(experiment, out, Path(root), backends_file)
+    for task in tasks:
+        task["tensorboard"] = tensorboard
     done = sum((Path(t["seed_dir"]) / RESULT_FILE).exists() for t in tasks)
     if progress:
         progress(f"{len(tasks)} seeds in {len(experiment.arms)} arms; {done} already finished, "
@@ -96,7 +99,7 @@ def run_experiment(experiment: Experiment | str | Path, out: str | Path | None =
 
 
 def compare(config: Path, seeds: int | None = None, out: Path | None = None, workers: int | None = None,
-            ray_address: str | None = None, backends: Path | None = None) -> None:
+            ray_address: str | None = None, backends: Path | None = None, tensorboard: bool = True) -> None:
     """Run the arms × seeds of an experiment file at equal environment steps; write summary.csv and figures.
 
     Raises:
@@ -109,7 +112,7 @@ def compare(config: Path, seeds: int | None = None, out: Path | None = None, wor
     if backends is not None and not Path(backends).exists():
         raise ConfigError(f"{backends}: no such backends file.")
     summary, comparisons = run_experiment(config, out, seeds, workers, ray_address,
-                                          str(backends) if backends else None)
+                                          str(backends) if backends else None, tensorboard=tensorboard)
     cols = ("arm", "params", "env_steps", "seeds", "iqm", "ci_low", "ci_high", "mean", "wall_seconds")
     print("  ".join(f"{c:>12}" for c in cols))
     for row in summary:
@@ -128,6 +131,9 @@ def compare_command(
         ray_address: Optional[str] = typer.Option(
             None, "--ray-address", help="run seeds as Ray tasks on this cluster (auto, ray://host:10001; "
                                         "local starts one here)"),
-        backends: Optional[Path] = typer.Option(None, "--backends", help="backends file")) -> None:
+        backends: Optional[Path] = typer.Option(None, "--backends", help="backends file"),
+        tensorboard: bool = typer.Option(True, "--tensorboard/--no-tensorboard",
+                                         help="TensorBoard event files in every run folder (tb/)"),
+) -> None:
     """Compare agents over seeds at equal environment steps: summary.csv (IQM, 95% CI) and figures."""
-    compare(config, seeds, out, workers, ray_address, backends)
+    compare(config, seeds, out, workers, ray_address, backends, tensorboard)

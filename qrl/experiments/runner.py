@@ -38,12 +38,12 @@ MAX_CHUNK_EPISODES = 50  # episode-budgeted runs are resumed in chunks of at mos
 
 
 def train_preset(config: str | Path | None, out: str | Path, algo: str | None = None, resume: bool = False,
-                 **overrides) -> dict:
+                 tensorboard: bool = True, **overrides) -> dict:
     """Train a ``configs/`` preset as ``qrl train`` would, with Config fields overridden; returns its summary.
 
     ``algo`` replaces the preset's training module (e.g. a hybrid that extends the preset's Config);
     with ``config=None`` the module's defaults are the preset. ``resume`` continues from the
-    checkpoint in ``out``.
+    checkpoint in ``out``; ``tensorboard`` writes event files into ``out/tb``.
 
     The run directory ``out`` gets config.yaml, the metrics file, checkpoint, curve.png and eval.csv.
 
@@ -56,7 +56,8 @@ def train_preset(config: str | Path | None, out: str | Path, algo: str | None = 
 
     data = read_preset(config)[0] if config is not None else {}
     data["algo"] = algo or data.get("algo")
-    plan = plan_training(data, overrides, out, resume=resume, overwrite=not resume, extend_budget=resume)
+    plan = plan_training(data, overrides, out, resume=resume, overwrite=not resume, extend_budget=resume,
+                         tensorboard=tensorboard)
     plan.out.mkdir(parents=True, exist_ok=True)
     with open(plan.out / "train.log", "a") as log, contextlib.redirect_stderr(log):
         return plan.run()
@@ -110,7 +111,7 @@ def _metrics(seed_dir: Path) -> tuple[np.ndarray, np.ndarray, float]:
     return steps, rets, wall
 
 
-def _train_to_budget(algo: str, config: dict, seed_dir: Path, env_steps: int) -> None:
+def _train_to_budget(algo: str, config: dict, seed_dir: Path, env_steps: int, tensorboard: bool = True) -> None:
     """Train with the algorithm's own run() until ``env_steps`` are spent, resuming between chunks."""
     from qrl.training import train_from_config
 
@@ -119,7 +120,7 @@ def _train_to_budget(algo: str, config: dict, seed_dir: Path, env_steps: int) ->
 
     def train(budget: dict) -> None:
         train_from_config({"algo": algo, **config}, budget, out=seed_dir, resume=resume, overwrite=not resume,
-                          extend_budget=True)
+                          extend_budget=True, tensorboard=tensorboard)
 
     step_field = next((f for f in STEP_BUDGET_FIELDS if f in fields), None)
     if step_field is not None:
@@ -188,11 +189,11 @@ def run_seed(task: dict) -> dict:
     # Progress bars of many parallel seeds would interleave; each seed's go to its own log.
     with open(seed_dir / "train.log", "a") as log, contextlib.redirect_stderr(log):
         if task["algo"] in ("random", "heuristic"):
-            run = RunDir(seed_dir)
+            run = RunDir(seed_dir, tensorboard=task.get("tensorboard", True))
             run.write_config({"algo": task["algo"], **config})
             play_fixed_policy(task["algo"], config, task["seed"], budget, run)
         else:
-            _train_to_budget(task["algo"], config, seed_dir, budget)
+            _train_to_budget(task["algo"], config, seed_dir, budget, task.get("tensorboard", True))
     steps, rets, wall = _metrics(seed_dir)
     within = steps <= budget
     grid = np.linspace(budget / task["curve_points"], budget, task["curve_points"])

@@ -62,7 +62,8 @@ def run_preset_seed(task: dict) -> dict:
     seed_dir.mkdir(parents=True, exist_ok=True)
     resume = (seed_dir / "checkpoint.pt").exists()
     start = time.perf_counter()
-    summary = train_preset(task["config"], seed_dir, resume=resume, seed=task["seed"])
+    summary = train_preset(task["config"], seed_dir, resume=resume, tensorboard=task.get("tensorboard", True),
+                           seed=task["seed"])
     criterion = SolvedCriterion(**task["solved"])
     eval_rows, metrics = _read_csv(seed_dir / "eval.csv"), _read_csv(seed_dir / "metrics.csv")
     value = criterion.value(eval_rows)
@@ -103,7 +104,7 @@ def summarize(results: list[dict], config: str = "", criterion: str = "") -> dic
 
 def run_seeds(config: str | Path, n: int = 20, first_seed: int = 1000, out: str | Path | None = None,
               workers: int = 1, ray_address: str | None = None, backends_file: str | None = None,
-              progress: Callable[[str], None] | None = print) -> dict:
+              progress: Callable[[str], None] | None = print, tensorboard: bool = True) -> dict:
     """Train the preset on ``n`` seeds (skipping finished ones), write seeds.csv and summary.csv.
 
     Args:
@@ -115,6 +116,7 @@ def run_seeds(config: str | Path, n: int = 20, first_seed: int = 1000, out: str 
         ray_address: run the seeds as Ray tasks on this cluster.
         backends_file: a backends file other than ``./backends.yaml``.
         progress: called with one line per finished seed (``None``: silent).
+        tensorboard: write TensorBoard event files into every seed's folder.
 
     Returns:
         The summary row (see :func:`summarize`).
@@ -130,6 +132,8 @@ def run_seeds(config: str | Path, n: int = 20, first_seed: int = 1000, out: str 
     out = Path(out or Path("runs") / f"seeds-{Path(config).stem}")
     out.mkdir(parents=True, exist_ok=True)
     tasks = plan_seeds(config, n, first_seed, out, str(Path(backends_file).resolve()) if backends_file else None)
+    for task in tasks:
+        task["tensorboard"] = tensorboard
     say = progress or (lambda line: None)
     overlap = sorted(set(range(first_seed, first_seed + n)) & set(TUNING_SEEDS))
     if overlap:
@@ -169,6 +173,10 @@ def seeds_command(
         ray_address: Optional[str] = typer.Option(None, "--ray-address",
                                                   help="run seeds as Ray tasks on this cluster"),
         out: Optional[Path] = typer.Option(None, help="output folder (default runs/seeds-<preset>)"),
-        backends: Optional[Path] = typer.Option(None, "--backends", help="backends file")) -> None:
+        backends: Optional[Path] = typer.Option(None, "--backends", help="backends file"),
+        tensorboard: bool = typer.Option(True, "--tensorboard/--no-tensorboard",
+                                         help="TensorBoard event files in every run folder (tb/)"),
+) -> None:
     """Success rate of a preset on fresh seeds, with its Wilson 95% interval: seeds.csv and summary.csv."""
-    run_seeds(config, n, first_seed, out, workers, ray_address, str(backends) if backends else None)
+    run_seeds(config, n, first_seed, out, workers, ray_address, str(backends) if backends else None,
+              tensorboard=tensorboard)

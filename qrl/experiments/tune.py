@@ -179,7 +179,7 @@ def _seed_score(result: dict, objective: str) -> float:
 
 def tune(config: str | Path, out: str | Path | None = None, storage: str | None = None,
          n_trials: int | None = None, study_name: str | None = None, backends_file: str | None = None,
-         progress: Callable[[str], None] | None = print) -> dict:
+         progress: Callable[[str], None] | None = print, tensorboard: bool = True) -> dict:
     """Run (or continue) the study of a search space; write the best values as a new preset.
 
     Args:
@@ -190,6 +190,7 @@ def tune(config: str | Path, out: str | Path | None = None, storage: str | None 
         study_name: the study's name in the storage (default: the space file's stem).
         backends_file: a backends file other than ``./backends.yaml``.
         progress: called with one line per seed and per trial (``None``: silent).
+        tensorboard: write TensorBoard event files into every seed's run folder.
 
     Returns:
         ``{"best_value", "best_params", "preset", "trials", "new_trials"}``.
@@ -241,7 +242,8 @@ def tune(config: str | Path, out: str | Path | None = None, storage: str | None 
         scores = []
         for step, seed in enumerate(spec.seeds):
             task = {"config": str(preset_file), "seed": seed, "seed_dir": str(trial_dir / f"seed{seed}"),
-                    "solved": solved.model_dump(), "backends_file": resolved_backends}
+                    "solved": solved.model_dump(), "backends_file": resolved_backends,
+                    "tensorboard": tensorboard}
             (result,) = execute([task], run_preset_seed, workers=1)
             scores.append(_seed_score(result, spec.objective))
             running = float(np.mean(scores))
@@ -280,8 +282,11 @@ def tune_command(
         out: Optional[Path] = typer.Option(None, help="output folder (default runs/tune-<space>)"),
         storage: Optional[str] = typer.Option(None, help="Optuna RDB URL (default sqlite:///OUT/study.db)"),
         study_name: Optional[str] = typer.Option(None, "--study-name", help="study name in the storage"),
-        backends: Optional[Path] = typer.Option(None, "--backends", help="backends file")) -> None:
+        backends: Optional[Path] = typer.Option(None, "--backends", help="backends file"),
+        tensorboard: bool = typer.Option(True, "--tensorboard/--no-tensorboard",
+                                         help="TensorBoard event files in every run folder (tb/)"),
+) -> None:
     """Tune a preset's hyperparameters with Optuna over tuning seeds; write the best as a new preset."""
     if n_trials is not None and n_trials < 1:
         raise ConfigError(f"--n-trials must be at least 1, got {n_trials}.")
-    tune(config, out, storage, n_trials, study_name, str(backends) if backends else None)
+    tune(config, out, storage, n_trials, study_name, str(backends) if backends else None, tensorboard=tensorboard)

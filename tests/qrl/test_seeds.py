@@ -96,3 +96,18 @@ def test_a_preset_without_a_criterion_or_with_a_bad_one_is_refused(tmp_path):
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_presets_solved_criterion_is_well_formed(path):
     read_preset(path)
+
+
+def test_every_seed_is_tracked_in_tensorboard_unless_switched_off(tmp_path):
+    from classical.common.tracking import read_scalars
+
+    preset = _tiny_preset(tmp_path, solved={"eval": "return", "at_least": 1.0})
+    S.run_seeds(preset, n=2, first_seed=1000, out=tmp_path / "on", progress=None)
+    for seed in (1000, 1001):
+        with open(tmp_path / "on" / f"seed{seed}" / "metrics.csv") as f:
+            returns = [float(r["return"]) for r in csv.DictReader(f)]
+        tracked = read_scalars(tmp_path / "on" / f"seed{seed}" / "tb")["metrics/return"]
+        assert [v for _, v in tracked] == pytest.approx(returns)
+    S.run_seeds(preset, n=1, first_seed=1000, out=tmp_path / "off", progress=None, tensorboard=False)
+    assert (tmp_path / "off" / "seed1000" / "metrics.csv").exists()
+    assert not (tmp_path / "off" / "seed1000" / "tb").exists()
