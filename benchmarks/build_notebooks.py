@@ -184,7 +184,7 @@ def _paradigm(title: str, intro: str, runs: list[tuple[str, str, str, dict, dict
 
 
 def nb03() -> list:
-    dreamer_quick = {"total_steps": 200, "prefill_steps": 100, "train_every": 100, "updates_per_round": 3,
+    dreamer_quick = {"total_env_steps": 200, "prefill_steps": 100, "train_every": 100, "updates_per_round": 3,
                      "eval_episodes": 1}
     vqc_actor = {"actor": {"type": "vqc", "n_qubits": 4, "n_layers": 2}, "actor_input": "obs",
                  "backend": "qrl.torch"}
@@ -196,13 +196,19 @@ def nb03() -> list:
         "is the same agent with a re-uploading circuit as the actor (reading observations, 4 qubits). "
         "Each gets one seed here.",
         [("cem_mpc", "configs/pendulum_cem_mpc.yaml", None,
-          {"total_steps": 300, "random_steps": 100, "refit_every": 100, "n_candidates": 100, "eval_episodes": 1},
+          {"total_env_steps": 300, "random_steps": 100, "refit_every": 100, "n_candidates": 100, "eval_episodes": 1},
           {}),
          ("dreamer_mlp", None, "classical.world_models.dreamer", dreamer_quick, {}),
-         ("dreamer_vqc", None, "classical.world_models.dreamer", {**dreamer_quick, **vqc_actor}, vqc_actor)],
+         ("dreamer_vqc", None, "classical.world_models.dreamer", {**dreamer_quick, **vqc_actor}, vqc_actor),
+         ("planet_states", "configs/pendulum_planet.yaml", None,
+          {"total_env_steps": 400, "seed_episodes": 1, "train_steps": 5, "n_candidates": 20, "n_elites": 4,
+           "n_iters": 2, "horizon": 5, "eval_episodes": 1}, {})],
         "03_world_models",
         "Quick mode trains on a few hundred steps and evaluates one episode: its numbers are not meaningful. "
-        "Full mode uses the presets (CEM-MPC: 2,000 real steps; Dreamer: 3,000).")
+        "Full mode uses the presets (CEM-MPC: 2,000 real steps; Dreamer: 3,000; PlaNet: 5,000). "
+        "`planet_states` is PlaNet-style latent planning (`classical.world_models.planet`): no policy network, "
+        "CEM over action sequences inside the RSSM latent, scored by the reward head; "
+        "`configs/pendulum_planet_pixels.yaml` is the same agent reading 32×32 grey frames.")
 
 
 def nb04() -> list:
@@ -229,11 +235,30 @@ def nb05() -> list:
         "beside `hybrid.causal_vqc` (a circuit with one qubit per causal feature).",
         [("causal_mlp", "configs/causal_shift_pg.yaml", None, {"episodes": 20, "eval_episodes": 5}, {}),
          ("causal_vqc", "configs/causal_shift_vqc.yaml", None,
-          {"episodes": 20, "eval_episodes": 5, "n_layers": 1, "backend": "qrl.torch"},
-          {"backend": "qrl.torch", "episodes": 300})],
+          {"episodes": 20, "eval_episodes": 5, "model": {"type": "vqc", "n_layers": 1}, "backend": "qrl.torch"},
+          {"backend": "qrl.torch", "episodes": 300}),
+         ("confounded_naive", "configs/confounded_bandit_naive.yaml", None,
+          {"total_env_steps": 1000, "fit_steps": 50, "eval_episodes": 2}, {}),
+         ("confounded_iv", "configs/confounded_bandit_iv.yaml", None,
+          {"total_env_steps": 1000, "fit_steps": 50, "eval_episodes": 2}, {}),
+         ("confounded_iv_vqc", "configs/confounded_bandit_iv_vqc.yaml", None,
+          {"total_env_steps": 300, "fit_steps": 5, "eval_episodes": 1}, {}),
+         ("meta_interventional", "configs/causal_meta_a2c.yaml", None,
+          {"episodes": 1024, "batch_episodes": 128, "eval_episodes": 500}, {}),
+         ("meta_observational", "configs/causal_meta_observational.yaml", None,
+          {"episodes": 1024, "batch_episodes": 128, "eval_episodes": 500}, {})],
         "05_causal",
         "`eval_return` is before the shift and `eval_return_shifted` after it; a policy that relies on causal "
-        "features should lose little. Both get the same number of episodes (300 in full mode). One seed each.")
+        "features should lose little. Both get the same number of episodes (300 in full mode). One seed each.\n\n"
+        "**Confounded offline RL** (`classical.causal.offline_iv`): a logging policy that saw a hidden confounder "
+        "chose the treatments; regressing reward on the logged action (`confounded_naive`) credits the treatment "
+        "with the confounder's effect, two-stage least squares through a randomised instrument (`confounded_iv`, "
+        "and `confounded_iv_vqc` with a circuit as the effect model) does not: compare `value_per_step` with "
+        "`oracle_value_per_step`.\n\n"
+        "**Causal meta-learning** (`classical.causal.meta_learning`, Dasgupta et al. 2019): an A2C agent "
+        "meta-trained over random 5-node SCMs intervenes during an information phase, then picks the node whose "
+        "intervention raises a target most; `meta_observational` only sees passive samples. Compare "
+        "`eval_return_mean` with `oracle_return_mean` and `random_return_mean`.")
 
 
 def nb06() -> list:

@@ -172,6 +172,11 @@ class Config(TrainerConfig):
             raise ValueError(f"unknown CausalQuiz setting(s) {unknown}; use {sorted(_TASK_KEYS)}.")
         return value
 
+    @staticmethod
+    def build_env(env_id: str, **env_kwargs) -> CausalQuiz:
+        """The task of ``env_id`` (what ``qrl train`` checks before a run)."""
+        return CausalQuiz(**env_kwargs)
+
     def task(self, seed: int) -> CausalQuiz:
         """The quiz with these settings and its own seeded generator."""
         return CausalQuiz(**self.env_kwargs, generator=torch.Generator().manual_seed(seed))
