@@ -42,7 +42,7 @@ def federated(cfg, policy_factory=None, final_eval_episodes: int = EVAL_EPISODES
     from classical.federated.task import mlp_policy, set_weights
 
     rows = []
-    factory = policy_factory or (lambda o, a: mlp_policy(o, a, cfg.hidden))
+    factory = policy_factory or (lambda o, a: mlp_policy(o, a, cfg.model["hidden"]))
     weights = run_federation(cfg, lambda row, w: rows.append(row), policy_factory=factory)
     policy = factory(4, 2)
     set_weights(policy, weights)
@@ -62,9 +62,9 @@ def isolated(cfg) -> dict:
     own, held, everywhere = [], [], []
     for i in range(cfg.num_clients):
         torch.manual_seed(cfg.seed)
-        policy = mlp_policy(4, 2, cfg.hidden)
+        policy = mlp_policy(4, 2, cfg.model["hidden"])
         env = make_env(client_dynamics(i, cfg.num_clients, cfg.heterogeneity), cfg.seed, cfg.max_steps)
-        train_reinforce(policy, env, cfg.rounds * cfg.local_episodes, cfg.lr, seed=cfg.seed * 100 + i, gamma=cfg.gamma)
+        train_reinforce(policy, env, cfg.episodes, cfg.lr["default"], seed=cfg.seed * 100 + i, gamma=cfg.gamma)
         res = evaluate_everywhere(policy, cfg)
         own.append(res["client_returns"][i])
         held.append(res["held_out_return"])
@@ -80,7 +80,7 @@ def centralised(cfg) -> dict:
     from classical.federated.task import client_dynamics, make_env, mlp_policy, train_reinforce
 
     torch.manual_seed(cfg.seed)
-    policy = mlp_policy(4, 2, cfg.hidden)
+    policy = mlp_policy(4, 2, cfg.model["hidden"])
     envs = [make_env(client_dynamics(i, cfg.num_clients, cfg.heterogeneity), cfg.seed, cfg.max_steps)
             for i in range(cfg.num_clients)]
     opt_free_lr = cfg.lr
@@ -98,7 +98,7 @@ def job(spec: dict) -> dict:
     from classical.federated.server_app import FederationConfig
 
     kind, params = spec["kind"], dict(spec["params"])
-    base = dict(rounds=ROUNDS, local_episodes=LOCAL_EPISODES, eval_episodes=5, engine="inprocess")
+    base = dict(episodes=ROUNDS * LOCAL_EPISODES, local_episodes=LOCAL_EPISODES, eval_episodes=5, engine="inprocess")
     t0 = time.perf_counter()
     if kind == "vqc":
         from hybrid.federated_vqc import vqc_policy_factory
@@ -145,18 +145,19 @@ def specs(experiments: list[str], seeds: list[int], quick: bool) -> list[dict]:
         if "vqc" in experiments:
             backend = "qrl.torch"  # the batched torch statevector device; default.qubit is ~3x slower here
             # small budget: circuit rollouts cost ~30-70 ms per step on the shared machine
-            v = {**s, "num_clients": 3, "rounds": 6, "local_episodes": 3, "eval_episodes": 2, "max_steps": 100}
+            v = {**s, "num_clients": 3, "episodes": 18, "local_episodes": 3, "eval_episodes": 2,
+                 "env_kwargs": {"max_episode_steps": 100}}
             priv = {"dp": True, "noise_multiplier": 0.3, "clipping_norm": 0.5, "secure_aggregation": True}
             vqc = {"n_qubits": 4, "n_layers": 5, "backend": backend}
             out += [{"exp": "vqc", "label": "VQC 94 params (DP+SecAgg)", "kind": "vqc", "params": {**v, **priv, **vqc}},
                     {"exp": "vqc", "label": "MLP 114 params (DP+SecAgg)", "kind": "federated",
-                     "params": {**v, **priv, "hidden": 16}},
+                     "params": {**v, **priv, "model": {"type": "mlp", "hidden": [16]}}},
                     {"exp": "vqc", "label": "VQC 94 params (no DP/SecAgg)", "kind": "vqc", "params": {**v, **vqc}},
                     {"exp": "vqc", "label": "MLP 114 params (no DP/SecAgg)", "kind": "federated",
-                     "params": {**v, "hidden": 16}}]
+                     "params": {**v, "model": {"type": "mlp", "hidden": [16]}}}]
     if quick:
         for sp in out:
-            sp["params"]["rounds"] = 2
+            sp["params"]["episodes"] = 2 * sp["params"].get("local_episodes", LOCAL_EPISODES)
     return out
 
 

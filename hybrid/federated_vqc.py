@@ -16,13 +16,16 @@ et al. (2021), so that angles stay in a useful range.
 
 >>> import tempfile
 >>> from classical.common.rundir import RunDir
->>> cfg = Config(num_clients=2, rounds=1, local_episodes=1, eval_episodes=1, n_layers=1,
-...              engine="inprocess", max_steps=20)
+>>> cfg = Config(num_clients=2, episodes=1, local_episodes=1, eval_episodes=1,
+...              model={"type": "vqc", "n_qubits": 4, "n_layers": 1}, engine="inprocess",
+...              env_kwargs={"max_episode_steps": 20})
 >>> run(cfg, RunDir(tempfile.mkdtemp(), metrics_name="rounds.csv"))["rounds"]
 1
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -40,8 +43,8 @@ METRICS_FILE = "rounds.csv"  # the CLI opens the run directory with this metrics
 class Config(FederationConfig):
     """Federated VQC policies; DP and secure aggregation on by default."""
 
-    n_qubits: int = Field(4, ge=1, description="Qubits of the policy circuit.")
-    n_layers: int = Field(5, ge=1, description="Re-uploading layers of the policy circuit.")
+    model: dict[str, Any] = Field(default_factory=lambda: {"type": "vqc", "n_qubits": 4, "n_layers": 5},
+                                  description="Policy circuit: {type: vqc, n_qubits, n_layers}.")
     backend: str | None = Field(None, description="backends.yaml entry the circuits run on (None: the file's default).")
     dp: bool = Field(True, description="Client-level DP: clip updates on clients, Gaussian noise on the server.")
     secure_aggregation: bool = Field(True, description="Pairwise-masked updates: the server sees only the sum.")
@@ -72,9 +75,9 @@ def vqc_policy_factory(n_qubits: int, n_layers: int, backend: str | None = None)
 
 def run(cfg: Config, run: RunDir) -> dict:
     """Train the federation of circuit policies into ``run`` (``rounds.csv``, ``eval.csv``, curve)."""
-    base = FederationConfig(**cfg.model_dump(exclude={"n_qubits", "n_layers", "backend"}))
-    summary = federated_train.run(base, run, policy_factory=vqc_policy_factory(cfg.n_qubits, cfg.n_layers,
-                                                                               cfg.backend))
-    summary["n_params"] = ReuploadingPolicy(4, 2, n_qubits=cfg.n_qubits, n_layers=cfg.n_layers,
-                                            backend=cfg.backend).n_params
-    return summary
+    spec = {"n_qubits": 4, "n_layers": 5, **cfg.model}
+    if spec.pop("type", "vqc") != "vqc" or set(spec) - {"n_qubits", "n_layers"}:
+        raise ValueError(f"model {cfg.model}: the federated circuit policy takes {{type: vqc, n_qubits, n_layers}}.")
+    base = FederationConfig(**cfg.model_dump(exclude={"model", "backend"}))
+    return federated_train.run(base, run, policy_factory=vqc_policy_factory(spec["n_qubits"], spec["n_layers"],
+                                                                            cfg.backend))

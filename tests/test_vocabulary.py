@@ -20,7 +20,7 @@ TRAINERS = [
     "qrl.algorithms.chsh",
 ]
 # trainers still to convert (issue 19); strict, so a converted one must leave this list
-UNCONVERTED = {"classical.federated.train", "hybrid.federated_vqc"}
+UNCONVERTED: set[str] = set()
 CHECKED = [pytest.param(a, marks=pytest.mark.xfail(strict=True, reason="not converted yet"))
            if a in UNCONVERTED else a for a in TRAINERS]
 NETWORK_KEYS = {"model", "actor", "critic"}          # a single network, or the two of an actor-critic

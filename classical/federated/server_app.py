@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
@@ -32,8 +32,10 @@ from flwr.app import ConfigRecord, Context, Message, MetricRecord
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import (DifferentialPrivacyClientSideFixedClipping, FedAvg, FedProx,
                                      FedTrimmedAvg, Krum, Strategy)
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, model_validator
 
+from classical.common.config import TrainerConfig
+from classical.common.training import lr_for
 from classical.federated import privacy
 from classical.federated.client_app import ATTACKS, from_record, to_record
 from classical.federated.compression import METHODS
@@ -42,21 +44,32 @@ from classical.federated.task import (N_ACTIONS, OBS_DIM, PolicyFactory, evaluat
                                       held_out_dynamics, make_env, mlp_policy, set_weights)
 
 
-class FederationConfig(BaseModel):
-    """Settings of one federated RL run (clients, aggregation, privacy, compression)."""
+class FederationConfig(TrainerConfig):
+    """Settings of one federated RL run (clients, aggregation, privacy, compression).
 
-    model_config = ConfigDict(extra="forbid")
+    The budget is ``episodes``: REINFORCE episodes each client trains over the whole run,
+    ``local_episodes`` of them per round, so the run has ``episodes / local_episodes`` rounds.
+    """
 
     seed: int = Field(0, description="Seed of the server and, combined with client ids, of every client.")
     num_clients: int = Field(3, ge=1, description="Number of clients (SuperNodes), each with its own CartPole.")
-    rounds: int = Field(20, ge=1, description="Federated rounds.")
+    env_id: Literal["CartPole-v1"] = Field("CartPole-v1", description="Each client's CartPole (dynamics "
+                                                                     "spread by heterogeneity).")
+    env_kwargs: dict[str, Any] = Field(default_factory=dict,
+                                       description="CartPole settings: max_episode_steps (200, the episode cap).")
+    episodes: int | None = Field(100, ge=1, description="Training episodes of each client over the run "
+                                                       "(a multiple of local_episodes; rounds = episodes / "
+                                                       "local_episodes).")
+    total_env_steps: int | None = Field(None, description="Not used: federated runs count episodes per "
+                                                          "client (leave unset).")
     local_episodes: int = Field(5, ge=1, description="REINFORCE episodes each client trains per round.")
-    lr: float = Field(0.01, gt=0, description="Adam learning rate of local training.")
+    lr: dict[str, float] = Field(default_factory=lambda: {"default": 0.01},
+                                 description="Adam learning rate of local training, key default (README: lr).")
     gamma: float = Field(0.99, description="Discount factor.")
     heterogeneity: float = Field(0.5, ge=0, lt=1, description="Spread of pole length/mass/gravity across clients.")
-    max_steps: int = Field(200, ge=1, description="Episode length cap.")
     eval_episodes: int = Field(5, ge=1, description="Greedy episodes per evaluation (each client and held-out).")
-    hidden: int = Field(16, ge=1, description="Hidden units of the MLP policy.")
+    model: dict[str, Any] = Field(default_factory=lambda: {"type": "mlp", "hidden": [16]},
+                                  description="Policy network spec (an MLP here: {type: mlp, hidden: [16]}).")
     strategy: Literal["fedavg", "fedprox", "trimmed_mean", "krum"] = Field(
         "fedavg", description="Aggregation rule (Flower's FedAvg, FedProx, FedTrimmedAvg, Krum).")
     proximal_mu: float = Field(0.1, ge=0, description="FedProx proximal weight (used by strategy fedprox).")
@@ -76,6 +89,32 @@ class FederationConfig(BaseModel):
     engine: Literal["simulation", "inprocess"] = Field(
         "simulation", description="Flower's simulation engine (Ray) or the in-process grid (fast, one process).")
     checkpoint_every: int = Field(5, ge=1, description="Rounds between checkpoints.")
+
+    @model_validator(mode="after")
+    def _budget_in_rounds(self):
+        if self.total_env_steps is not None:
+            raise ValueError("federated runs count episodes per client, not environment steps: set episodes "
+                             "(rounds = episodes / local_episodes) and leave total_env_steps unset")
+        if self.episodes % self.local_episodes:
+            raise ValueError(f"episodes ({self.episodes}) must be a multiple of local_episodes "
+                             f"({self.local_episodes}): each round trains every client local_episodes")
+        unknown = sorted(set(self.env_kwargs) - {"max_episode_steps"})
+        if unknown:
+            raise ValueError(f"env_kwargs {unknown} are not CartPole settings here; use max_episode_steps")
+        unknown = sorted(set(self.lr) - {"default"})
+        if unknown:
+            raise ValueError(f"lr keys {unknown} are not used (one rate for local training); use default")
+        return self
+
+    @property
+    def rounds(self) -> int:
+        """Federated rounds: ``episodes / local_episodes``."""
+        return self.episodes // self.local_episodes
+
+    @property
+    def max_steps(self) -> int:
+        """Episode length cap of every client's CartPole."""
+        return int(self.env_kwargs.get("max_episode_steps", 200))
 
     @property
     def n_malicious(self) -> int:
@@ -116,7 +155,7 @@ def task_config(cfg: FederationConfig) -> ConfigRecord:
     """What every train/evaluate message tells clients about the task."""
     return ConfigRecord({
         "seed": cfg.seed, "heterogeneity": cfg.heterogeneity, "max-steps": cfg.max_steps,
-        "local-episodes": cfg.local_episodes, "lr": cfg.lr, "gamma": cfg.gamma,
+        "local-episodes": cfg.local_episodes, "lr": lr_for(cfg.lr, "default"), "gamma": cfg.gamma,
         "eval-episodes": cfg.eval_episodes, "n-malicious": cfg.n_malicious, "attack": cfg.attack,
         "attack-scale": cfg.attack_scale, "compression": cfg.compression, "topk-ratio": cfg.topk_ratio,
     })
@@ -188,5 +227,5 @@ app = ServerApp()
 def main(grid: Grid, context: Context) -> None:
     """Deployed entry: settings come from the run config (``flwr run . --run-config ...``)."""
     cfg = FederationConfig(**{k.replace("-", "_"): v for k, v in context.run_config.items()})
-    serve(grid, cfg, lambda o, a: mlp_policy(o, a, cfg.hidden),
+    serve(grid, cfg, lambda o, a: mlp_policy(o, a, cfg.model["hidden"]),
           on_round=lambda row, w: logging.getLogger("flwr").info("round %s: %s", row["round"], row))

@@ -11,7 +11,7 @@ because Ray's start-up dominates small runs and tests; both run identical app co
 **Example**
 
 >>> from classical.federated.server_app import FederationConfig
->>> cfg = FederationConfig(num_clients=2, rounds=1, local_episodes=1, eval_episodes=1, engine="inprocess")
+>>> cfg = FederationConfig(num_clients=2, episodes=1, local_episodes=1, eval_episodes=1, engine="inprocess")
 >>> rows = []
 >>> _ = run_federation(cfg, on_round=lambda row, w: rows.append(row))
 >>> rows[0]["round"]
@@ -111,7 +111,7 @@ def run_federation(cfg: FederationConfig, on_round: Callable[[dict, dict], None]
                    policy_factory: PolicyFactory | None = None, start: dict | None = None,
                    on_receive: Callable[[Message], None] | None = None):
     """Run one federation as ``cfg.engine`` says; return the final global weights."""
-    policy_factory = policy_factory or (lambda o, a: mlp_policy(o, a, cfg.hidden))
+    policy_factory = policy_factory or (lambda o, a: mlp_policy(o, a, cfg.model["hidden"]))
     client_app = make_client_app(policy_factory)
     if cfg.engine == "inprocess":
         with in_process_identity():

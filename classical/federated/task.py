@@ -19,7 +19,7 @@ loop trains both.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -84,9 +84,12 @@ def dynamics_dict(d: CartPoleDynamics) -> dict:
     return asdict(d)
 
 
-def mlp_policy(obs_dim: int, n_actions: int, hidden: int = 16) -> nn.Module:
-    """A small tanh MLP giving action logits (the classical policy)."""
-    return nn.Sequential(nn.Linear(obs_dim, hidden), nn.Tanh(), nn.Linear(hidden, n_actions))
+def mlp_policy(obs_dim: int, n_actions: int, hidden: Sequence[int] = (16,)) -> nn.Module:
+    """A small tanh MLP giving action logits (the classical policy); ``hidden`` lists the widths."""
+    sizes, layers = [obs_dim, *hidden], []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), nn.Tanh()]
+    return nn.Sequential(*layers, nn.Linear(sizes[-1], n_actions))
 
 
 # -- parameters as NumPy arrays (what Flower ships) ----------------------------------------

@@ -13,7 +13,7 @@ client's CartPole and on the held-out one).
 
 >>> import tempfile
 >>> from classical.common.rundir import RunDir
->>> cfg = Config(num_clients=2, rounds=1, local_episodes=1, eval_episodes=1, engine="inprocess")
+>>> cfg = Config(num_clients=2, episodes=1, local_episodes=1, eval_episodes=1, engine="inprocess")
 >>> summary = run(cfg, RunDir(tempfile.mkdtemp(), metrics_name="rounds.csv"))
 >>> summary["rounds"], summary["epsilon"]
 (1, '')
@@ -56,7 +56,7 @@ def run(cfg: FederationConfig, run: RunDir, policy_factory: PolicyFactory | None
         run = RunDir(run.path, resume=run.resume, metrics_name="rounds.csv")
     torch.set_num_threads(1)
     seed_everything(cfg.seed)
-    policy_factory = policy_factory or (lambda o, a: mlp_policy(o, a, cfg.hidden))
+    policy_factory = policy_factory or (lambda o, a: mlp_policy(o, a, cfg.model["hidden"]))
     start = run.load_checkpoint() if run.resume else None
     if start is not None:
         start = {"round": start["round"], "weights": start["weights"]}
@@ -77,6 +77,9 @@ def run(cfg: FederationConfig, run: RunDir, policy_factory: PolicyFactory | None
     for r in rows:
         by_env.setdefault(r["env"], []).append(r["return"])
     return {"epsilon": epsilon_after(cfg, cfg.rounds),
+            "episodes": len(metrics) * cfg.local_episodes,
+            "eval_return_mean": float(np.mean([r["return"] for r in rows])),
+            "n_params": sum(p.numel() for p in policy_factory(OBS_DIM, N_ACTIONS).parameters()),
             "final_held_out_return": float(np.mean(by_env["held_out"])),
             "final_mean_return": float(np.mean([np.mean(v) for k, v in by_env.items() if k != "held_out"])),
             "rounds": len(metrics),

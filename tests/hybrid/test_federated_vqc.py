@@ -11,8 +11,8 @@ from hybrid import federated_vqc
 
 
 def test_federated_vqc_round_with_dp_and_secagg(tmp_path):
-    cfg = federated_vqc.Config(num_clients=2, rounds=2, local_episodes=1, eval_episodes=1, n_layers=1,
-                               max_steps=15, engine="inprocess", noise_multiplier=0.5)
+    cfg = federated_vqc.Config(num_clients=2, episodes=2, local_episodes=1, eval_episodes=1,
+                               model={"type": "vqc", "n_qubits": 4, "n_layers": 1}, env_kwargs={"max_episode_steps": 15}, engine="inprocess", noise_multiplier=0.5)
     assert cfg.dp and cfg.secure_aggregation  # the hybrid default
     summary = federated_vqc.run(cfg, RunDir(tmp_path, metrics_name="rounds.csv"))
     rows = RunDir(tmp_path, resume=True, metrics_name="rounds.csv").read_metrics()
@@ -27,7 +27,8 @@ def test_server_averages_circuit_parameters():
     """With one local episode and no DP, the new global angles are the mean of the clients' angles."""
     factory = federated_vqc.vqc_policy_factory(n_qubits=4, n_layers=1)
     seen = []
-    cfg = FederationConfig(num_clients=2, rounds=1, local_episodes=1, eval_episodes=1, max_steps=10,
+    cfg = FederationConfig(num_clients=2, episodes=1, local_episodes=1, eval_episodes=1,
+                           env_kwargs={"max_episode_steps": 10},
                            engine="inprocess")
     from classical.federated.client_app import from_record
     final = run_federation(cfg, lambda row, w: None, policy_factory=factory,

@@ -24,7 +24,7 @@ def _run(**kw):
 def _initial_client_returns(cfg):
     """What each client's evaluation reports for the initial global policy."""
     torch.manual_seed(cfg.seed)
-    policy = mlp_policy(4, 2, cfg.hidden)
+    policy = mlp_policy(4, 2, cfg.model["hidden"])
     return [evaluate(policy, make_env(client_dynamics(i, cfg.num_clients, cfg.heterogeneity), 0, cfg.max_steps),
                      cfg.eval_episodes, seed=10_000 + i) for i in range(cfg.num_clients)]
 
@@ -36,7 +36,7 @@ def _last_returns(rows, cfg, last=3):
 @pytest.mark.learning
 def test_fedavg_improves_every_clients_return():
     # seeds 0-4: every client's last-3-round greedy return was 102-200 (initial 7-12, seed 4: 84-116)
-    cfg, rows, _ = _run(seed=0, rounds=12, num_clients=3)
+    cfg, rows, _ = _run(seed=0, episodes=60, num_clients=3)
     before, after = _initial_client_returns(cfg), _last_returns(rows, cfg)
     assert all(a >= 80 and a >= b + 50 for a, b in zip(after, before)), (before, after)
 
@@ -48,7 +48,7 @@ def test_robust_rules_keep_learning_with_a_malicious_client(rule):
     # on every seed tried; trimmed mean and Krum learn on most but not all seeds (a 4-client
     # sweep before the server was seeded per round had trimmed mean stuck on 1 of 3 seeds);
     # the 5-client, 3-seed sweep is in BENCHMARKS.md.
-    cfg, rows, _ = _run(seed=0, rounds=15, num_clients=4, malicious_fraction=0.25, attack="sign_flip",
+    cfg, rows, _ = _run(seed=0, episodes=75, num_clients=4, malicious_fraction=0.25, attack="sign_flip",
                         attack_scale=3.0, strategy=rule, trim_beta=0.25)
     final = np.mean(_last_returns(rows, cfg))
     if rule == "fedavg":
@@ -58,14 +58,14 @@ def test_robust_rules_keep_learning_with_a_malicious_client(rule):
 
 
 def test_fedprox_sends_mu_and_runs():
-    cfg, rows, _ = _run(rounds=2, num_clients=2, local_episodes=2, eval_episodes=1, strategy="fedprox",
+    cfg, rows, _ = _run(episodes=4, num_clients=2, local_episodes=2, eval_episodes=1, strategy="fedprox",
                         proximal_mu=0.5)
     assert [r["round"] for r in rows] == [1, 2]
     assert all(np.isfinite(r["mean_return"]) for r in rows)
 
 
 def test_reported_epsilon_matches_the_accountant():
-    cfg, rows, _ = _run(rounds=3, num_clients=3, fraction_train=0.67, local_episodes=1, eval_episodes=1,
+    cfg, rows, _ = _run(episodes=3, num_clients=3, fraction_train=0.67, local_episodes=1, eval_episodes=1,
                         dp=True, noise_multiplier=1.5, clipping_norm=0.3, delta=1e-5)
     assert cfg.n_sampled == 2
     accountant = RDPAccountant()
@@ -87,7 +87,7 @@ def test_with_secagg_the_server_only_sees_masked_updates_and_their_sum(monkeypat
         return original(self, server_round, replies)
 
     monkeypatch.setattr(FedAvg, "aggregate_train", spy)
-    kw = dict(seed=3, rounds=1, num_clients=3, local_episodes=2, eval_episodes=1)
+    kw = dict(seed=3, episodes=2, num_clients=3, local_episodes=2, eval_episodes=1)
     cfg = FederationConfig(engine="inprocess", secure_aggregation=True, **kw)
     masked_weights = run_federation(cfg, lambda row, w: None,
                                     on_receive=lambda msg: received.append(from_record(msg.content["arrays"])))
@@ -106,7 +106,7 @@ def test_with_secagg_the_server_only_sees_masked_updates_and_their_sum(monkeypat
 
 @pytest.mark.parametrize("method", ["topk", "int8"])
 def test_compressed_updates_cut_bytes_on_the_wire(method):
-    kw = dict(rounds=2, num_clients=2, local_episodes=1, eval_episodes=1)
+    kw = dict(episodes=2, num_clients=2, local_episodes=1, eval_episodes=1)
     _, dense, _ = _run(**kw)
     _, packed, _ = _run(compression=method, topk_ratio=0.1, **kw)
     sizes = [64, 16, 32, 2]  # the 4-16-2 MLP's tensors
@@ -116,9 +116,9 @@ def test_compressed_updates_cut_bytes_on_the_wire(method):
 
 
 def test_train_writes_rounds_csv_and_resume_reproduces_the_run(tmp_path):
-    kw = dict(rounds=4, num_clients=2, local_episodes=2, eval_episodes=1, engine="inprocess", checkpoint_every=2)
+    kw = dict(episodes=8, num_clients=2, local_episodes=2, eval_episodes=1, engine="inprocess", checkpoint_every=2)
     train.run(train.Config(**kw), RunDir(tmp_path / "full", metrics_name="rounds.csv"))
-    train.run(train.Config(**{**kw, "rounds": 2}), RunDir(tmp_path / "cut", metrics_name="rounds.csv"))
+    train.run(train.Config(**{**kw, "episodes": 4}), RunDir(tmp_path / "cut", metrics_name="rounds.csv"))
     summary = train.run(train.Config(**kw), RunDir(tmp_path / "cut", resume=True, metrics_name="rounds.csv"))
     full = RunDir(tmp_path / "full", resume=True, metrics_name="rounds.csv").read_metrics()
     resumed = RunDir(tmp_path / "cut", resume=True, metrics_name="rounds.csv").read_metrics()
@@ -132,7 +132,7 @@ def test_train_writes_rounds_csv_and_resume_reproduces_the_run(tmp_path):
 
 def test_flower_simulation_engine_runs_dp_and_secagg(tmp_path):
     """The same apps on Flower's Ray simulation engine (about a minute, mostly Ray start-up)."""
-    cfg = train.Config(rounds=2, num_clients=2, local_episodes=1, eval_episodes=1, dp=True,
+    cfg = train.Config(episodes=2, num_clients=2, local_episodes=1, eval_episodes=1, dp=True,
                        secure_aggregation=True, noise_multiplier=1.0, engine="simulation")
     summary = train.run(cfg, RunDir(tmp_path, metrics_name="rounds.csv"))
     rows = RunDir(tmp_path, resume=True, metrics_name="rounds.csv").read_metrics()
@@ -152,7 +152,7 @@ def test_qrl_fed_train_writes_rounds_csv_with_the_interface_columns(tmp_path, dp
     from qrl.cli import app
 
     config = tmp_path / "fed.yaml"
-    config.write_text("algo: classical.federated.train\nnum_clients: 2\nrounds: 2\nlocal_episodes: 1\n"
+    config.write_text("algo: classical.federated.train\nnum_clients: 2\nepisodes: 2\nlocal_episodes: 1\n"
                       f"eval_episodes: 1\nengine: inprocess\ndp: {str(dp).lower()}\nnoise_multiplier: 1.0\n")
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["fed", "train", "--config", str(config), "--out", str(out)])
