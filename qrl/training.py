@@ -17,10 +17,11 @@ exits with code 2.
 from __future__ import annotations
 
 import os
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ValidationError
 
@@ -251,6 +252,9 @@ def _check_env(cfg: BaseModel, source: str) -> None:
     env_id = getattr(cfg, "env_id", None)
     if not isinstance(env_id, str):
         return
+    field = type(cfg).model_fields.get("env_id")
+    if field is not None and typing.get_origin(field.annotation) is Literal:
+        return  # a closed set of the trainer's own (e.g. PettingZoo) environments, already checked by pydantic
     from classical.common.rollouts import make_env
 
     make = getattr(type(cfg), "build_env", None) or make_env

@@ -355,7 +355,8 @@ def run(cfg: Config, run: RunDir) -> dict:
     if n:
         ci = binomtest(k, n).proportion_ci(method="wilson")
         rate = k / n
-        summary |= {"win_rate": round(rate, 4), "win_rate_ci95": [round(ci.low, 4), round(ci.high, 4)]}
+        summary |= {"win_rate": round(rate, 4), "win_rate_ci95_low": round(ci.low, 4),
+                    "win_rate_ci95_high": round(ci.high, 4)}
         if cfg.strategy == "entangled":
             summary |= {"solved": rate >= 0.84, "solved_criterion": "evaluation win rate >= 0.84 "
                         f"(above the classical bound 0.75; Tsirelson {TSIRELSON:.4f})"}

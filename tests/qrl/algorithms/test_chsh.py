@@ -87,3 +87,11 @@ def test_presets_write_5000_rounds_and_land_on_their_side_of_the_bell_bound(pres
     else:
         assert rate <= 0.75 + 3 * math.sqrt(0.75 * 0.25 / len(win))
         assert rate >= 0.70   # it does learn: random strategies average 0.5
+
+
+def test_the_cli_trains_a_preset_with_its_pettingzoo_env_id(tmp_path):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["train", "--config", "configs/chsh_classical.yaml", "--episodes", "32",
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert len(_eval_wins(out / "eval.csv")) == 6000
