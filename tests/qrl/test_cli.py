@@ -33,6 +33,13 @@ def test_train_on_a_qiskit_backend_records_its_jobs_in_the_run_ledger(tmp_path):
     listing = runner.invoke(app, ["jobs", "list", "--run", str(out)])
     assert listing.exit_code == 0
     assert "aer" in listing.output and "done" in listing.output.lower()
+    from classical.common.tracking import read_scalars
+    from qrl.hardware.ledger import Ledger
+
+    totals = Ledger(out / "jobs.sqlite").totals("run")
+    tracked = read_scalars(out / "tb")
+    assert tracked["hardware/jobs"][-1][1] == totals["jobs"] > 0  # jobs so far, in TensorBoard
+    assert tracked["hardware/shots"][-1][1] == totals["shots"]
 
 
 def test_fake_backends_without_the_v2_suffix_are_accepted():

@@ -2,11 +2,7 @@
 
 import io
 
-import yaml
-from typer.testing import CliRunner
-
 from classical.common.progress import Progress
-from qrl.cli import app
 
 
 def test_non_interactive_output_is_one_plain_line_per_update():
@@ -44,14 +40,18 @@ def test_polled_fields_show_while_an_update_runs():
     assert any("jobs=2" in line for line in out.getvalue().splitlines())
 
 
-def test_a_marl_run_prints_progress_lines(tmp_path):
-    cfg = tmp_path / "marl.yaml"
-    cfg.write_text(yaml.safe_dump({"algo": "classical.marl.train", "algo_name": "iql", "env": "particle",
-                                   "n_agents": 2, "max_cycles": 5, "episodes": 4, "warmup_steps": 5,
-                                   "batch_size": 4, "eval_episodes": 1}))
-    res = CliRunner().invoke(app, ["train", "--config", str(cfg), "--out", str(tmp_path / "run")])
-    assert res.exit_code == 0, res.output
-    lines = [line for line in res.output.splitlines() if line.startswith("train: ")]
-    assert lines, res.output
+def test_a_marl_run_prints_progress_lines(tmp_path, capsys):
+    from classical.common.rundir import RunDir
+    from classical.marl import train as marl
+    from qrl.training import _start_progress
+
+    cfg = marl.Config(algo_name="iql", env_id="particle", env_kwargs={"n_agents": 2, "max_cycles": 5},
+                      episodes=4, warmup_steps=5, batch_size=4, eval_episodes=1)
+    run = RunDir(tmp_path / "run")
+    _start_progress(run, cfg, "classical.marl.train")  # what qrl train does before run()
+    marl.run(cfg, run)
+    run.close()
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("train: ")]
+    assert lines
     assert lines[-1].startswith("train: 4/4 ep (100%) mean_return=")
     assert "env_steps=20" in lines[-1]
