@@ -38,7 +38,6 @@ episode and opponent.
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import Any, Literal
 
@@ -56,6 +55,7 @@ from classical.marl.envs import MOVES, JointEnv, make_joint_env
 from classical.marl.games import exploitability, selfplay_equilibrium
 from classical.marl.loop import EVAL_SEED_BASE
 from classical.marl.metrics import team_of
+from classical.rl.models import build_model
 
 
 class Config(TrainerConfig):
@@ -197,8 +197,17 @@ def _oracle(cfg: Config, env: JointEnv, players, populations, meta, player: int,
             r_other = np.mean([row[f"return_{env.agents[i]}"] for i in other])
             rows.append({"player": player, "payoff": float(r_me - r_other) / 2, **row, **losses})
         episode += n
-    actors = [copy.deepcopy(learner.actor[i]) for i in mine]
-    return Policy(actors, mine, [env.obs_dims[i] for i in mine], env.n_actions), rows, steps
+    return _snapshot(cfg, env, learner, mine), rows, steps
+
+
+def _snapshot(cfg: Config, env: JointEnv, learner: mappo.MAPPO, agents: list[int]) -> Policy:
+    """A frozen copy of ``agents``' actors (rebuilt from the spec: circuits do not deep-copy)."""
+    actors = []
+    for i in agents:
+        net = build_model(cfg.actor, "policy", env.obs_dim, env.n_actions, cfg.backend)
+        net.load_state_dict(learner.actor[i].state_dict())
+        actors.append(net)
+    return Policy(actors, agents, [env.obs_dims[i] for i in agents], env.n_actions)
 
 
 def _meta_entry(env, players, a: Policy, b: Policy, episodes: int, seed: int) -> float:
@@ -217,8 +226,7 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
         seed_everything(cfg.seed + 17 * p)
         fresh = mappo.MAPPO(mappo.Config(env_id=cfg.env_id, env_kwargs=cfg.env_kwargs, actor=cfg.actor,
                                          critic=cfg.critic, share_actor=False, backend=cfg.backend), env)
-        populations[p].append(Policy([copy.deepcopy(fresh.actor[i]) for i in players[p]], players[p],
-                                     [env.obs_dims[i] for i in players[p]], env.n_actions))
+        populations[p].append(_snapshot(cfg, env, fresh, players[p]))
     meta_seed = 3 * 10**8 + cfg.seed * 10_007
     payoff = np.array([[_meta_entry(env, players, populations[0][0], populations[1][0], cfg.meta_episodes,
                                     meta_seed)]])
