@@ -12,9 +12,9 @@ accuracy is 1.6 mHa (1 kcal/mol).
 
 **Example**
 
->>> out = vqe("H2", 0.74, n_layers=2, steps=150, seed=0)
->>> out["error_mha"] < 1.6
-True
+>>> h, n_qubits, hf = molecule("H2", 0.74)
+>>> n_qubits, hf, round(exact_ground_energy(h, n_qubits), 4)
+(4, (1, 1, 0, 0), -1.1373)
 """
 
 from __future__ import annotations
