@@ -13,7 +13,7 @@ TRAINERS = [
     "classical.rl.reinforce", "classical.rl.dqn", "classical.rl.ppo",
     "classical.world_models.cem_mpc", "classical.world_models.dreamer", "classical.world_models.i2a",
     "classical.world_models.planet",
-    "classical.causal.train", "classical.causal.offline_iv", "classical.causal.meta_learning",
+    "classical.causal.train", "classical.causal.offline_iv", "classical.causal.meta_learning", "classical.causal.causal_planning",
     "classical.marl.train", "classical.marl.mappo", "classical.marl.maddpg_continuous", "classical.marl.selfplay",
     "classical.federated.train",
     "hybrid.marl_quantum", "hybrid.federated_vqc", "hybrid.causal_vqc",
