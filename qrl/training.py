@@ -246,9 +246,15 @@ def _check_model_specs(cfg: BaseModel, source: str) -> None:
 def _check_env(cfg: BaseModel, source: str) -> None:
     """The environment id must be one the trainer can make with the given ``env_kwargs``.
 
-    Gymnasium ids by default; a trainer on other tasks (the multi-agent ones) gives its
-    ``Config`` a static ``build_env(env_id, **env_kwargs)``.
+    A trainer on other tasks (the multi-agent ones) gives its ``Config`` a static
+    ``build_env(env_id, **env_kwargs)``; otherwise gymnasium ids are checked with
+    ``gym.make``. Other ids without a ``-vN`` version (a trainer's own env such as
+    ``CausalQuiz``, validated by its Config) are left to the trainer.
     """
+    import re
+
+    import gymnasium as gym
+
     env_id = getattr(cfg, "env_id", None)
     if not isinstance(env_id, str):
         return
@@ -257,7 +263,11 @@ def _check_env(cfg: BaseModel, source: str) -> None:
         return  # a closed set of the trainer's own (e.g. PettingZoo) environments, already checked by pydantic
     from classical.common.rollouts import make_env
 
-    make = getattr(type(cfg), "build_env", None) or make_env
+    make = getattr(type(cfg), "build_env", None)
+    if make is None:
+        if env_id not in gym.registry and ":" not in env_id and not re.search(r"-v\d+$", env_id):
+            return
+        make = make_env
     kwargs = getattr(cfg, "env_kwargs", None) or {}
     try:
         env = make(env_id, **kwargs)
