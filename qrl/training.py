@@ -239,7 +239,8 @@ def _check_model_specs(cfg: BaseModel, source: str) -> None:
 
     for name in MODEL_FIELDS:
         spec = getattr(cfg, name, None)
-        if isinstance(spec, Mapping):
+        # a spec without ``type`` is a trainer's own (e.g. circuit settings of hybrid.marl_quantum)
+        if isinstance(spec, Mapping) and "type" in spec:
             validate_model_spec(spec, source, key=name)
 
 
