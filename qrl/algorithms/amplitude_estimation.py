@@ -17,6 +17,11 @@ P(objective = 1) = V = sin²θ. Estimators, each charged in applications of A
 - :func:`qpe_ae`: canonical AE (Brassard et al. 2002): ``qml.QuantumPhaseEstimation``
   of Q with m evaluation qubits; V̂ = sin²(π y / 2^m).
 
+Any task with ``prepare()`` (the quantum function A), ``n_qubits`` (the objective
+is the last wire) and ``value`` works with these estimators; :class:`BanditTask`
+is the one-step case and :mod:`qrl.algorithms.policy_iteration` encodes the return
+of a policy in a finite-horizon MDP the same way.
+
 Circuits are PennyLane QNodes on a ``backends.yaml`` backend; exact outcome
 probabilities are computed once per circuit and shots are drawn from them with a
 seeded generator (statistically the same as sampling the device).
@@ -65,27 +70,36 @@ class BanditTask:
         return int(math.log2(len(self.policy)))
 
     @property
+    def n_qubits(self) -> int:
+        """Action register plus the objective qubit."""
+        return self.n_action_qubits + 1
+
+    @property
     def value(self) -> float:
         """The exact expected return Σ π(a) r_a."""
         return float(np.dot(self.policy, self.rewards))
 
+    def prepare(self) -> None:
+        """A (quantum function): action register on wires 0..n-1, objective on wire n."""
+        n = self.n_action_qubits
+        qml.MottonenStatePreparation(np.sqrt(np.asarray(self.policy)), wires=range(n))
+        for a, r in enumerate(self.rewards):
+            bits = [int(b) for b in format(a, f"0{n}b")]
+            qml.ctrl(qml.RY, control=range(n), control_values=bits)(2 * math.asin(math.sqrt(r)), wires=n)
 
-def oracle(task: BanditTask) -> None:
-    """The state preparation A (quantum function): action register on wires 0..n-1, objective on wire n."""
-    n = task.n_action_qubits
-    qml.MottonenStatePreparation(np.sqrt(np.asarray(task.policy)), wires=range(n))
-    for a, r in enumerate(task.rewards):
-        bits = [int(b) for b in format(a, f"0{n}b")]
-        qml.ctrl(qml.RY, control=range(n), control_values=bits)(2 * math.asin(math.sqrt(r)), wires=n)
+
+def oracle(task) -> None:
+    """The state preparation A of ``task``; the objective qubit is wire ``task.n_qubits - 1``."""
+    task.prepare()
 
 
-def grover(task: BanditTask) -> None:
+def grover(task) -> None:
     """Q = −A S₀ A† S_χ: rotates by 2θ in the good/bad plane, eigenphases ±2θ.
 
     The global sign matters once Q is controlled (phase estimation): without it
     the eigenphases would be π ± 2θ and QPE would return 1 − V.
     """
-    n = task.n_action_qubits
+    n = task.n_qubits - 1
     qml.Z(n)                                    # S_χ: −1 on good states
     qml.adjoint(oracle)(task)
     qml.FlipSign([0] * (n + 1), wires=range(n + 1))  # S₀: −1 on |0…0⟩
@@ -94,8 +108,8 @@ def grover(task: BanditTask) -> None:
 
 
 @lru_cache(maxsize=256)
-def _good_probability(task: BanditTask, k: int, backend: str) -> float:
-    n = task.n_action_qubits
+def _good_probability(task, k: int, backend: str) -> float:
+    n = task.n_qubits - 1
 
     def circuit():
         oracle(task)
@@ -106,13 +120,19 @@ def _good_probability(task: BanditTask, k: int, backend: str) -> float:
     return float(backends.qnode(circuit, backend, n + 1)()[1])
 
 
-def good_probability(task: BanditTask, k: int, backend: str = "default.qubit") -> float:
+def good_probability(task, k: int, backend: str = "default.qubit") -> float:
     """P(objective = 1) after Q^k A|0⟩; equals sin²((2k+1)θ)."""
     return _good_probability(task, k, backend)
 
 
-def monte_carlo(task: BanditTask, calls: int, rng: np.random.Generator) -> float:
-    """Plain sampling: ``calls`` shots of A, each one pull of the policy and one reward."""
+def monte_carlo(task, calls: int, rng: np.random.Generator) -> float:
+    """Plain sampling: ``calls`` shots of A, each one pull of the policy and one reward.
+
+    A task with ``sample_returns(n, rng)`` (an MDP's rescaled returns of ``n`` sampled
+    episodes) is estimated by their mean; otherwise the objective bit is sampled.
+    """
+    if hasattr(task, "sample_returns"):
+        return float(np.mean(task.sample_returns(calls, rng)))
     return rng.binomial(calls, task.value) / calls
 
 
@@ -126,7 +146,7 @@ def mlae_calls(n_powers: int, shots: int) -> int:
     return shots * sum(2 * k + 1 for k in mlae_schedule(n_powers))
 
 
-def mlae(task: BanditTask, n_powers: int, shots: int, rng: np.random.Generator,
+def mlae(task, n_powers: int, shots: int, rng: np.random.Generator,
          backend: str = "default.qubit", grid: int = 20_001) -> float:
     """Maximum-likelihood amplitude estimate from ``shots`` per Grover power."""
     ks = np.array(mlae_schedule(n_powers))
@@ -138,8 +158,8 @@ def mlae(task: BanditTask, n_powers: int, shots: int, rng: np.random.Generator,
 
 
 @lru_cache(maxsize=64)
-def _qpe_distribution(task: BanditTask, m: int, backend: str) -> np.ndarray:
-    n = task.n_action_qubits
+def _qpe_distribution(task, m: int, backend: str) -> np.ndarray:
+    n = task.n_qubits - 1
     target = list(range(n + 1))
     estimation = list(range(n + 1, n + 1 + m))
     q_matrix = qml.matrix(grover, wire_order=target)(task)
@@ -158,7 +178,7 @@ def qpe_calls(m: int, shots: int) -> int:
     return shots * (1 + 2 * (2 ** m - 1))
 
 
-def qpe_ae(task: BanditTask, m: int, shots: int, rng: np.random.Generator,
+def qpe_ae(task, m: int, shots: int, rng: np.random.Generator,
            backend: str = "default.qubit") -> float:
     """Canonical AE: the most frequent phase y of ``shots`` QPE runs, V̂ = sin²(π y / 2^m)."""
     counts = rng.multinomial(shots, _qpe_distribution(task, m, backend))
@@ -166,7 +186,7 @@ def qpe_ae(task: BanditTask, m: int, shots: int, rng: np.random.Generator,
     return float(np.sin(math.pi * y / 2 ** m) ** 2)
 
 
-def error_vs_calls(task: BanditTask, repeats: int = 50, shots: int = 100, max_powers: int = 7,
+def error_vs_calls(task, repeats: int = 50, shots: int = 100, max_powers: int = 7,
                    max_qpe_bits: int = 6, seed: int = 0, backend: str = "default.qubit") -> list[dict]:
     """RMSE of each estimator against the exact value at growing budgets of oracle calls.
 

@@ -1,0 +1,74 @@
+"""Benchmarks of issue 22 (part B): quantum policy iteration, Grover action search, quantum replay, kernel LSTD.
+
+Parts (``--parts``), each printing JSON rows and writing ``<out>/<part>.json``:
+
+- ``policy_iteration``: MLAE vs Monte Carlo error against oracle calls for the optimal policy of
+  the 3×3 slippery FrozenLake (horizon 5), log-log slopes; Dürr–Høyer Grover search over the
+  16,384 stationary policies on fresh seeds vs value iteration.
+- ``grover_actions``: Grover action search (Dong et al. 2008) vs ε-greedy tabular Q-learning,
+  via their presets, on fresh seeds.
+- ``replay``: the MLP DQN on CartPole with uniform, prioritized and quantum-inspired replay.
+- ``kernels``: kernel LSTD with the fidelity and the RBF kernel on a random-walk chain.
+
+Usage::
+
+    OMP_NUM_THREADS=1 nice .venv/bin/python benchmarks/quantum_search.py --parts policy_iteration
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def bench_policy_iteration(seeds, out: Path, quick: bool = False) -> dict:
+    from qrl.algorithms.amplitude_estimation import loglog_slope
+    from qrl.algorithms.policy_iteration import (ReturnTask, evaluation_error_vs_calls, frozen_lake,
+                                                 grover_policy_search, value_iteration)
+
+    mdp = frozen_lake(["SFF", "FHF", "FFG"], horizon=5)
+    v_star, policies = value_iteration(mdp)
+    task = ReturnTask(mdp, policies[0])
+    start = time.perf_counter()
+    rows = evaluation_error_vs_calls(task, repeats=20 if quick else 200, shots=100,
+                                     max_powers=4 if quick else 6, seed=seeds[0])
+    slopes = {m: loglog_slope(rows, m) for m in ("mlae", "monte_carlo")}
+    ae_seconds = time.perf_counter() - start
+    searches = [grover_policy_search(mdp, seed=s) for s in seeds]
+    result = {"value": task.value, "v_star": v_star, "n_qubits": task.n_qubits, "error_rows": rows,
+              "slopes": slopes, "ae_seconds": round(ae_seconds, 1),
+              "search": [{"seed": s, "value": r["value"], "queries_to_best": r["queries_to_best"],
+                          "queries": r["queries"], "n_policies": r["n_policies"],
+                          "optimal": bool(abs(r["value"] - v_star) < 1e-12)} for s, r in zip(seeds, searches)]}
+    q = np.array([r["queries_to_best"] for r in result["search"]])
+    result["search_summary"] = {"optimal": int(sum(r["optimal"] for r in result["search"])), "runs": len(seeds),
+                                "queries_to_best_mean": float(q.mean()), "queries_to_best_max": int(q.max()),
+                                "n_policies": searches[0]["n_policies"]}
+    return result
+
+
+PARTS = {"policy_iteration": bench_policy_iteration}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", nargs="+", choices=sorted(PARTS), default=sorted(PARTS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(range(1000, 1020)))
+    parser.add_argument("--out", type=Path, default=Path("/tmp/qsearch-runs/bench"))
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for part in args.parts:
+        start = time.perf_counter()
+        result = PARTS[part](args.seeds, args.out / part, args.quick)
+        result = {"part": part, "seeds": args.seeds, "seconds": round(time.perf_counter() - start, 1), **result}
+        (args.out / f"{part}.json").write_text(json.dumps(result, indent=1))
+        print(json.dumps({k: v for k, v in result.items() if k not in ("error_rows", "search", "runs")}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
