@@ -51,7 +51,42 @@ def bench_policy_iteration(seeds, out: Path, quick: bool = False) -> dict:
     return result
 
 
-PARTS = {"policy_iteration": bench_policy_iteration}
+def _train_preset(path: str, seed: int, out: Path, **overrides) -> dict:
+    from classical.common.config import load_yaml, resolve_algo
+    from classical.common.rundir import RunDir
+
+    spec = load_yaml(path)
+    module = resolve_algo(spec.pop("algo"))
+    spec.update(seed=seed, **overrides)
+    return module.run(module.Config(**spec), RunDir(out / f"{Path(path).stem}_{seed}"))
+
+
+def bench_grover_actions(seeds, out: Path, quick: bool = False) -> dict:
+    from classical.common.stats import success_rate
+
+    slippery = {"env_kwargs": {"is_slippery": True}, "episodes": 3000, "eval_every": 100, "solve_episodes": 200,
+                "solved_return": 0.7}
+    tasks = {"frozenlake4x4": ({}, "frozenlake"), "gridworld8x8": ({}, "gridworld8x8"),
+             "frozenlake4x4_slippery": (slippery, "frozenlake")}
+    result = {}
+    for task, (overrides, stem) in tasks.items():
+        for algo in ("grover_search", "qlearning_tabular"):
+            runs = [_train_preset(f"configs/{stem}_{algo}.yaml", s, out, **overrides) for s in seeds]
+            solved = [r for r in runs if r["solved"]]
+            est = success_rate(len(solved), len(runs))
+            to_solve = np.array([r["episodes_to_solve"] for r in solved])
+            result[f"{task}/{algo}"] = {
+                "solved": len(solved), "runs": len(runs), "rate": est.point, "wilson_low": est.low,
+                "wilson_high": est.high, "criterion": runs[0].get("solved_criterion"),
+                "episodes_to_solve_median": float(np.median(to_solve)) if len(to_solve) else None,
+                "episodes_to_solve_iqr": [float(np.percentile(to_solve, 25)), float(np.percentile(to_solve, 75))]
+                if len(to_solve) else None,
+                "final_eval_return_mean": float(np.mean([r["eval_return_mean"] for r in runs]))}
+            print(json.dumps({task + "/" + algo: result[f"{task}/{algo}"]}), flush=True)
+    return {"results": result}
+
+
+PARTS = {"policy_iteration": bench_policy_iteration, "grover_actions": bench_grover_actions}
 
 
 def main() -> None:

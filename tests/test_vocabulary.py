@@ -17,7 +17,7 @@ TRAINERS = [
     "classical.marl.train", "classical.marl.mappo", "classical.marl.maddpg_continuous", "classical.marl.selfplay",
     "classical.federated.train",
     "hybrid.marl_quantum", "hybrid.federated_vqc", "hybrid.causal_vqc",
-    "qrl.algorithms.chsh",
+    "qrl.algorithms.chsh", "classical.rl.tabular_q", "qrl.algorithms.grover_search",
 ]
 # trainers still to convert (issue 19); strict, so a converted one must leave this list
 UNCONVERTED: set[str] = set()
