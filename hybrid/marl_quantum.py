@@ -30,11 +30,11 @@ torch.Size([4, 2, 3])
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import pennylane as qml
 import torch
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 from torch import nn
 from torch.nn.utils import parametrize
 
@@ -190,8 +190,15 @@ class Config(marl_train.Config):
         description="circuit settings (type: vqc): n_qubits (4; VQC body of vqc_actor, vqc_agents), qubits_per_agent "
                     "(3; agent blocks of entangled, product), n_layers (3)")
     backend: str = Field("qrl.torch", description="backends.yaml entry (qrl.torch: the compiled torch device)")
+    model_spec_fields: ClassVar[tuple[str, ...]] = ()   # model holds circuit settings, checked below
+
     circuit_step_scale: float = Field(1.0, gt=0, description="circuit parameters take steps this many times "
                                       "the learner's lr (the mixer/critic keep lr); see scale_step_size")
+
+    @model_validator(mode="after")
+    def _circuit_settings(self):
+        circuit(self)
+        return self
 
 
 def circuit(cfg: Config) -> dict[str, int]:

@@ -237,7 +237,8 @@ def _check_backend(cfg: BaseModel, source: str, flags: Mapping[str, str]) -> Bas
 def _check_model_specs(cfg: BaseModel, source: str) -> None:
     from classical.rl.models import validate_model_spec
 
-    for name in MODEL_FIELDS:
+    # a Config whose network keys are not build_model specs says which are (model_spec_fields)
+    for name in getattr(type(cfg), "model_spec_fields", MODEL_FIELDS):
         spec = getattr(cfg, name, None)
         # a spec without ``type`` is a trainer's own (e.g. circuit settings of hybrid.marl_quantum)
         if isinstance(spec, Mapping) and "type" in spec:

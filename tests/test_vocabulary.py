@@ -98,3 +98,11 @@ def test_a_float_lr_says_how_to_write_the_mapping():
     config = resolve_algo("classical.rl.reinforce").Config
     with pytest.raises(ConfigError, match=r"write lr: \{default: 0.01\}"):
         validate(config, {"lr": 0.01}, "r.yaml")
+
+
+@pytest.mark.parametrize("path", sorted(Path("configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_preset_passes_the_checks_before_training(path, tmp_path):
+    from qrl.training import train_from_config
+
+    checked = train_from_config(path, out=tmp_path / "run", check_only=True)
+    assert checked["checked"] and checked["algo"] == load_yaml(path)["algo"]

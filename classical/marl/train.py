@@ -83,6 +83,11 @@ class Config(TrainerConfig):
     eval_episodes: int = Field(50, ge=1, description="greedy evaluation episodes at the end")
     seed: int = Field(0, description="random seed")
 
+    @staticmethod
+    def build_env(env_id: str, **env_kwargs) -> JointEnv:
+        """The task, for checks before training (``qrl.train_from_config``)."""
+        return make_env(env_id, **{**ENV_SETTINGS, **env_kwargs})
+
     @model_validator(mode="after")
     def _vocabulary(self):
         unknown = sorted(set(self.env_kwargs) - set(ENV_SETTINGS))

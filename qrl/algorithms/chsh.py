@@ -87,6 +87,11 @@ class Config(TrainerConfig):
     checkpoint_every: int = Field(50, gt=0, description="updates between checkpoints")
     seed: int = Field(0, description="seed for the initial parameters, the referee and the answers")
 
+    @staticmethod
+    def build_env(env_id: str, **env_kwargs) -> CHSHGame:
+        """The game, for checks before training (``qrl.train_from_config``); ``env_id`` is always chsh_v0."""
+        return CHSHGame(**env_kwargs)
+
 
 # -- exact quantities -------------------------------------------------------
 def win_probability(probs: torch.Tensor) -> torch.Tensor:
