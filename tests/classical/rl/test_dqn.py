@@ -206,11 +206,12 @@ def test_vqdqn_preset_learns_cartpole(tmp_path):
 
 @pytest.mark.learning
 def test_vqc_q_learning_preset_solves_frozenlake(tmp_path):
-    # The committed preset (400 episodes, ~25 s). Greedy success over its 20 evaluation episodes was 1.00 for
-    # seeds 0-4 (session 4); the last 100 training episodes (epsilon 0.05) succeeded 0.93-0.98 of the time.
+    # The committed preset (400 episodes) on seed 1000, outside the tuning seeds 0-9; its fresh-seed success
+    # rate over seeds 1000-1019 is in BENCHMARKS.md (issue 18). Training keeps epsilon at 0.1, so the
+    # training episodes succeed less often than the greedy policy.
     spec = yaml.safe_load(open("configs/frozenlake_vqc_qlearning.yaml"))
     spec.pop("algo")
     spec.pop("solved", None)   # read by `qrl seeds`, not by the trainer
-    summary = run(Config(**{**spec, "seed": 2}), RunDir(tmp_path))
+    summary = run(Config(**{**spec, "seed": 1000}), RunDir(tmp_path))
     assert summary["eval_success_mean"] == 1.0
-    assert summary["mean_recent_return"] >= 0.9
+    assert summary["mean_recent_return"] >= 0.75

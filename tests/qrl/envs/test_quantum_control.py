@@ -86,7 +86,7 @@ def test_dqn_agent_prepares_the_bell_state(tmp_path, config, model, lr):
 
 
 @pytest.mark.learning
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1002, 1003])
 def test_vqdqn_learns_the_one_qubit_plus_state(tmp_path, seed):
     import yaml
 
@@ -98,8 +98,8 @@ def test_vqdqn_learns_the_one_qubit_plus_state(tmp_path, seed):
     spec.pop("algo")
     spec.pop("solved", None)   # read by `qrl seeds`, not by the trainer
     cfg = Config(**{**spec, "seed": seed, "eval_episodes": 1})
-    # the untrained circuit of these seeds applies S (no change) forever; measured after the config's
-    # 60 episodes: fidelity 1.00 in one gate for seeds 1, 2, 3, 5, 6 and 7
+    # Seeds outside the tuning seeds 0-9 whose untrained circuit applies S (no change) forever, so the
+    # agent has to learn; the preset's fresh-seed rate (seeds 1000-1019) is in BENCHMARKS.md (issue 18).
     assert not DQN(cfg).evaluate(1)[0]["success"]
     summary = run(cfg, RunDir(tmp_path))
     assert summary["eval_success_mean"] == 1.0 and summary["eval_fidelity_mean"] > 0.95
