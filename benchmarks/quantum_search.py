@@ -7,7 +7,6 @@ Parts (``--parts``), each printing JSON rows and writing ``<out>/<part>.json``:
   16,384 stationary policies on fresh seeds vs value iteration.
 - ``grover_actions``: Grover action search (Dong et al. 2008) vs ε-greedy tabular Q-learning,
   via their presets, on fresh seeds.
-- ``replay``: the MLP DQN on CartPole with uniform, prioritized and quantum-inspired replay.
 - ``kernels``: kernel LSTD with the fidelity and the RBF kernel on a random-walk chain.
 
 Usage::
@@ -86,7 +85,23 @@ def bench_grover_actions(seeds, out: Path, quick: bool = False) -> dict:
     return {"results": result}
 
 
-PARTS = {"policy_iteration": bench_policy_iteration, "grover_actions": bench_grover_actions}
+def bench_kernels(seeds, out: Path, quick: bool = False) -> dict:
+    from classical.common.stats import interval_estimate, mean, probability_of_improvement
+    from qrl.algorithms.kernel_td import compare
+
+    errors = compare(seeds, n_episodes=20, n_states=19)
+    summary = {}
+    for name, values in errors.items():
+        est = interval_estimate(values, mean, reps=5000)
+        summary[name] = {"rmse_mean": est.point, "ci_low": est.low, "ci_high": est.high}
+    # P(quantum error < RBF error) on the same transitions
+    summary["p_quantum_better"] = probability_of_improvement(-np.array(errors["quantum_fidelity"]),
+                                                             -np.array(errors["classical_rbf"]))
+    return {"errors": errors, "summary": summary}
+
+
+PARTS = {"policy_iteration": bench_policy_iteration, "grover_actions": bench_grover_actions,
+         "kernels": bench_kernels}
 
 
 def main() -> None:
