@@ -399,9 +399,82 @@ print(f"FrozenLake 4x4, uniform policy: max |v_vqe - v_exact| = {out['max_abs_er
     ]
 
 
+def nb09() -> list:
+    return [
+        ("md", "# 09 — Quantum search in RL: policy iteration by amplitude estimation, Grover action search, "
+               "kernel TD\\n\\n"
+               "Three of the course's quantum methods, each beside its classical counterpart and checked against "
+               "an exact reference: a policy's return estimated by amplitude estimation (error ~ calls⁻¹) against "
+               "Monte Carlo over episodes (calls^(−1/2)), and Grover search over policies against value iteration "
+               "(Wiedemann et al. 2022); Grover action search (Dong et al. 2008) against ε-greedy Q-learning; "
+               "a quantum-kernel value function (kernel LSTD) against an RBF kernel. The measured tables (fresh "
+               "seeds, full budgets) are in BENCHMARKS.md, *Issue 22 (part B)*."),
+        ("code", SETUP_08),
+        ("md", "## Quantum policy evaluation and improvement\\n\\n"
+               "`qrl.algorithms.policy_iteration`: slippery FrozenLake as noise registers (one per step, the "
+               "slip outcome in superposition) and one diagonal gate that rotates an objective qubit by the "
+               "return of the trajectory that noise produces; P(objective = 1) is the policy's value, estimated "
+               "by maximum-likelihood amplitude estimation (`amplitude_estimation.mlae`)."),
+        ("code", """import numpy as np
+from qrl.algorithms import policy_iteration as pi
+from qrl.algorithms.amplitude_estimation import good_probability, loglog_slope
+
+mdp = pi.frozen_lake(["SF", "HG"] if QUICK else ["SFF", "FHF", "FFG"], horizon=3 if QUICK else 5)
+v_star, policies = pi.value_iteration(mdp)
+task = pi.ReturnTask(mdp, policies[0])
+print(f"{task.n_qubits} qubits; exact value {task.value:.6f}; amplitude of the circuit {good_probability(task, 0):.6f}")
+rows = pi.evaluation_error_vs_calls(task, repeats=30 if QUICK else 200, shots=100, max_powers=5 if QUICK else 6,
+                                    seed=1000)
+display(Markdown(experiments.markdown_table(rows, ("method", "setting", "calls", "rmse"), digits=5)))
+print({m: round(loglog_slope(rows, m), 3) for m in ("mlae", "monte_carlo")}, "(ideal: -1 and -0.5)")"""),
+        ("md", "Improvement: Dürr–Høyer maximum search over the stationary policies (4 actions per free state, a "
+               "policy register of 2 qubits per state) with a comparator oracle; queries counted against the "
+               "number of policies an exhaustive search evaluates."),
+        ("code", """seeds = range(1000, 1005 if QUICK else 1020)
+found = [pi.grover_policy_search(mdp, seed=s) for s in seeds]
+display(Markdown(experiments.markdown_table(
+    [{"seed": s, "value found": r["value"], "value iteration": v_star, "queries to best": r["queries_to_best"],
+      "policies": r["n_policies"]} for s, r in zip(seeds, found)],
+    ("seed", "value found", "value iteration", "queries to best", "policies"), digits=5)))"""),
+        ("md", "## Grover action search vs ε-greedy Q-learning\\n\\n"
+               "`qrl.algorithms.grover_search`: every state keeps its actions in superposition; the measured "
+               "action is reinforced by ⌊k (r + V(s'))⌋ Grover iterations (capped, never over-rotated). "
+               "`classical.rl.tabular_q` is the counterpart; both are judged by the same greedy evaluation "
+               "(`configs/frozenlake_*.yaml`)."),
+        ("code", """from classical.common.config import load_yaml, resolve_algo
+from classical.common.rundir import RunDir
+from classical.common.stats import success_rate
+import tempfile
+
+rows = []
+for algo in ("grover_search", "qlearning_tabular"):
+    runs = []
+    for seed in range(1000, 1003 if QUICK else 1020):
+        spec = load_yaml(f"configs/frozenlake_{algo}.yaml")
+        module = resolve_algo(spec.pop("algo"))
+        spec["seed"] = seed
+        runs.append(module.run(module.Config(**spec), RunDir(Path(tempfile.mkdtemp()) / algo)))
+    est = success_rate(sum(r["solved"] for r in runs), len(runs))
+    rows.append({"agent": algo, "solved": f"{sum(r['solved'] for r in runs)}/{len(runs)}",
+                 "Wilson 95%": f"[{est.low:.2f}, {est.high:.2f}]",
+                 "median episodes to solve": float(np.median([r["episodes_to_solve"] or np.nan for r in runs]))})
+display(Markdown(experiments.markdown_table(rows, ("agent", "solved", "Wilson 95%", "median episodes to solve"))))"""),
+        ("md", "## Kernels in the loop: kernel LSTD\\n\\n"
+               "`qrl.algorithms.kernel_td`: value functions of the 19-state random walk learned by least-squares "
+               "TD from 20 episodes, with fidelity-kernel features (2 qubits, the re-uploading feature map) or RBF "
+               "features on the same transitions; error against the exact values V(i) = (i + 1)/20."),
+        ("code", """from qrl.algorithms import kernel_td
+
+errors = kernel_td.compare(range(1000, 1005 if QUICK else 1020))
+display(Markdown(experiments.markdown_table(
+    [{"kernel": k, "seeds": len(v), "value RMSE (mean)": float(np.mean(v))} for k, v in errors.items()],
+    ("kernel", "seeds", "value RMSE (mean)"), digits=4)))"""),
+    ]
+
+
 BUILDERS = {"01_quantum_vs_classical_cartpole": nb01, "02_noise_and_mitigation": nb02, "03_world_models": nb03,
             "04_multi_agent": nb04, "05_causal": nb05, "06_federated": nb06, "07_integration": nb07,
-            "08_quantum_methods": nb08}
+            "08_quantum_methods": nb08, "09_quantum_search": nb09}
 
 
 def build(name: str) -> nbformat.NotebookNode:
