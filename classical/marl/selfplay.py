@@ -18,7 +18,8 @@ The payoff of an episode is zero-sum by construction: ``(R_0 - R_1) / 2`` with `
 the mean return per agent of player p (for the competitive particle task this is
 player 0's own return); player 0 *wins* the episode when it is positive. The
 approximate exploitability after each iteration (``nash_conv``) is what the new best
-responses gain against the previous meta-strategies.
+responses gain against the previous meta-strategies; ``psro.csv`` has it with each
+player's win rates against the three opponents below after every iteration.
 
 At the end the meta-strategy mixture of each player is evaluated against a uniformly
 random opponent, a scripted one (each agent steers to its nearest landmark; particle
@@ -86,6 +87,8 @@ class Config(TrainerConfig):
                                                           "(2 x iterations x oracle_episodes runs every oracle)")
     total_env_steps: int | None = Field(None, ge=1, description="stop after this many oracle env steps")
     eval_episodes: int = Field(100, ge=1, description="evaluation episodes per opponent at the end")
+    curve_eval_episodes: int = Field(20, ge=0, description="episodes per opponent after each iteration, for "
+                                                            "the win-rate curve in psro.csv (0: off)")
     seed: int = Field(0, description="random seed")
 
     @staticmethod
@@ -267,9 +270,12 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
                                           cfg.meta_episodes, meta_seed)
         payoff = grown
         meta = list(selfplay_equilibrium(payoff, method=cfg.meta_solver, seed=cfg.seed))
-        curve.append({"iteration": it + 1, "nash_conv": nash_conv,
-                      "meta_value": float(meta[0] @ payoff @ meta[1]),
-                      "meta_exploitability": exploitability(payoff, *meta)})
+        point = {"iteration": it + 1, "env_steps": env_steps, "nash_conv": nash_conv,
+                 "meta_value": float(meta[0] @ payoff @ meta[1]), "meta_exploitability": exploitability(payoff, *meta)}
+        if cfg.curve_eval_episodes:
+            _, during = evaluate_populations(cfg, env, players, populations, meta, cfg.curve_eval_episodes)
+            point.update({k: v for k, v in during.items() if k.endswith("win_rate")})
+        curve.append(point)
     wall = time.perf_counter() - start
     rows, summary = evaluate_populations(cfg, env, players, populations, meta)
     run_dir.write_eval(rows)
@@ -281,9 +287,12 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
             "nash_conv": [c["nash_conv"] for c in curve], **summary}
 
 
-def evaluate_populations(cfg: Config, env, players, populations, meta) -> tuple[list[dict], dict]:
-    """Each player's meta-strategy mixture against random, scripted (particle) and held-back first opponents."""
+def evaluate_populations(cfg: Config, env, players, populations, meta,
+                         episodes: int | None = None) -> tuple[list[dict], dict]:
+    """Each player's meta-strategy mixture against random, scripted (particle) and held-back first opponents
+    (``episodes`` per opponent, default ``cfg.eval_episodes``)."""
     rng = np.random.default_rng(cfg.seed)
+    episodes = episodes or cfg.eval_episodes
     opponents = {"random": lambda p: RandomOpponent(players[p], env.n_actions),
                  "first": lambda p: populations[p][0]}
     if cfg.env_id == "particle":
@@ -294,7 +303,7 @@ def evaluate_populations(cfg: Config, env, players, populations, meta) -> tuple[
         for name, make in opponents.items():
             opponent = make(1 - me)
             wins, payoffs = 0, []
-            for k in range(cfg.eval_episodes):
+            for k in range(episodes):
                 mine = populations[me][rng.choice(len(meta[me]), p=meta[me])]
                 pair = (mine, opponent) if me == 0 else (opponent, mine)
                 out = play(env, players, pair, seed=EVAL_SEED_BASE + cfg.seed * 10_007 + k)
@@ -304,7 +313,7 @@ def evaluate_populations(cfg: Config, env, players, populations, meta) -> tuple[
                 wins += mine_payoff > 0
                 rows.append({"player": me, "opponent": name, "episode": k, "payoff": mine_payoff,
                              "win": float(mine_payoff > 0), **out})
-            rate = success_rate(wins, cfg.eval_episodes)
+            rate = success_rate(wins, episodes)
             summary[f"player{me}_vs_{name}_payoff"] = float(np.mean(payoffs))
             summary[f"player{me}_vs_{name}_win_rate"] = rate.point
             summary[f"player{me}_vs_{name}_win_rate_ci"] = [round(rate.low, 4), round(rate.high, 4)]

@@ -1,3 +1,5 @@
+import csv
+
 import numpy as np
 import pytest
 
@@ -6,7 +8,7 @@ from classical.marl import selfplay
 from classical.marl.envs import make_joint_env
 
 TINY = dict(env_kwargs={"n_agents": 2, "mode": "competitive", "max_steps": 5}, iterations=2, oracle_episodes=4,
-            episodes_per_update=2, meta_episodes=2, eval_episodes=4)
+            episodes_per_update=2, meta_episodes=2, eval_episodes=4, curve_eval_episodes=2)
 
 
 def test_psro_self_play_grows_both_populations_and_solves_the_meta_game(tmp_path):
@@ -19,6 +21,10 @@ def test_psro_self_play_grows_both_populations_and_solves_the_meta_game(tmp_path
     assert len(summary["nash_conv"]) == 2 and min(summary["nash_conv"]) >= 0
     for name in ("metrics.csv", "eval.csv", "psro.csv"):
         assert (tmp_path / name).exists(), name
+    with open(tmp_path / "psro.csv") as f:
+        curve = list(csv.DictReader(f))
+    assert [int(r["iteration"]) for r in curve] == [1, 2]
+    assert 0 <= float(curve[-1]["player0_vs_scripted_win_rate"]) <= 1
     for opponent in ("random", "scripted", "first"):
         for me in (0, 1):
             low, high = summary[f"player{me}_vs_{opponent}_win_rate_ci"]
