@@ -140,7 +140,8 @@ def _parities(counts: dict[str, int], z_word: str) -> tuple[np.ndarray, np.ndarr
 def _sample_counts(circuits, shots: list[int], probs, seed: int) -> list[dict]:
     from qiskit_aer import AerSimulator
 
-    sim = AerSimulator(noise_model=noise_model(probs), seed_simulator=seed)
+    model = noise_model(probs)
+    group_seeds = np.random.default_rng(seed)   # one simulator seed per run: runs must not share streams
     measured = []
     for qc in circuits:
         qc = qc.copy()
@@ -150,6 +151,7 @@ def _sample_counts(circuits, shots: list[int], probs, seed: int) -> list[dict]:
     out: list[dict | None] = [None] * len(measured)
     for n in sorted(set(shots)):
         idx = [i for i, s in enumerate(shots) if s == n]
+        sim = AerSimulator(noise_model=model, seed_simulator=int(group_seeds.integers(2**31)))
         result = sim.run([measured[i] for i in idx], shots=n).result()
         for j, i in enumerate(idx):
             out[i] = result.get_counts(j)
