@@ -127,6 +127,11 @@ def evaluate(agent: reinforce.Reinforce, cfg: Config, features: list[int]) -> li
     return rows
 
 
+def load_agent(run_dir, backend: str | None = None, **device_overrides) -> reinforce.Reinforce:
+    """The trained policy of a run directory (a REINFORCE agent reading the kept features)."""
+    return reinforce.Reinforce.from_run(run_dir, backend, **device_overrides)
+
+
 def run(cfg: Config, run_dir: RunDir) -> dict:
     """Discover, train, evaluate before and after the shift (entry point of ``qrl train``)."""
     features, record = select_features(cfg)

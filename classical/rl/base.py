@@ -85,6 +85,10 @@ class Agent:
     def _end_learning(self) -> None:
         """Close what :meth:`_begin_learning` opened."""
 
+    def _is_single(self, obs) -> bool:
+        """Whether ``obs`` is one observation (then ``predict`` returns one action, as SB3 does)."""
+        return np.ndim(obs) <= 1 and np.size(obs) == self.obs_dim
+
     def _wall_now(self) -> float:
         """Training seconds so far, including the step under way (for metrics rows)."""
         return round(self.wall_seconds + time.perf_counter() - self._step_start, 3)

@@ -149,6 +149,7 @@ class DQN(Agent):
         Exploring entries never call the network, so early (high-ε) episodes of a
         circuit agent cost almost nothing.
         """
+        single = self._is_single(obs)
         obs = np.asarray(obs).reshape(-1, self.obs_dim)
         if deterministic:
             explore = np.zeros(len(obs), dtype=bool)
@@ -159,7 +160,7 @@ class DQN(Agent):
             with torch.no_grad():
                 q = self.acting_q if self.acting_q is not None else self.q
                 actions[~explore] = q(self._obs(obs[~explore])).argmax(-1).numpy()
-        return actions, None
+        return (actions[0] if single else actions), None
 
     # -- learning ------------------------------------------------------------
     def update(self, batch: dict[str, torch.Tensor]) -> float:

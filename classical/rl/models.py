@@ -30,6 +30,22 @@ class MLPSpec(BaseModel):
     activation: Literal["tanh", "relu"] = Field("tanh", description="activation after each hidden layer")
 
 
+def _load_plugins(kind: str) -> None:
+    """Import the package that provides model type ``kind`` (entry point group ``qrl.models``).
+
+    ``qrl`` declares ``vqc = "qrl.models"`` there, so a fresh interpreter can build (and
+    ``load``) a circuit agent without importing ``qrl`` first, and ``classical`` never
+    imports ``qrl`` by name (as PennyLane finds its device plugins).
+    """
+    if any(k == kind for k, _ in _REGISTRY):
+        return
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="qrl.models"):
+        if ep.name == kind:
+            ep.load()
+
+
 def register_model(kind: str, head: str, factory: Callable[..., nn.Module],
                    schema: type[BaseModel] | None = None) -> None:
     """Make ``model: {type: kind}`` buildable for ``head`` ("policy", "q" or "value").
@@ -66,6 +82,8 @@ def validate_model_spec(spec: Any, where: str, key: str = "model", head: str | N
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{where}: key '{key}' = {spec!r}: expected a model spec such as {example}.")
     kind = spec.get("type", "mlp")
+    if isinstance(kind, str):
+        _load_plugins(kind)
     kinds = sorted({k for k, _ in _REGISTRY})
     if not isinstance(kind, str) or kind not in kinds:
         hint = " (qrl.models registers vqc; the qrl CLI imports it)" if kind == "vqc" else ""
@@ -95,6 +113,7 @@ def build_model(spec: dict, head: str, in_dim: int, out_dim: int, backend: str |
     """
     spec = dict(spec)
     kind = spec.pop("type", "mlp")
+    _load_plugins(kind)
     if (kind, head) in _SCHEMAS:
         given = set(spec)
         checked = validate_model_spec({"type": kind, **spec}, "model spec", head=head)

@@ -136,14 +136,15 @@ class PPO(Agent):
         return torch.maximum(torch.minimum(action, self.high), self.low).numpy()
 
     def predict(self, obs, deterministic: bool = True) -> tuple[np.ndarray, None]:
-        """Actions for a batch of observations (mode / mean by default; sampled otherwise) and no state."""
+        """Actions for a batch of observations, or one action for one (mode / mean by default; sampled otherwise)."""
         with torch.no_grad():
             dist = self.distribution(self._obs(obs))
             if deterministic:
                 action = dist.probs.argmax(-1) if self.discrete else dist.mean
             else:
                 action = dist.sample()
-        return self._env_action(action), None
+        actions = self._env_action(action)
+        return (actions[0] if self._is_single(obs) else actions), None
 
     # -- learning ------------------------------------------------------------
     def _rollout(self, envs, obs: np.ndarray, running: np.ndarray, run: RunDir | None):

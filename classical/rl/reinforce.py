@@ -81,13 +81,14 @@ class Reinforce(Agent):
     _obs = Agent._scaled
 
     def predict(self, obs, deterministic: bool = True) -> tuple[np.ndarray, None]:
-        """Actions for a batch of observations (greedy by default; sampled from π otherwise) and no state."""
+        """Actions for a batch of observations, or one action for one (greedy by default; else sampled from π)."""
         with torch.no_grad():
             logits = self.policy(self._obs(obs))
         if deterministic:
-            return logits.argmax(-1).numpy(), None
-        # what Categorical(logits=...).sample() draws, without its per-call validation
-        return torch.multinomial(torch.softmax(logits, -1), 1, True).squeeze(-1).numpy(), None
+            actions = logits.argmax(-1).numpy()
+        else:  # what Categorical(logits=...).sample() draws, without its per-call validation
+            actions = torch.multinomial(torch.softmax(logits, -1), 1, True).squeeze(-1).numpy()
+        return (actions[0] if self._is_single(obs) else actions), None
 
     # -- learning ------------------------------------------------------------
     def update(self, episodes) -> float:

@@ -152,6 +152,3 @@ def policy_ratio(act, n_nodes: int, depth: int, graph_seeds: Sequence[int], back
         ratios.append(info["ratio"])
     return float(np.mean(ratios))
 
-
-if "qrl/QAOAAngles-v0" not in gym.registry:
-    gym.register("qrl/QAOAAngles-v0", entry_point="qrl.algorithms.qaoa_rl:QAOAAnglesEnv")
