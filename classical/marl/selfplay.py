@@ -21,8 +21,8 @@ approximate exploitability after each iteration (``nash_conv``) is what the new 
 responses gain against the previous meta-strategies; ``psro.csv`` has it with each
 player's win rates against the three opponents below after every iteration.
 
-At the end the meta-strategy mixture of each player is evaluated against a uniformly
-random opponent, a scripted one (each agent steers to its nearest landmark; particle
+At the end the meta-strategy mixture of each player (a policy drawn per episode from the
+meta-strategy, then acting greedily) is evaluated against a uniformly random opponent, a scripted one (each agent steers to its nearest landmark; particle
 task) and the held-back first policy of the population; ``eval.csv`` has one row per
 episode and opponent.
 
@@ -306,7 +306,7 @@ def evaluate_populations(cfg: Config, env, players, populations, meta,
             for k in range(episodes):
                 mine = populations[me][rng.choice(len(meta[me]), p=meta[me])]
                 pair = (mine, opponent) if me == 0 else (opponent, mine)
-                out = play(env, players, pair, seed=EVAL_SEED_BASE + cfg.seed * 10_007 + k)
+                out = play(env, players, pair, seed=EVAL_SEED_BASE + cfg.seed * 10_007 + k, explore=False)
                 mine_payoff = out.pop("payoff") * (1 if me == 0 else -1)
                 out.pop("steps")
                 payoffs.append(mine_payoff)

@@ -36,3 +36,20 @@ def test_continuous_maddpg_beats_random_on_cooperative_particles(tmp_path):
     summary = cm.run(cfg, RunDir(tmp_path))
     random = np.mean([r["return"] for r in evaluate(make_joint_env("particle", kw), RandomBox(), 50, seed=11)])
     assert summary["eval_return_mean"] >= random + 4.0, (summary["eval_return_mean"], random)
+
+
+@pytest.mark.learning
+def test_psro_population_beats_random_and_its_first_policies(tmp_path):
+    # One PSRO iteration on the position-control competitive particle task: each player's best response to
+    # the other's first (untrained) policy; the meta-mixture then plays a uniformly random opponent.
+    kw = {"n_agents": 2, "mode": "competitive", "max_steps": 5, "friction": 1.0, "accel": 20.0}
+    cfg = selfplay.Config(env_kwargs=kw, iterations=1, oracle_episodes=240, episodes=480, gamma=0.9,
+                          lr={"default": 3e-3}, epochs=10, minibatches=2, ent_coef=0.0, meta_episodes=20,
+                          eval_episodes=60, seed=11)
+    summary = selfplay.run(cfg, RunDir(tmp_path))
+    # Measured at seed 11: payoffs 0.51 / 0.56 and win rates 0.58 / 0.57 against random; the scripted
+    # nearest-landmark opponent still wins (BENCHMARKS.md, issue 21), so it has no threshold here.
+    for me in (0, 1):
+        assert summary[f"player{me}_vs_random_payoff"] >= 0.25, summary
+        assert summary[f"player{me}_vs_random_win_rate"] >= 0.5, summary
+        assert summary[f"player{me}_vs_first_payoff"] >= 0.25, summary
