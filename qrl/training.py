@@ -208,12 +208,14 @@ _BUDGETS = (("rounds", "round", "round"), ("episodes", "episode", "ep"),
 
 def _start_progress(run: RunDir, cfg: BaseModel, algo: str) -> None:
     """One progress display for the run, fed by every row the trainer logs."""
+    parts = algo.split(".")
+    desc = parts[-2] if parts[-1] == "train" and len(parts) > 1 else parts[-1]  # marl, federated, causal
     for budget, key, unit in _BUDGETS:
         total = getattr(cfg, budget, None)
         if isinstance(total, (int, float)) and total > 0:
-            run.start_progress(total, key=key, unit=unit, desc=algo.rsplit(".", 1)[-1])
+            run.start_progress(total, key=key, unit=unit, desc=desc)
             return
-    run.start_progress(None, unit="row", desc=algo.rsplit(".", 1)[-1])
+    run.start_progress(None, unit="row", desc=desc)
 
 
 # -- checks -----------------------------------------------------------------

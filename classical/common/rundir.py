@@ -426,7 +426,7 @@ class RunDir:
 
     def _advance_progress(self, row: Mapping[str, Any]) -> None:
         fields = {}
-        ret = numeric_or_none(row.get("return"))
+        ret = numeric_or_none(row.get("return", row.get("mean_return")))  # federated rows: mean_return
         if ret is not None:
             self._returns = (self._returns + [ret])[-20:]
             fields["mean_return"] = sum(self._returns) / len(self._returns)

@@ -51,7 +51,21 @@ def test_a_marl_run_prints_progress_lines(tmp_path, capsys):
     _start_progress(run, cfg, "classical.marl.train")  # what qrl train does before run()
     marl.run(cfg, run)
     run.close()
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("train: ")]
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("marl: ")]
     assert lines
-    assert lines[-1].startswith("train: 4/4 ep (100%) mean_return=")
+    assert lines[-1].startswith("marl: 4/4 ep (100%) mean_return=")
     assert "env_steps=20" in lines[-1]
+
+
+def test_fed_train_shows_rounds(tmp_path):
+    from typer.testing import CliRunner
+
+    from qrl.cli import app
+
+    cfg = tmp_path / "fed.yaml"
+    cfg.write_text("algo: classical.federated.train\nnum_clients: 2\nepisodes: 4\nlocal_episodes: 2\n"
+                   "engine: inprocess\neval_episodes: 1\n")
+    res = CliRunner().invoke(app, ["fed", "train", "--config", str(cfg), "--out", str(tmp_path / "fed")])
+    assert res.exit_code == 0, res.output
+    lines = [line for line in res.output.splitlines() if line.startswith("federated: ")]
+    assert lines[-1].startswith("federated: 2/2 round (100%) mean_return=")  # lines at most 1 s apart
