@@ -7,6 +7,7 @@ Parts (``--parts``), each printing JSON rows and writing ``<out>/<part>.json``:
   16,384 stationary policies on fresh seeds vs value iteration.
 - ``grover_actions``: Grover action search (Dong et al. 2008) vs ε-greedy tabular Q-learning,
   via their presets, on fresh seeds.
+- ``replay``: the MLP DQN on CartPole with uniform, prioritized and quantum-inspired replay.
 - ``kernels``: kernel LSTD with the fidelity and the RBF kernel on a random-walk chain.
 
 Usage::
@@ -100,7 +101,30 @@ def bench_kernels(seeds, out: Path, quick: bool = False) -> dict:
     return {"errors": errors, "summary": summary}
 
 
-PARTS = {"policy_iteration": bench_policy_iteration, "grover_actions": bench_grover_actions,
+def bench_replay(seeds, out: Path, quick: bool = False) -> dict:
+    """CartPole MLP DQN (configs/cartpole_mlp_dqn.yaml) at a fixed step budget, per replay type, seeds interleaved."""
+    from classical.common.stats import interval_estimate, iqm
+    import qrl.models  # noqa: F401  (registers replay type quantum)
+
+    steps = 2_000 if quick else 15_000
+    replays = {"uniform": {"type": "uniform"}, "prioritized": {"type": "prioritized"},
+               "quantum": {"type": "quantum", "p0": 0.01, "depreciation": 0.1}}
+    scores: dict[str, list[float]] = {k: [] for k in replays}
+    for seed in seeds:
+        for name, replay in replays.items():
+            summary = _train_preset("configs/cartpole_mlp_dqn.yaml", seed, out / name, replay=replay,
+                                    total_env_steps=steps, episodes=None, solved_return=None, solved_window=20)
+            scores[name].append(summary["train_return_mean_recent"])
+            print(json.dumps({"replay": name, "seed": seed, "recent_mean_return": scores[name][-1],
+                              "eval_return_mean": summary["eval_return_mean"]}), flush=True)
+    summary = {}
+    for name, values in scores.items():
+        est = interval_estimate(values, iqm, reps=5000)
+        summary[name] = {"iqm": est.point, "ci_low": est.low, "ci_high": est.high, "runs": len(values)}
+    return {"steps": steps, "scores": scores, "summary": summary}
+
+
+PARTS = {"replay": bench_replay, "policy_iteration": bench_policy_iteration, "grover_actions": bench_grover_actions,
          "kernels": bench_kernels}
 
 

@@ -312,3 +312,5 @@ def _register() -> None:
 
 
 _register()
+
+import qrl.algorithms.quantum_replay  # noqa: E402,F401  (registers replay: {type: quantum})

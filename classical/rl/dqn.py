@@ -14,6 +14,9 @@ its own learning rate) or a classical MLP (``type: mlp``). One environment step:
    the online network), Huber loss on Q(s, a) − y, one Adam step;
 3. every ``target_update_every`` steps: copy the online weights to the target.
 
+The buffer is chosen by ``replay:`` (uniform, prioritized with importance weights, or
+quantum-inspired; the last two get the batch's TD errors back after every update).
+
 Optionally the learning rates fall linearly over the episode budget
 (``lr_final_fraction``), so late updates move a learned policy less; and the agent
 can act (and be evaluated) with a Polyak average of the online weights
@@ -41,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
 
-from classical.common.buffers import ReplayBuffer
+from classical.common.buffers import build_buffer
 from classical.common.config import TrainerConfig
 from classical.common.rollouts import make_env
 from classical.common.rundir import RunDir
@@ -73,6 +76,10 @@ class Config(TrainerConfig):
     n_step: int = Field(1, gt=0, description="n-step returns: sum up to n rewards before bootstrapping, cut "
                                              "at episode ends (1: one-step Q-learning)")
     buffer_size: int = Field(10_000, gt=0, description="replay capacity in transitions")
+    replay: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "uniform"},
+        description="replay buffer: {type: uniform}, {type: prioritized, alpha, beta, beta_steps, eps} (Schaul "
+                    "et al. 2016) or {type: quantum, p0, depreciation} (Wei et al. 2021; qrl registers it)")
     batch_size: int = Field(16, gt=0, description="transitions per gradient step")
     learning_starts: int = Field(16, ge=0, description="steps before the first gradient step")
     train_every: int = Field(10, gt=0, description="environment steps per gradient step")
@@ -99,6 +106,13 @@ class Config(TrainerConfig):
     eval_info_keys: list[str] = Field(default_factory=list,
                                       description="info entries copied into eval.csv (e.g. success, fidelity)")
     seed: int = Field(0, description="seed for torch, numpy and the environments")
+
+    @model_validator(mode="after")
+    def _replay_fits(self) -> "Config":
+        if self.replay.get("type", "uniform") != "uniform" and self.n_step > 1:
+            raise ValueError(f"replay type '{self.replay['type']}' samples single transitions; set n_step: 1 "
+                             "or replay: {type: uniform}")
+        return self
 
     @model_validator(mode="after")
     def _freeze_window_fits(self) -> "Config":
@@ -133,7 +147,7 @@ class DQN(Agent):
             self.acting_q.load_state_dict(self.q.state_dict())
         self.optimizer = adam_per_group(self.q, cfg.lr, cfg.amsgrad)
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
-        self.buffer = ReplayBuffer(cfg.buffer_size)
+        self.buffer = build_buffer(cfg.replay, cfg.buffer_size)
         self.epsilon = cfg.epsilon.start
         self.learning_stopped_at: int | None = None  # episode after which freeze_return stopped learning
         self._start_counters()
@@ -177,7 +191,11 @@ class DQN(Agent):
             discount = batch["discount"] if cfg.n_step > 1 else cfg.gamma  # γ^k for the k rewards summed
             target = batch["reward"].float() + discount * (1.0 - batch["terminated"].float()) * next_value
         q_taken = self.q(obs).gather(1, batch["action"].long().reshape(-1, 1)).squeeze(1)
-        loss = F.huber_loss(q_taken, target.to(q_taken.dtype), delta=cfg.huber_delta)
+        losses = F.huber_loss(q_taken, target.to(q_taken.dtype), delta=cfg.huber_delta, reduction="none")
+        weights = batch.get("weights")           # importance weights of prioritized replay
+        loss = (losses * weights.to(losses.dtype)).mean() if weights is not None else losses.mean()
+        if "indices" in batch:                   # prioritized / quantum replay: hand back the TD errors
+            self.buffer.update_priorities(batch["indices"].numpy(), (q_taken - target).detach().numpy())
         self.optimizer.zero_grad()
         loss.backward()
         if cfg.max_grad_norm is not None:
