@@ -28,6 +28,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from qrl.hardware.retry import BudgetExceededError
+
 jobs_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False,
                        help="Jobs that qrl.qiskit backends submitted (the run's SQLite ledger).")
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -219,6 +221,12 @@ def _evaluate(run: Path, backend: str, episodes: int, shots: Optional[int], dry_
             overrides["budget"] = {k: v for k, v in budget.items() if v is not None}
     elif budget:
         raise ValueError(f"budgets apply to qrl.qiskit backends; '{backend}' runs on {entry.device}.")
+    bound = _cost_bound(module, run, backend, overrides, episodes) if on_qiskit else None
+    if bound is not None and not dry_run and not bound["fits"]:
+        raise BudgetExceededError(
+            f"evaluate on '{backend}': {bound['line']} Nothing was submitted. Lower --episodes "
+            f"({bound['episodes_that_fit']} fit) or raise the budget (--budget-jobs, --budget-shots, "
+            "--budget-qpu-seconds, or budget: in the backends.yaml entry).")
     agent = module.load_agent(run, backend=backend, **overrides)
     devices = _devices(agent.policy) if hasattr(agent, "policy") else []
 
@@ -247,6 +255,7 @@ def _evaluate(run: Path, backend: str, episodes: int, shots: Optional[int], dry_
         progress.close()
     if dry_run:
         _print_dry_run(devices, episodes)
+        _dry_run_verdict(devices, backend, bound)
         return rows
     path = run / f"eval_{backend}.csv"
     fresh = not path.exists()
@@ -257,6 +266,83 @@ def _evaluate(run: Path, backend: str, episodes: int, shots: Optional[int], dry_
         writer.writerows(rows)
     console.print(f"appended {len(rows)} rows to {path}")
     return rows
+
+
+def _cost_bound(module, run: Path, backend: str, overrides: dict, episodes: int) -> dict | None:
+    """The most an evaluation can cost: episodes x the env's step limit x the cost of one policy call.
+
+    One policy call is made on a dry-run copy of the agent (nothing is submitted, nothing goes to
+    the ledger) to learn its jobs, shots and QPU-second estimate; the run's ledger adds what was
+    already used. ``None`` when the environment has no step limit (the cost has no bound).
+    """
+    import torch
+
+    from classical.common.rollouts import make_env
+    from qrl.hardware.ledger import Ledger
+
+    probe = module.load_agent(run, backend=backend, **{**overrides, "dry_run": True, "ledger": None})
+    devices = _devices(probe.policy) if hasattr(probe, "policy") else []
+    if not devices:
+        return None
+    env = make_env(probe.cfg.env_id, **(probe.cfg.env_kwargs or {}))
+    max_steps = env.spec.max_episode_steps if env.spec is not None else None
+    obs, _ = env.reset(seed=10_000)
+    env.close()
+    if not max_steps:
+        return None
+    with torch.no_grad():
+        probe.predict(obs, deterministic=True)
+    per_call = {k: sum(d.dry_run_summary()[k] for d in devices) for k in ("jobs", "shots", "qpu_seconds_estimate")}
+    calls = episodes * max_steps
+    cost = {"jobs": calls * per_call["jobs"], "shots": calls * per_call["shots"],
+            "qpu_seconds": calls * per_call["qpu_seconds_estimate"]}
+    ledger_path = run / LEDGER_NAME
+    used = {"jobs": 0, "shots": 0, "qpu_seconds": 0.0}
+    if ledger_path.exists():
+        ledger = Ledger(ledger_path)
+        used = ledger.totals(overrides.get("run_id", ""))
+        ledger.close()
+    budget = devices[0].budget
+    over = [f"{name} {used[name] + cost[name]:,.0f} > {limit:,.0f}" for name, limit in
+            (("jobs", budget.jobs), ("shots", budget.shots), ("qpu_seconds", budget.qpu_seconds))
+            if limit is not None and used[name] + cost[name] > limit]
+    per_episode = {k: v / episodes for k, v in cost.items()}
+    fit = min([int((limit - used[name]) // per_episode[name]) if per_episode[name] else episodes
+               for name, limit in (("jobs", budget.jobs), ("shots", budget.shots),
+                                   ("qpu_seconds", budget.qpu_seconds)) if limit is not None] or [episodes])
+    spent = f" after the {used['jobs']} jobs already in the ledger" if used["jobs"] else ""
+    line = (f"{episodes} episodes x {max_steps} steps at most could use {cost['jobs']:,} jobs, "
+            f"{cost['shots']:,} shots, about {cost['qpu_seconds']:,.0f} QPU s{spent}; ")
+    line += (f"that exceeds the budget ({'; '.join(over)})." if over else
+             ("within the budget." if not budget.unlimited else "the entry sets no budget."))
+    return {"fits": not over, "line": line, "episodes_that_fit": max(0, min(fit, episodes)), **cost}
+
+
+def _dry_run_verdict(devices, backend: str, bound: dict | None) -> None:
+    """Say in one line whether the run fits the entry's budget; raise when it does not.
+
+    Raises:
+        BudgetExceededError: the dry run's totals, or its worst case, exceed the budget
+            (the CLI exits with code 2).
+    """
+    used = {k: sum(d.dry_run_summary()[k] for d in devices) for k in ("jobs", "shots", "qpu_seconds_estimate")}
+    budget = devices[0].budget if devices else None
+    over = []
+    if budget is not None:
+        over = [f"{name} {used[key]:,.0f} > {limit:,.0f}" for name, key, limit in
+                (("jobs", "jobs", budget.jobs), ("shots", "shots", budget.shots),
+                 ("qpu_seconds", "qpu_seconds_estimate", budget.qpu_seconds))
+                if limit is not None and used[key] > limit]
+    if over:
+        raise BudgetExceededError(f"dry run: does not fit the budget of '{backend}': {'; '.join(over)}; a real "
+                                  "run would be refused. Lower --episodes or raise the budget.")
+    if bound is not None and not bound["fits"]:
+        raise BudgetExceededError(f"dry run: does not fit the budget of '{backend}' in the worst case: "
+                                  f"{bound['line']} A real run would be refused before the first job; "
+                                  f"{bound['episodes_that_fit']} episodes fit.")
+    state = f"'{backend}' sets no budget" if budget is None or budget.unlimited \
+        else f"fits the budget of '{backend}'"
+    console.print(state + (f" (worst case: {bound['line']})" if bound else "."))
 
 
 def _usage_fields(used: dict, devices) -> dict:

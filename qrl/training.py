@@ -78,9 +78,12 @@ class TrainingPlan:
         B.use_run_directory(self.out)  # hardware jobs go to <out>/jobs.sqlite
         run.add_scalar_source(Ledger.scalar_source(self.out / "jobs.sqlite", self.out.name))
         _start_progress(run, self.cfg, self.algo)
+        hardware = _show_hardware_usage(run, getattr(self.cfg, "backend", None), self.out)
         try:
             return dict(self.module.run(self.cfg, run) or {})
         finally:
+            if hardware is not None and run.progress is not None:
+                run.progress.set_fields(**hardware())  # the last line shows the final totals
             run.close()
             B.use_run_directory(None)
 
@@ -216,6 +219,35 @@ def _start_progress(run: RunDir, cfg: BaseModel, algo: str) -> None:
             run.start_progress(total, key=key, unit=unit, desc=desc)
             return
     run.start_progress(None, unit="row", desc=desc)
+
+
+def _show_hardware_usage(run: RunDir, backend: str | None, out: Path):
+    """On a qrl.qiskit backend, add jobs, shots and QPU seconds (against the entry's budget) to the
+    progress display, read from the run's ledger every few seconds (a hardware step can take minutes).
+
+    Returns the function giving those fields, or ``None`` on other backends.
+    """
+    from qrl import backends as B
+    from qrl.hardware.budget import Budget
+    from qrl.hardware.ledger import Ledger
+
+    if backend is None or run.progress is None or B.entry(backend).device != "qrl.qiskit":
+        return None
+    budget = Budget.from_option(B.entry(backend).options.get("budget"))
+    totals = Ledger.scalar_source(out / "jobs.sqlite", out.name)
+
+    def fields() -> dict:
+        used = {k.removeprefix("hardware/"): v for k, v in totals().items()}
+        shown = {}
+        for name, key, limit in (("jobs", "jobs", budget.jobs), ("shots", "shots", budget.shots),
+                                 ("qpu_s", "qpu_seconds", budget.qpu_seconds)):
+            value = used.get(key, 0)
+            value = round(value, 1) if isinstance(value, float) else value
+            shown[name] = f"{value}/{limit:g}" if limit is not None else value
+        return shown
+
+    run.progress.poll(fields, every=2.0)
+    return fields
 
 
 # -- checks -----------------------------------------------------------------

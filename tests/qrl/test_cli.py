@@ -30,6 +30,12 @@ def test_train_on_a_qiskit_backend_records_its_jobs_in_the_run_ledger(tmp_path):
     out = tmp_path / "run"
     res = runner.invoke(app, ["train", "--config", str(cfg), "--backend", "aer.fast", "--out", str(out)])
     assert res.exit_code == 0, res.output
+    from qrl.hardware.ledger import Ledger
+
+    jobs = len(Ledger(out / "jobs.sqlite").jobs())
+    assert jobs > 0
+    last = [line for line in res.output.splitlines() if line.startswith("reinforce: ")][-1]
+    assert f"jobs={jobs} shots=0 qpu_s=0" in last  # progress shows the hardware usage (exact: no shots)
     listing = runner.invoke(app, ["jobs", "list", "--run", str(out)])
     assert listing.exit_code == 0
     assert "aer" in listing.output and "done" in listing.output.lower()

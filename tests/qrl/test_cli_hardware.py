@@ -62,8 +62,14 @@ def test_dry_run_on_real_ibm_prints_the_cost_and_writes_nothing(trained_run, mon
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     before = len(Ledger(trained_run / "jobs.sqlite").jobs()) if (trained_run / "jobs.sqlite").exists() else 0
-    rows = cli_hardware.evaluate(trained_run, "ibm.least_busy", episodes=1, dry_run=True)
-    assert rows[0]["jobs"] == 0
+    from qrl.hardware.retry import BudgetExceededError
+
+    # the entry's 200 jobs do not cover the worst case of a CartPole episode (500 steps, one job each)
+    with pytest.raises(BudgetExceededError, match=r"^dry run: does not fit the budget of 'ibm.least_busy' in "
+                                                  r"the worst case: 1 episodes x 500 steps at most could use "
+                                                  r"500 jobs.*A real run would be refused before the first "
+                                                  r"job; 0 episodes fit\.$"):
+        cli_hardware.evaluate(trained_run, "ibm.least_busy", episodes=1, dry_run=True)
     printed = capsys.readouterr().out
     assert "nothing was submitted" in printed and "QPU seconds" in printed
     assert "FakeBrisbane" in printed
@@ -72,12 +78,36 @@ def test_dry_run_on_real_ibm_prints_the_cost_and_writes_nothing(trained_run, mon
     assert after == before
 
 
-def test_a_command_line_budget_stops_the_evaluation(trained_run, monkeypatch):
+def test_the_whole_evaluation_cost_is_checked_before_the_first_job(trained_run, monkeypatch):
     from qrl.hardware.retry import BudgetExceededError
 
     monkeypatch.delenv("QRL_BACKENDS", raising=False)
-    with pytest.raises(BudgetExceededError, match="jobs used"):
-        cli_hardware.evaluate(trained_run, "aer.noisy.manila", episodes=1, budget={"jobs": 2})
+    ledger = trained_run / "jobs.sqlite"
+    before = len(Ledger(ledger).jobs()) if ledger.exists() else 0
+    with pytest.raises(BudgetExceededError, match=r"^evaluate on 'ibm.fake.manila': 1 episodes x 500 steps at "
+                                                  r"most could use 500 jobs, 512,000 shots, about 1,133 QPU s"
+                                                  r"( after the \d+ jobs already in the ledger)?; that exceeds "
+                                                  r"the budget \(jobs \d+ > 2\)\. Nothing was "
+                                                  r"submitted\. Lower --episodes \(0 fit\)"):
+        cli_hardware.evaluate(trained_run, "ibm.fake.manila", episodes=1, budget={"jobs": 2})
+    after = len(Ledger(ledger).jobs()) if ledger.exists() else 0
+    assert after == before
+    assert not (trained_run / "eval_ibm.fake.manila.csv").exists() or before > 0
+
+
+@pytest.mark.parametrize("budget, code, line", [
+    ("2", 2, "error: dry run: does not fit the budget of 'ibm.fake.manila': jobs"),
+    ("1000000", 0, "fits the budget of 'ibm.fake.manila' (worst case: 1 episodes x 500 steps at most could "
+                   "use 500 jobs"),
+])
+def test_the_dry_run_says_in_one_line_whether_the_run_fits(trained_run, monkeypatch, budget, code, line):
+    from qrl.cli import app
+
+    monkeypatch.delenv("QRL_BACKENDS", raising=False)
+    res = CliRunner().invoke(app, ["evaluate", "--run", str(trained_run), "--backend", "ibm.fake.manila",
+                                   "--episodes", "1", "--dry-run", "--budget-jobs", budget])
+    assert res.exit_code == code, res.output
+    assert line in " ".join(res.output.split())
 
 
 def test_evaluate_refuses_what_it_cannot_do(trained_run, tmp_path):
