@@ -61,17 +61,19 @@ def _train_preset(path: str, seed: int, out: Path, **overrides) -> dict:
     return module.run(module.Config(**spec), RunDir(out / f"{Path(path).stem}_{seed}"))
 
 
-def bench_grover_actions(seeds, out: Path, quick: bool = False) -> dict:
+SLIPPERY = {"env_kwargs": {"is_slippery": True}, "episodes": 3000, "eval_every": 250, "solve_episodes": 100,
+            "solved_return": 0.7}
+
+
+def bench_grover_actions(seeds, out: Path, quick: bool = False, tasks=None) -> dict:
     from classical.common.stats import success_rate
 
-    slippery = {"env_kwargs": {"is_slippery": True}, "episodes": 3000, "eval_every": 100, "solve_episodes": 200,
-                "solved_return": 0.7}
-    tasks = {"frozenlake4x4": ({}, "frozenlake"), "gridworld8x8": ({}, "gridworld8x8"),
-             "frozenlake4x4_slippery": (slippery, "frozenlake")}
+    tasks = tasks or {"frozenlake4x4": ({}, "frozenlake"), "gridworld8x8": ({}, "gridworld8x8"),
+                      "frozenlake4x4_slippery": (SLIPPERY, "frozenlake")}
     result = {}
     for task, (overrides, stem) in tasks.items():
         for algo in ("grover_search", "qlearning_tabular"):
-            runs = [_train_preset(f"configs/{stem}_{algo}.yaml", s, out, **overrides) for s in seeds]
+            runs = [_train_preset(f"configs/{stem}_{algo}.yaml", s, out / task, **overrides) for s in seeds]
             solved = [r for r in runs if r["solved"]]
             est = success_rate(len(solved), len(runs))
             to_solve = np.array([r["episodes_to_solve"] for r in solved])
@@ -124,7 +126,11 @@ def bench_replay(seeds, out: Path, quick: bool = False) -> dict:
     return {"steps": steps, "scores": scores, "summary": summary}
 
 
-PARTS = {"replay": bench_replay, "policy_iteration": bench_policy_iteration, "grover_actions": bench_grover_actions,
+def bench_grover_slippery(seeds, out: Path, quick: bool = False) -> dict:
+    return bench_grover_actions(seeds, out, quick, {"frozenlake4x4_slippery": (SLIPPERY, "frozenlake")})
+
+
+PARTS = {"replay": bench_replay, "grover_slippery": bench_grover_slippery, "policy_iteration": bench_policy_iteration, "grover_actions": bench_grover_actions,
          "kernels": bench_kernels}
 
 
