@@ -169,8 +169,29 @@ def local_zne_transform(zne: dict):
             f"zne.extrapolator {zne['extrapolator']!r} is not available for local ZNE; "
             "use richardson or exponential."
         )
-    return qp.noise.mitigate_with_zne, {
+    return qp.transform(_zne_keeping_batch), {
         "scale_factors": zne["noise_factors"],
         "folding": qp.noise.fold_global,
         "extrapolate": extrapolate,
     }
+
+
+def _zne_keeping_batch(tape, **kwargs):
+    """``qml.noise.mitigate_with_zne``, with a broadcast tape's values as one array of shape (batch,).
+
+    On a broadcast tape with one expectation value PennyLane's ZNE returns a tuple of ``batch``
+    scalars; every other backend returns an array of shape ``(batch,)``, so that is what we return.
+    """
+    import pennylane as qp
+
+    tapes, postprocess = qp.noise.mitigate_with_zne(tape, **kwargs)
+    batch = tape.batch_size
+
+    def stack(results):
+        out = postprocess(results)
+        if batch is not None and len(tape.measurements) == 1 and isinstance(out, tuple) and len(out) == batch:
+            return qp.math.stack(out)
+        return out
+
+    return tapes, stack
+

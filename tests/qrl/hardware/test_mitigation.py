@@ -59,3 +59,22 @@ def test_local_zne_moves_noisy_aer_towards_the_ideal_value_and_keeps_gradients()
     assert zne_dev.stats["jobs"] == 1  # three folded structures, one job
     mitigated.backward()
     assert torch.isfinite(theta.grad)
+
+
+def test_zne_returns_a_broadcast_batch_as_one_tensor_like_every_backend():
+    import torch
+
+    from qrl import backends as B
+
+    def circuit(x):
+        qml.RX(x, 0)
+        qml.CNOT([0, 1])
+        return qml.expval(qml.Z(0))
+
+    xs = torch.linspace(0, 1, 32, requires_grad=True)
+    zne = B.qnode(circuit, "aer.noisy.manila.zne", 2)(xs)
+    exact = B.qnode(circuit, "default.qubit", 2)(xs)
+    assert isinstance(zne, torch.Tensor) and zne.shape == exact.shape == (32,)
+    assert torch.allclose(zne.detach().float(), torch.cos(xs.detach()), atol=0.05)
+    zne.sum().backward()
+    assert xs.grad.shape == (32,) and torch.allclose(xs.grad.float(), -torch.sin(xs.detach()), atol=0.1)
