@@ -31,12 +31,12 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from classical.common.rollouts import CARTPOLE_SCALE
 from classical.common.rundir import RunDir
 from classical.federated import train as federated_train
 from classical.federated.server_app import FederationConfig
 from qrl.models import ReuploadingPolicy
 
-CARTPOLE_SCALE = (2.4, 2.5, 0.21, 2.5)
 METRICS_FILE = "rounds.csv"  # the CLI opens the run directory with this metrics file
 
 

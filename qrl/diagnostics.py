@@ -21,9 +21,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from classical.common import rollouts
 from qrl.models import VQC
 
-CARTPOLE_SCALE = torch.tensor([2.4, 2.5, 0.21, 2.5])
+CARTPOLE_SCALE = torch.tensor(rollouts.CARTPOLE_SCALE)
 
 
 def cartpole_like_states(n: int, seed: int = 0) -> torch.Tensor:

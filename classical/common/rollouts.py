@@ -9,6 +9,9 @@ import gymnasium as gym
 import numpy as np
 
 
+CARTPOLE_SCALE = (2.4, 2.5, 0.21, 2.5)   # CartPole's position and angle limits and typical velocities
+
+
 def make_env(env_id: str, **kwargs) -> gym.Env:
     """``gym.make`` with a message naming the id when it is unknown."""
     try:

@@ -25,22 +25,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from classical.federated import compression, privacy, secure_aggregation
-from classical.federated.task import (N_ACTIONS, OBS_DIM, PolicyFactory, client_dynamics, evaluate,
-                                      get_weights, make_env, mlp_policy, set_weights, train_reinforce)
-
-ATTACKS = ("none", "sign_flip", "scale", "random")
-
-
-def to_record(arrays: dict[str, np.ndarray]) -> ArrayRecord:
-    return ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in arrays.items()})
-
-
-def from_record(record: ArrayRecord) -> dict[str, np.ndarray]:
-    return {k: v.numpy() for k, v in record.items()}
+from classical.federated.task import (ATTACKS, N_ACTIONS, OBS_DIM, PolicyFactory, client_dynamics, evaluate,
+                                      from_record, get_weights, make_env, mlp_policy, set_weights, to_record,
+                                      train_reinforce)
 
 
 def client_seed(seed: int, partition_id: int, global_round: int) -> int:

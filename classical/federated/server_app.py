@@ -37,11 +37,11 @@ from pydantic import Field, model_validator
 from classical.common.config import TrainerConfig
 from classical.common.training import lr_for
 from classical.federated import privacy
-from classical.federated.client_app import ATTACKS, from_record, to_record
 from classical.federated.compression import METHODS
 from classical.federated.strategy import UpdateDecoding
-from classical.federated.task import (N_ACTIONS, OBS_DIM, PolicyFactory, evaluate, get_weights,
-                                      held_out_dynamics, make_env, mlp_policy, set_weights)
+from classical.federated.task import (ATTACKS, N_ACTIONS, OBS_DIM, PolicyFactory, evaluate, from_record,
+                                      get_weights, held_out_dynamics, make_env, mlp_policy, set_weights,
+                                      to_record)
 
 
 class FederationConfig(TrainerConfig):

@@ -32,7 +32,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
 from classical.federated import compression, secure_aggregation
-from classical.federated.client_app import from_record, to_record
+from classical.federated.task import from_record, to_record
 
 
 class UpdateDecoding(Strategy):

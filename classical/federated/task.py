@@ -25,9 +25,22 @@ import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+from flwr.app import Array, ArrayRecord
 from torch import nn
 
 from classical.common.rollouts import collect_episodes, discounted_returns
+
+ATTACKS = ("none", "sign_flip", "scale", "random")   # what a malicious client may do to its update
+
+
+def to_record(arrays: dict[str, np.ndarray]) -> ArrayRecord:
+    """Named NumPy arrays as the ArrayRecord Flower ships between ServerApp and ClientApps."""
+    return ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in arrays.items()})
+
+
+def from_record(record: ArrayRecord) -> dict[str, np.ndarray]:
+    """The NumPy arrays of an ArrayRecord."""
+    return {k: v.numpy() for k, v in record.items()}
 
 PolicyFactory = Callable[[int, int], nn.Module]
 """Builds a policy ``(obs_dim, n_actions) -> module`` whose forward returns action logits."""

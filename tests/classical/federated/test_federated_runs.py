@@ -7,7 +7,7 @@ from opacus.accountants import RDPAccountant
 
 from classical.common.rundir import RunDir
 from classical.federated import compression, secure_aggregation
-from classical.federated.client_app import from_record
+from classical.federated.task import from_record
 from classical.federated.server_app import FederationConfig
 from classical.federated.simulation import run_federation
 from classical.federated.task import client_dynamics, evaluate, make_env, mlp_policy

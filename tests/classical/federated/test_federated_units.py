@@ -7,7 +7,7 @@ from flwr.serverapp.strategy import DifferentialPrivacyClientSideFixedClipping, 
 from opacus.accountants import RDPAccountant
 
 from classical.federated import compression, privacy, secure_aggregation
-from classical.federated.client_app import from_record, to_record
+from classical.federated.task import from_record, to_record
 from classical.federated.server_app import FederationConfig, serve
 from classical.federated.simulation import in_process_identity
 from classical.federated.strategy import UpdateDecoding
