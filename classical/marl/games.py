@@ -111,7 +111,7 @@ class NormalFormGame:
                              f"and {self.col.shape}.")
 
     @classmethod
-    def zero_sum(cls, payoff_row) -> "NormalFormGame":
+    def zero_sum(cls, payoff_row) -> NormalFormGame:
         """The zero-sum game whose row player gets ``payoff_row`` and column player its negative."""
         a = as_payoff(payoff_row)
         return cls(row=a, col=-a)

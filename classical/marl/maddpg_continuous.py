@@ -45,7 +45,14 @@ from classical.common.training import adam_networks
 from classical.marl.envs import JointEnv, make_joint_env
 from classical.marl.loop import LoopSettings, evaluate, train
 from classical.marl.metrics import agent_summary
-from classical.marl.networks import CentralCritic, load_modules, n_params, save_modules, soft_update, with_agent_ids
+from classical.marl.networks import (
+    CentralCritic,
+    load_modules,
+    n_params,
+    save_modules,
+    soft_update,
+    with_agent_ids,
+)
 from classical.rl.models import build_model
 
 
@@ -197,7 +204,7 @@ class ContinuousMADDPG:
         torch.save({"config": self.cfg.model_dump(), "learner": self.state_dict()}, path)
 
     @classmethod
-    def load(cls, path) -> "ContinuousMADDPG":
+    def load(cls, path) -> ContinuousMADDPG:
         saved = torch.load(path, weights_only=True)
         cfg = Config(**saved["config"])
         agent = cls(cfg, make_joint_env(cfg.env_id, cfg.env_kwargs))

@@ -234,7 +234,7 @@ class MAPPO:
         torch.save({"config": self.cfg.model_dump(), "learner": self.state_dict()}, path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "MAPPO":
+    def load(cls, path: str | Path) -> MAPPO:
         saved = torch.load(path, weights_only=True)
         agent = cls(Config(**saved["config"]))
         agent.load_state_dict(saved["learner"])

@@ -49,7 +49,7 @@ from torch import nn
 
 from classical.common.config import TrainerConfig
 from classical.common.rundir import RunDir
-from classical.common.seeding import episode_seed, seed_everything
+from classical.common.seeding import seed_everything
 from classical.common.stats import success_rate
 from classical.marl import mappo
 from classical.marl.envs import MOVES, JointEnv, make_joint_env
@@ -185,7 +185,7 @@ def _oracle(cfg: Config, env: JointEnv, players, populations, meta, player: int,
     while episode < cfg.oracle_episodes:
         opponent = populations[1 - player][rng.choice(len(meta[1 - player]), p=meta[1 - player])]
 
-        def act(obs):
+        def act(obs, opponent=opponent):
             actions = learner.act(obs, explore=True)
             for i, a in opponent.act(obs, True, rng).items():
                 actions[i] = a

@@ -11,10 +11,9 @@ from classical.marl.metrics import agent_returns, team_of
 
 
 def competitive_config(**kw):
-    env_key = "env_id" if "env_id" in train.Config.model_fields else "env"
-    return train.Config(**{env_key: "particle", "mode": "competitive", "n_agents": 3, "max_cycles": 10,
-                           "episodes": 4, "warmup_steps": 10, "batch_size": 8, "eval_episodes": 4,
-                           "algo_name": "maddpg", **kw})
+    env_kwargs = {"mode": "competitive", "n_agents": 3, "max_cycles": 10}
+    return train.Config(**{"env_id": "particle", "env_kwargs": env_kwargs, "episodes": 4, "warmup_steps": 10,
+                           "batch_size": 8, "eval_episodes": 4, "algo_name": "maddpg", **kw})
 
 
 def read(path):
@@ -44,7 +43,7 @@ def test_cooperative_runs_have_per_agent_columns_and_no_wins():
     rows = evaluate(env, RandomPolicy(env), episodes=3)
     for row in rows:
         assert row["return"] == pytest.approx(row["return_agent_0"] + row["return_agent_1"], abs=1e-4)
-        assert not any(k.startswith("win_") or k.startswith("team_") for k in row)
+        assert not any(k.startswith(("win_", "team_")) for k in row)
 
 
 def test_teams_are_named_by_the_agent_name_prefix():

@@ -2,8 +2,14 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from classical.marl.games import (NormalFormGame, exploitability, fictitious_play, psro, selfplay_equilibrium,
-                                  solve_zero_sum)
+from classical.marl.games import (
+    NormalFormGame,
+    exploitability,
+    fictitious_play,
+    psro,
+    selfplay_equilibrium,
+    solve_zero_sum,
+)
 
 
 def reference_value(a: np.ndarray) -> float:
