@@ -24,9 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from classical.marl.comm import make_comm
 from classical.marl.envs import JointEnv
-from classical.marl.networks import (AgentNetwork, BodyFactory, load_modules, masked, mlp, mlp_factory, n_params,
+from classical.marl.networks import (BodyFactory, actor_and_critic, load_modules, masked, mlp, n_params,
                                      save_modules, with_agent_ids)
 
 
@@ -72,12 +71,10 @@ class COMA:
                  grad_clip: float = 10.0, normalize_advantage: bool = True):
         self.n_agents, self.n_actions = env.n_agents, env.n_actions
         self.action_mask = torch.as_tensor(env.action_mask)
-        self.actor = AgentNetwork(env.n_agents, env.obs_dim, env.n_actions, make_body or mlp_factory(),
-                                  make_comm(comm, env.n_agents, env.obs_dim, msg_dim))
-        self.critic = COMACritic(env.n_agents, env.obs_dim, env.state_dim, env.n_actions)
+        self.actor, self.critic, self.actor_opt, self.critic_opt = actor_and_critic(
+            env, lambda: COMACritic(env.n_agents, env.obs_dim, env.state_dim, env.n_actions),
+            actor_lr, critic_lr, make_body, comm, msg_dim)
         self.target_critic = copy.deepcopy(self.critic)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=critic_lr)
         self.gamma, self.td_lambda, self.critic_steps, self.target_every = gamma, td_lambda, critic_steps, target_every
         self.eps_start, self.eps_end, self.eps_fraction = eps_start, eps_end, eps_fraction
         self.entropy, self.grad_clip, self.normalize_advantage = entropy, grad_clip, normalize_advantage

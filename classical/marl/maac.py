@@ -24,10 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from classical.marl.comm import make_comm
 from classical.marl.envs import JointEnv
-from classical.marl.networks import (AgentNetwork, BodyFactory, load_modules, masked, mlp, mlp_factory, n_params,
-                                     policy_act, save_modules, soft_update, with_agent_ids)
+from classical.marl.networks import (AgentNetwork, BodyFactory, actor_and_critic, load_modules, masked, mlp,
+                                     n_params, policy_act, save_modules, soft_update, with_agent_ids)
 
 
 class AttentionCritic(nn.Module):
@@ -83,12 +82,10 @@ class MAAC:
                  msg_dim: int = 4, team_reward: bool = False, grad_clip: float = 10.0, critic_hidden: int = 64):
         self.n_agents, self.n_actions = env.n_agents, env.n_actions
         self.action_mask = torch.as_tensor(env.action_mask)
-        self.actor = AgentNetwork(env.n_agents, env.obs_dim, env.n_actions, make_body or mlp_factory(),
-                                  make_comm(comm, env.n_agents, env.obs_dim, msg_dim))
-        self.critic = AttentionCritic(env.n_agents, env.obs_dim, env.n_actions, critic_hidden)
+        self.actor, self.critic, self.actor_opt, self.critic_opt = actor_and_critic(
+            env, lambda: AttentionCritic(env.n_agents, env.obs_dim, env.n_actions, critic_hidden),
+            actor_lr, critic_lr, make_body, comm, msg_dim)
         self.target_actor, self.target_critic = copy.deepcopy(self.actor), copy.deepcopy(self.critic)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=critic_lr)
         self.gamma, self.tau, self.alpha = gamma, tau, alpha
         self.team_reward, self.grad_clip = team_reward, grad_clip
 

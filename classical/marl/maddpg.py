@@ -24,10 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from classical.marl.comm import make_comm
 from classical.marl.envs import JointEnv
-from classical.marl.networks import (AgentNetwork, BodyFactory, CentralCritic, gumbel_softmax_hard, masked,
-                                     load_modules, mlp_factory, n_params, policy_act, save_modules, soft_update)
+from classical.marl.networks import (BodyFactory, CentralCritic, actor_and_critic, gumbel_softmax_hard,
+                                     load_modules, masked, n_params, policy_act, save_modules, soft_update)
 
 
 class MADDPG:
@@ -52,12 +51,10 @@ class MADDPG:
                  critic_hidden: tuple[int, ...] = (64, 64)):
         self.n_agents, self.n_actions = env.n_agents, env.n_actions
         self.action_mask = torch.as_tensor(env.action_mask)
-        self.actor = AgentNetwork(env.n_agents, env.obs_dim, env.n_actions, make_body or mlp_factory(),
-                                  make_comm(comm, env.n_agents, env.obs_dim, msg_dim))
-        self.critic = CentralCritic(env.n_agents, env.obs_dim, env.n_actions, critic_hidden)
+        self.actor, self.critic, self.actor_opt, self.critic_opt = actor_and_critic(
+            env, lambda: CentralCritic(env.n_agents, env.obs_dim, env.n_actions, critic_hidden),
+            actor_lr, critic_lr, make_body, comm, msg_dim)
         self.target_actor, self.target_critic = copy.deepcopy(self.actor), copy.deepcopy(self.critic)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=critic_lr)
         self.gamma, self.tau, self.team_reward = gamma, tau, team_reward
         self.logit_reg, self.grad_clip = logit_reg, grad_clip
 

@@ -129,6 +129,22 @@ class CentralCritic(nn.Module):
         return self.net(x).squeeze(-1)
 
 
+def actor_and_critic(env, make_critic: Callable[[], nn.Module], actor_lr: float, critic_lr: float,
+                     make_body: BodyFactory | None = None, comm: str = "none", msg_dim: int = 4):
+    """The agents' shared actor (with learned messages) and a centralised critic, each with its Adam.
+
+    The actor is built before ``make_critic()``, so a seeded run initialises both the same way in
+    every learner (MADDPG, MAAC, COMA). Returns ``(actor, critic, actor_opt, critic_opt)``.
+    """
+    from classical.marl.comm import make_comm
+
+    actor = AgentNetwork(env.n_agents, env.obs_dim, env.n_actions, make_body or mlp_factory(),
+                         make_comm(comm, env.n_agents, env.obs_dim, msg_dim))
+    critic = make_critic()
+    return (actor, critic, torch.optim.Adam(actor.parameters(), lr=actor_lr),
+            torch.optim.Adam(critic.parameters(), lr=critic_lr))
+
+
 def policy_act(actor: AgentNetwork, obs, action_mask: torch.Tensor, explore: bool):
     """Actions of a stochastic policy for one joint observation: sampled when exploring, argmax otherwise."""
     actor.train(explore)
