@@ -76,14 +76,14 @@ def bench_kernels(seeds) -> list[dict]:
 
 
 def bench_barren(quick: bool, out: Path) -> list[dict]:
-    from qrl.noise_studies import gradient_variance, plot_gradient_variance
+    from qrl.diagnostics import gradient_variance, plot_gradient_variance
 
     rows = gradient_variance([2, 4, 6] if quick else [2, 4, 6, 8, 10], [1, 4] if quick else [1, 2, 4, 8],
-                             samples=20 if quick else 100)
+                             samples=20 if quick else 100, costs=("global", "local"))
     plot_gradient_variance(rows, out / "barren_plateaus.png")
     print("| qubits | layers | cost | Var[dC/dθ] |\n|---|---|---|---|")
     for r in rows:
-        print(f"| {r['qubits']} | {r['layers']} | {r['cost']} | {r['variance']:.3g} |")
+        print(f"| {r['n_qubits']} | {r['n_layers']} | {r['cost']} | {r['grad_variance']:.3g} |")
     return rows
 
 

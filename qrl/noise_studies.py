@@ -1,4 +1,4 @@
-"""NISQ studies: a trained circuit agent under shot noise, device noise and mitigation; barren plateaus.
+"""NISQ studies: a trained circuit agent under shot noise, device noise and mitigation.
 
 :func:`evaluate_under_noise` takes the run directory of a trained circuit Q-agent
 (``classical.rl.dqn``), rebuilds it on several ``backends.yaml`` targets (ideal,
@@ -10,15 +10,7 @@ of the noisy target by :func:`readout_scale_factors` (symmetric readout-error
 model: each measured Z is damped by f_q = (⟨Z⟩_|0⟩ − ⟨Z⟩_|1⟩)/2, calibrated with
 two circuits, and a Z word is divided by the product of its qubits' f_q).
 
-:func:`gradient_variance` measures Var[∂C/∂θ] of the re-uploading ansatz at
-random parameters for growing qubit and layer counts, for a global cost (the
-all-qubit Z word) and a local one (Z on qubit 0): the barren-plateau check.
-
-**Example**
-
->>> rows = gradient_variance([2, 3], [1], samples=10, backend="default.qubit")
->>> sorted(rows[0])
-['cost', 'layers', 'mean_abs_grad', 'qubits', 'samples', 'variance']
+The barren-plateau study (global and local costs) is :func:`qrl.diagnostics.gradient_variance`.
 """
 
 from __future__ import annotations
@@ -125,54 +117,4 @@ def evaluate_under_noise(run_dir: str | Path, targets: Sequence[str] = ("aer.sho
     return rows
 
 
-def gradient_variance(qubits: Sequence[int], layers: Sequence[int], samples: int = 50,
-                      backend: str = "qrl.torch", seed: int = 0) -> list[dict]:
-    """Var[∂C/∂θ₀] over uniformly random parameters, for global and local costs.
-
-    θ₀ is the first variational angle (qubit 0, first layer); inputs are random
-    too (the encoding is part of the ansatz), input and output scaling fixed at 1.
-    """
-    torch.manual_seed(seed)
-    rows = []
-    for n in qubits:
-        for n_layers in layers:
-            for cost, word in (("global", "".join(f"Z{q}" for q in range(n))), ("local", "Z0")):
-                model = VQC(n, 1, n, n_layers, backend, observables=[word], output_scaling=False)
-                grads = []
-                for _ in range(samples):
-                    with torch.no_grad():
-                        model.weights.uniform_(0, 2 * math.pi)
-                    model.zero_grad()
-                    model(torch.rand(1, n) * 2 * math.pi - math.pi).sum().backward()
-                    grads.append(model.weights.grad[0, 0, 0].item())
-                g = np.asarray(grads)
-                rows.append({"qubits": n, "layers": n_layers, "cost": cost, "samples": samples,
-                             "variance": float(g.var()), "mean_abs_grad": float(np.abs(g).mean())})
-    return rows
-
-
-def plot_gradient_variance(rows: list[dict], path: str | Path) -> Path:
-    """Variance against qubits, one line per (cost, layers), log scale."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for cost, style in (("global", "-"), ("local", "--")):
-        for n_layers in sorted({r["layers"] for r in rows}):
-            pts = sorted((r["qubits"], r["variance"]) for r in rows if r["cost"] == cost and r["layers"] == n_layers)
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o", label=f"{cost}, {n_layers} layers")
-    ax.set_yscale("log")
-    ax.set_xlabel("qubits")
-    ax.set_ylabel("Var[dC/dθ]")
-    ax.set_title("Re-uploading ansatz: gradient variance")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
-
-
-__all__ = ["evaluate_under_noise", "gradient_variance", "mitigated_expectations", "plot_gradient_variance",
-           "readout_scale_factors"]
+__all__ = ["evaluate_under_noise", "mitigated_expectations", "readout_scale_factors"]
