@@ -400,8 +400,7 @@ class RunDir:
 
         ``key`` is the column whose value is the position (``episode``, ``env_steps``,
         ``round``); without it each row counts one ``unit``. The display shows the mean
-        of the last 20 ``return`` values and the env steps per second when the rows have them,
-        and what the scalar sources report (jobs, shots and QPU seconds of hardware runs).
+        of the last 20 ``return`` values and the env steps per second when the rows have them.
         """
         rows = self.read_metrics() if self.resume else []
         initial = 0.0
@@ -437,8 +436,6 @@ class RunDir:
             fields["env_steps"] = int(steps)
             if wall:
                 fields["steps_per_s"] = round(steps / wall)
-        for source in self._sources:  # e.g. hardware/jobs, hardware/shots, hardware/qpu_seconds
-            fields.update({tag.rsplit("/", 1)[-1]: value for tag, value in source().items()})
         key = self._progress_key
         position = numeric_or_none(row.get(key)) if key else None
         if position is not None:

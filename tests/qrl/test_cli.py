@@ -47,7 +47,7 @@ def test_train_on_a_qiskit_backend_records_its_jobs_in_the_run_ledger(tmp_path):
     assert tracked["hardware/jobs"][-1][1] == totals["jobs"] > 0  # jobs so far, in TensorBoard
     assert tracked["hardware/shots"][-1][1] == totals["shots"]
     progress = [line for line in res.output.splitlines() if line.startswith("reinforce: ")]
-    assert f"jobs={totals['jobs']} shots={totals['shots']} qpu_seconds=" in progress[-1]
+    assert f"jobs={totals['jobs']} shots={totals['shots']} qpu_s=" in progress[-1]
 
 
 def test_fake_backends_without_the_v2_suffix_are_accepted():
