@@ -149,7 +149,7 @@ def _train(config: Path, backend: Optional[str], seed: Optional[int], episodes: 
         console.print(f"ok: {config} ({plan.algo}) is valid; the run would go to {plan.out}")
         return
     for key, (old, new) in plan.budget_changes.items():
-        console.print(f"extending {key} from {old} to {new}")
+        console.print(f"{'extending' if key != 'backend' else 'changing'} {key} from {old} to {new}")
     console.print(f"training {plan.algo} -> {plan.out}")
     try:
         summary = plan.run()

@@ -44,7 +44,8 @@ class TrainingPlan:
         out: the run folder.
         source: where the config came from (a file name, or ``"<dict>"``).
         resume, overwrite, extend_budget: how to treat an existing run folder.
-        budget_changes: ``{key: (old, new)}`` for a resumed run whose budget was extended.
+        budget_changes: ``{key: (old, new)}`` for a resumed run whose budget was extended (or whose
+            backend was changed with an explicit ``--backend``).
     """
 
     algo: str
@@ -73,7 +74,8 @@ class TrainingPlan:
         run = RunDir(self.out, resume=self.resume,
                      metrics_name=getattr(self.module, "METRICS_FILE", "metrics.csv"),
                      tensorboard=self.tensorboard, wandb_project=self.wandb_project, config=self.resolved)
-        notes = [f"budget extended on resume: {k} {old} -> {new}" for k, (old, new) in self.budget_changes.items()]
+        notes = [f"{'budget extended' if k in BUDGET_KEYS else 'changed'} on resume: {k} {old} -> {new}"
+                 for k, (old, new) in self.budget_changes.items()]
         run.write_config(self.resolved, notes=notes)
         B.use_run_directory(self.out)  # hardware jobs go to <out>/jobs.sqlite
         run.add_scalar_source(Ledger.scalar_source(self.out / "jobs.sqlite", self.out.name))
@@ -153,7 +155,9 @@ def plan_training(config: str | Path | Mapping, overrides: Mapping[str, Any] | N
                         wandb_project=wandb_project)
     if resume:
         old = read_checkpoint_config(out)
-        plan.budget_changes = check_resume(out, old, plan.resolved, extend_budget=extend_budget)
+        # a backend given explicitly (``--backend``) may move a resumed run, e.g. onto hardware
+        plan.budget_changes = check_resume(out, old, plan.resolved, extend_budget=extend_budget,
+                                           allowed=["backend"] if "backend" in overrides else [])
     return plan
 
 

@@ -227,8 +227,12 @@ def read_checkpoint_config(out: str | os.PathLike) -> dict | None:
 
 
 def check_resume(out: str | os.PathLike, old: Mapping[str, Any] | None, new: Mapping[str, Any],
-                 extend_budget: bool = False) -> dict[str, tuple[Any, Any]]:
-    """Refuse to resume under a different config; return the budget keys that change.
+                 extend_budget: bool = False, allowed: Iterable[str] = ()) -> dict[str, tuple[Any, Any]]:
+    """Refuse to resume under a different config; return the keys that change (budget and ``allowed``).
+
+    Args:
+        allowed: keys the caller was explicitly told to change (``qrl train --resume --backend X``
+            moves a run to another backend, e.g. to fine-tune on hardware).
 
     Raises:
         ConfigError: listing every differing key (budget keys only without ``extend_budget``).
@@ -236,8 +240,10 @@ def check_resume(out: str | os.PathLike, old: Mapping[str, Any] | None, new: Map
     if old is None:
         return {}
     keys = [k for k in dict.fromkeys([*old, *new]) if _plain(old.get(k)) != _plain(new.get(k))]
+    allowed = set(allowed)
     budget = [k for k in keys if k in BUDGET_KEYS]
-    other = [k for k in keys if k not in BUDGET_KEYS]
+    moved = [k for k in keys if k in allowed and k not in BUDGET_KEYS]
+    other = [k for k in keys if k not in BUDGET_KEYS and k not in allowed]
 
     def show(ks):
         return "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in ks)
@@ -249,7 +255,7 @@ def check_resume(out: str | os.PathLike, old: Mapping[str, Any] | None, new: Map
     if budget and not extend_budget:
         raise ConfigError(f"--resume {out}: the budget differs from the checkpoint's ({show(budget)}). "
                           "Add --extend-budget to continue with the new budget.")
-    return {k: (old.get(k), new.get(k)) for k in budget}
+    return {k: (old.get(k), new.get(k)) for k in budget + moved}
 
 
 def _plain(value: Any) -> Any:

@@ -235,3 +235,15 @@ def test_a_damaged_or_foreign_checkpoint_is_one_error_naming_the_file(finished_r
     assert code == 2 and f"{out / 'checkpoint.pt'}:" in text and message in text
     res = runner.invoke(app, ["evaluate", "--run", str(out), "--backend", "qrl.torch", "--episodes", "1"])
     assert res.exit_code == 2 and message in " ".join(res.output.split())
+
+
+def test_an_explicit_backend_may_move_a_resumed_run_and_is_recorded(finished_run, tmp_path):
+    cfg, out = finished_run
+    code, text = _train("--config", cfg, "--out", out, "--resume", "--backend", "default.qubit")
+    assert code == 0, text
+    written = (out / "config.yaml").read_text()
+    assert "# changed on resume: backend qrl.torch -> default.qubit\n" in written
+    assert yaml.safe_load(written)["backend"] == "default.qubit"
+    other = _write(tmp_path / "other.yaml", {**TINY, "backend": "aer.fast"})
+    code, text = _train("--config", other, "--out", out, "--resume")  # in the file, not a flag: refused
+    assert code == 2 and "differs from the checkpoint's in backend: 'qrl.torch' -> 'aer.fast'" in text
