@@ -45,7 +45,7 @@ import torch
 from pydantic import Field
 
 from classical.common.config import TrainerConfig
-from classical.common.rundir import RunDir
+from classical.common.rundir import RunDir, load_checkpoint_file, save_checkpoint_file
 from classical.common.seeding import seed_everything
 from classical.common.training import InterruptFlag, adam_per_group
 from qrl.envs.chsh import AGENTS, CHSHGame
@@ -327,12 +327,12 @@ class CHSHAgent:
         self.rng.bit_generator.state = state["rng"]
 
     def save(self, path: str | Path) -> None:
-        torch.save(self.state_dict(), path)
+        save_checkpoint_file(path, self.state_dict())
 
     @classmethod
     def load(cls, path: str | Path, backend: str | None = None) -> "CHSHAgent":
         """An agent from :meth:`save`'s file, optionally moved to another backend."""
-        state = torch.load(path, weights_only=False)
+        state = load_checkpoint_file(path)
         cfg = dict(state["config"])
         if backend is not None:
             cfg["backend"] = backend
