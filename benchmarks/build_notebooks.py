@@ -401,16 +401,16 @@ print(f"FrozenLake 4x4, uniform policy: max |v_vqe - v_exact| = {out['max_abs_er
 
 def nb09() -> list:
     return [
-        ("md", "# 09 — Quantum search in RL: policy iteration by amplitude estimation, Grover action search, "
-               "kernel TD\\n\\n"
-               "Three of the course's quantum methods, each beside its classical counterpart and checked against "
+        ("md", "# 09 — Quantum search in RL: policy iteration by amplitude estimation, Grover action search, replay, "
+               "kernel TD\n\n"
+               "Four of the course's quantum methods, each beside its classical counterpart and checked against "
                "an exact reference: a policy's return estimated by amplitude estimation (error ~ calls⁻¹) against "
                "Monte Carlo over episodes (calls^(−1/2)), and Grover search over policies against value iteration "
                "(Wiedemann et al. 2022); Grover action search (Dong et al. 2008) against ε-greedy Q-learning; "
-               "a quantum-kernel value function (kernel LSTD) against an RBF kernel. The measured tables (fresh "
+               "quantum-inspired replay against uniform and prioritized replay; a quantum-kernel value function (kernel LSTD) against an RBF kernel. The measured tables (fresh "
                "seeds, full budgets) are in BENCHMARKS.md, *Issue 22 (part B)*."),
         ("code", SETUP_08),
-        ("md", "## Quantum policy evaluation and improvement\\n\\n"
+        ("md", "## Quantum policy evaluation and improvement\n\n"
                "`qrl.algorithms.policy_iteration`: slippery FrozenLake as noise registers (one per step, the "
                "slip outcome in superposition) and one diagonal gate that rotates an objective qubit by the "
                "return of the trajectory that noise produces; P(objective = 1) is the policy's value, estimated "
@@ -436,7 +436,7 @@ display(Markdown(experiments.markdown_table(
     [{"seed": s, "value found": r["value"], "value iteration": v_star, "queries to best": r["queries_to_best"],
       "policies": r["n_policies"]} for s, r in zip(seeds, found)],
     ("seed", "value found", "value iteration", "queries to best", "policies"), digits=5)))"""),
-        ("md", "## Grover action search vs ε-greedy Q-learning\\n\\n"
+        ("md", "## Grover action search vs ε-greedy Q-learning\n\n"
                "`qrl.algorithms.grover_search`: every state keeps its actions in superposition; the measured "
                "action is reinforced by ⌊k (r + V(s'))⌋ Grover iterations (capped, never over-rotated). "
                "`classical.rl.tabular_q` is the counterpart; both are judged by the same greedy evaluation "
@@ -459,7 +459,25 @@ for algo in ("grover_search", "qlearning_tabular"):
                  "Wilson 95%": f"[{est.low:.2f}, {est.high:.2f}]",
                  "median episodes to solve": float(np.median([r["episodes_to_solve"] or np.nan for r in runs]))})
 display(Markdown(experiments.markdown_table(rows, ("agent", "solved", "Wilson 95%", "median episodes to solve"))))"""),
-        ("md", "## Kernels in the loop: kernel LSTD\\n\\n"
+        ("md", "## Replay: uniform, prioritized, quantum-inspired\n\n"
+               "The DQN of `configs/cartpole_mlp_dqn.yaml` with `replay: {type: uniform | prioritized | quantum}`: "
+               "proportional prioritized replay with importance weights (Schaul et al. 2016) and quantum-inspired "
+               "replay (Wei et al. 2021), whose replay probabilities are squared amplitudes after TD-error-driven "
+               "Grover iterations (`qrl.algorithms.quantum_replay`). One seed here; BENCHMARKS has the seeds."),
+        ("code", """import qrl.models  # registers replay type quantum
+from classical.rl import dqn
+
+spec = load_yaml("configs/cartpole_mlp_dqn.yaml")
+spec.pop("algo")
+steps = 1500 if QUICK else 10_000
+rows = []
+for kind in ("uniform", "prioritized", "quantum"):
+    cfg = dqn.Config(**{**spec, "replay": {"type": kind}, "total_env_steps": steps, "episodes": None,
+                        "solved_return": None, "solved_window": 20, "seed": 1000})
+    agent = dqn.DQN(cfg).learn(progress=False)
+    rows.append({"replay": kind, "env steps": agent.env_steps, "mean return, last 20 episodes": float(np.mean(agent.recent))})
+display(Markdown(experiments.markdown_table(rows, ("replay", "env steps", "mean return, last 20 episodes"))))"""),
+        ("md", "## Kernels in the loop: kernel LSTD\n\n"
                "`qrl.algorithms.kernel_td`: value functions of the 19-state random walk learned by least-squares "
                "TD from 20 episodes, with fidelity-kernel features (2 qubits, the re-uploading feature map) or RBF "
                "features on the same transitions; error against the exact values V(i) = (i + 1)/20."),

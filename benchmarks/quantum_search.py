@@ -27,8 +27,13 @@ import numpy as np
 
 def bench_policy_iteration(seeds, out: Path, quick: bool = False) -> dict:
     from qrl.algorithms.amplitude_estimation import loglog_slope
-    from qrl.algorithms.policy_iteration import (ReturnTask, evaluation_error_vs_calls, frozen_lake,
-                                                 grover_policy_search, value_iteration)
+    from qrl.algorithms.policy_iteration import (
+        ReturnTask,
+        evaluation_error_vs_calls,
+        frozen_lake,
+        grover_policy_search,
+        value_iteration,
+    )
 
     mdp = frozen_lake(["SFF", "FHF", "FFG"], horizon=5)
     v_star, policies = value_iteration(mdp)
@@ -105,10 +110,10 @@ def bench_kernels(seeds, out: Path, quick: bool = False) -> dict:
 
 def bench_replay(seeds, out: Path, quick: bool = False) -> dict:
     """CartPole MLP DQN (configs/cartpole_mlp_dqn.yaml) at a fixed step budget, per replay type, seeds interleaved."""
-    from classical.common.stats import interval_estimate, iqm
     import qrl.models  # noqa: F401  (registers replay type quantum)
+    from classical.common.stats import interval_estimate, iqm
 
-    steps = 2_000 if quick else 15_000
+    steps = 2_000 if quick else 10_000
     replays = {"uniform": {"type": "uniform"}, "prioritized": {"type": "prioritized"},
                "quantum": {"type": "quantum", "p0": 0.01, "depreciation": 0.1}}
     scores: dict[str, list[float]] = {k: [] for k in replays}

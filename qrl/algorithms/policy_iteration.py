@@ -43,8 +43,8 @@ Exact references: :func:`policy_value` (backward induction) and
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pennylane as qml
@@ -337,7 +337,7 @@ def grover_policy_search(mdp: NoiseMDP, seed: int = 0, growth: float = 6 / 5, bu
     """
     values = all_policy_values(mdp)
     n = len(values)
-    n_wires = int(round(math.log2(n)))
+    n_wires = round(math.log2(n))
     if 2 ** n_wires != n:
         raise ValueError(f"{n} policies is not a power of two; n_actions must be a power of two.")
     rng = np.random.default_rng(seed)

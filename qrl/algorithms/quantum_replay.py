@@ -30,7 +30,7 @@ is imported). No importance weights: the paper corrects no bias.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import torch

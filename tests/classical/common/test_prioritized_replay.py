@@ -19,7 +19,7 @@ def test_probabilities_and_weights_by_hand():
     np.testing.assert_allclose(buf.probabilities(), [1 / 6, 2 / 6, 3 / 6, 0.0])
     # w_i = (N P_i)^-beta / max_j w_j; the largest weight belongs to the smallest non-zero P = 1/6
     n, beta = 4, 0.4
-    w = lambda p: (n * p) ** -beta  # noqa: E731
+    w = lambda p: (n * p) ** -beta
     np.testing.assert_allclose(buf.importance_weights(np.array([0, 1, 2])),
                                [1.0, w(2 / 6) / w(1 / 6), w(3 / 6) / w(1 / 6)], rtol=1e-6)
 

@@ -3,8 +3,15 @@
 import numpy as np
 import pytest
 
-from qrl.algorithms.kernel_td import (compare, fidelity_features, fit_lstd, random_walk_transitions, rbf_features,
-                                      true_values, value_rmse)
+from qrl.algorithms.kernel_td import (
+    compare,
+    fidelity_features,
+    fit_lstd,
+    random_walk_transitions,
+    rbf_features,
+    true_values,
+    value_rmse,
+)
 
 
 def test_one_hot_lstd_is_the_certainty_equivalent_value():

@@ -8,9 +8,17 @@ import pennylane as qml
 import pytest
 
 from qrl.algorithms.amplitude_estimation import good_probability, loglog_slope, mlae
-from qrl.algorithms.policy_iteration import (ReturnTask, all_policy_values, evaluation_error_vs_calls, frozen_lake,
-                                             grover_distribution, grover_policy_search, policy_from_index,
-                                             policy_value, value_iteration)
+from qrl.algorithms.policy_iteration import (
+    ReturnTask,
+    all_policy_values,
+    evaluation_error_vs_calls,
+    frozen_lake,
+    grover_distribution,
+    grover_policy_search,
+    policy_from_index,
+    policy_value,
+    value_iteration,
+)
 
 SMALL = ["SF", "HG"]
 LAKE3 = ["SFF", "FHF", "FFG"]
