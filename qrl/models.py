@@ -205,7 +205,7 @@ class ReuploadingPolicy(nn.Module):
     **Example**
 
     >>> pi = ReuploadingPolicy(obs_dim=4, n_actions=2, backend="default.qubit")
-    >>> pi.n_params, pi.distribution(torch.zeros(3, 4)).probs.sum(-1).tolist()
+    >>> pi.n_params, [round(p, 5) for p in pi.distribution(torch.zeros(3, 4)).probs.sum(-1).tolist()]
     (94, [1.0, 1.0, 1.0])
     """
 
