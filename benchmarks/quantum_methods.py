@@ -30,7 +30,7 @@ def _wilson(k: int, n: int) -> tuple[float, float]:
     from scipy.stats import binomtest
 
     ci = binomtest(k, n).proportion_ci(method="wilson")
-    return round(ci.low, 3), round(ci.high, 3)
+    return round(float(ci.low), 3), round(float(ci.high), 3)
 
 
 def chsh(args) -> list[dict]:
