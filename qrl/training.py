@@ -265,11 +265,29 @@ def _check_backend(cfg: BaseModel, source: str, flags: Mapping[str, str]) -> Bas
     if name is None:
         return cfg.model_copy(update={"backend": B.default_name()})
     try:
-        B.entry(name)
+        entry = B.entry(name)
     except B.BackendError as err:
         where = flags.get("backend", f"{source}: key 'backend'")
         raise ConfigError(f"{where}: {err}") from None
+    if entry.device == "qrl.qiskit" and entry.options.get("target") == "ibm" and not entry.options.get("dry_run"):
+        _check_ibm_account(name)
     return cfg
+
+
+def _check_ibm_account(entry: str) -> None:
+    """An IBM entry needs a token in the environment or a saved account (checked offline)."""
+    from qrl.hardware.runtime import IBM_ACCOUNT_HELP
+
+    if os.environ.get("QISKIT_IBM_TOKEN"):
+        return
+    try:
+        from qiskit_ibm_runtime import QiskitRuntimeService
+
+        saved = QiskitRuntimeService.saved_accounts()
+    except Exception:  # noqa: BLE001  (an unreadable account file is no account)
+        saved = {}
+    if not saved:
+        raise ConfigError(f"backend '{entry}': {IBM_ACCOUNT_HELP}.")
 
 
 def _check_model_specs(cfg: BaseModel, source: str) -> None:

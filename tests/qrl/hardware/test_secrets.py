@@ -110,3 +110,17 @@ def test_no_command_group_shows_local_variables_in_a_traceback():
 
     for typer_app in (app, backends_app, fed_app, marl_app, jobs_app):
         assert typer_app.pretty_exceptions_show_locals is False
+
+
+def test_an_ibm_backend_without_any_account_is_refused_before_the_run_folder_exists(monkeypatch, tmp_path):
+    for var in ("QISKIT_IBM_TOKEN", "QISKIT_IBM_INSTANCE", "QISKIT_IBM_CHANNEL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no saved account either
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(TINY_VQC))
+    res = runner.invoke(app, ["train", "--config", str(cfg), "--out", str(tmp_path / "run"),
+                              "--backend", "ibm.least_busy"])
+    assert res.exit_code == 2
+    assert "error: backend 'ibm.least_busy': no IBM Quantum account is configured: set QISKIT_IBM_TOKEN" \
+        in " ".join(res.output.split())
+    assert not (tmp_path / "run").exists()
