@@ -113,7 +113,7 @@ def bench_replay(seeds, out: Path, quick: bool = False) -> dict:
     import qrl.models  # noqa: F401  (registers replay type quantum)
     from classical.common.stats import interval_estimate, iqm
 
-    steps = 2_000 if quick else 10_000
+    steps = 2_000 if quick else 5_000
     replays = {"uniform": {"type": "uniform"}, "prioritized": {"type": "prioritized"},
                "quantum": {"type": "quantum", "p0": 0.01, "depreciation": 0.1}}
     scores: dict[str, list[float]] = {k: [] for k in replays}
