@@ -15,7 +15,7 @@ exit; the true values V(i) = (i + 1) / (n_states + 1) are the exact reference.
 
 **Example**
 
->>> data = random_walk_transitions(n_episodes=30, n_states=7, seed=0)
+>>> data = random_walk_transitions(n_episodes=100, n_states=7, seed=0)
 >>> v = fit_lstd(data, rbf_features(n_states=7, gamma_rbf=20.0), n_states=7)
 >>> bool(value_rmse(v, n_states=7) < 0.1)
 True

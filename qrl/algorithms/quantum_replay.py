@@ -23,8 +23,8 @@ is imported). No importance weights: the paper corrects no bias.
 >>> buf = QuantumReplayBuffer(capacity=8, p0=0.05)
 >>> buf.add(x=np.arange(2.0))
 >>> buf.update_priorities(np.array([0, 1]), np.array([0.0, 2.0]))
->>> [round(p, 4) for p in buf.probabilities()]
-[0.0505, 0.9495]
+>>> [round(float(p), 4) for p in buf.probabilities()]   # sin²θ₀ = 0.05 vs sin²(5θ₀), normalised
+[0.0577, 0.9423]
 """
 
 from __future__ import annotations
