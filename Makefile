@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e ".[all]"
 	touch $(STAMP)
 
+# runs/demo belongs to this target: a second `make demo` replaces it whole (--overwrite removes
+# every file of the old run first), never a mix of two runs.
 demo: install
-	$(VENV)/bin/qrl train --config configs/cartpole_vqc_reinforce.yaml --episodes 300 --out runs/demo
+	$(VENV)/bin/qrl train --config configs/cartpole_vqc_reinforce.yaml --episodes 300 --out runs/demo --overwrite
 
 test: install
 	$(PY) -m pytest -n 2 -q --durations=15
