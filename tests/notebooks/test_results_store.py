@@ -30,9 +30,10 @@ def test_paradigm_matrix_reads_recorded_measurements(name, tmp_path, monkeypatch
     assert len(matrix) == 5
     assert all(v == "not measured" for row in matrix for k, v in row.items() if k not in ("paradigm", "source"))
     if name == "05_causal":
-        runs = {"causal_mlp": {"eval_return": 30.0, "eval_return_shifted": 29.0, "episodes": 300, "params": 6},
-                "causal_vqc": {"eval_return": 31.0, "eval_return_shifted": 30.5, "features": ["c1", "c2"],
-                               "qubits": 2, "params": 16}}
+        runs = {"causal_mlp": {"eval_return_mean": 30.0, "eval_return_shifted_mean": 29.0, "episodes": 300,
+                               "n_params": 6},
+                "causal_vqc": {"eval_return_mean": 31.0, "eval_return_shifted_mean": 30.5, "features": ["c1", "c2"],
+                               "qubits": 2, "n_params": 16}}
         R.record_measurements(name, {"runs": runs}, quick=True)
         row = R.paradigm_matrix()[3]
         assert row["robustness"] == "after the spurious feature flips: MLP 29.0, circuit 30.5"
