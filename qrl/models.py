@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import pennylane as qml
 import torch
@@ -294,6 +294,26 @@ class VQCSpec(BaseModel):
     run_id: str | None = Field(None, description="run id recorded with each hardware job")
     dry_run: bool = Field(False, description="count the jobs a qrl.qiskit device would submit; submit none")
     budget: dict[str, float] | None = Field(None, description="jobs / shots / qpu_seconds limits")
+    # The other qrl.qiskit device options (OPTIONS in qrl/devices/qiskit_device.py, which checks their
+    # values), for running a trained circuit elsewhere, e.g.
+    # load_agent(run, backend="aer.fast", fake_backend="FakeManilaV2").
+    shots: PositiveInt | None = Field(None, description="shots per circuit on a sampling target")
+    target: Any = Field(None, description="qrl.qiskit target: aer, fake or ibm")
+    fake_backend: Any = Field(None, description="IBM fake backend whose noise and coupling map to use")
+    ibm_backend: Any = Field(None, description="IBM backend name or least_busy")
+    channel: Any = Field(None, description="IBM Quantum channel")
+    method: Any = Field(None, description="Aer simulation method")
+    mode: Any = Field(None, description="Runtime execution mode: job, batch or session")
+    resilience_level: Any = Field(None, description="Runtime resilience level")
+    measure_mitigation: Any = Field(None, description="Runtime TREX readout mitigation")
+    zne: Any = Field(None, description="zero-noise extrapolation settings")
+    dynamical_decoupling: Any = Field(None, description="Runtime dynamical decoupling")
+    twirling: Any = Field(None, description="Runtime Pauli twirling")
+    seed: Any = Field(None, description="simulator seed of the device")
+    optimization_level: Any = Field(None, description="transpiler optimisation level")
+    retry: Any = Field(None, description="retry and backoff settings for jobs")
+    pec: Any = Field(None, description="probabilistic error cancellation settings")
+    entry: Any = Field(None, description="backends.yaml entry name recorded by the device")
 
 
 class VQCPolicySpec(VQCSpec):
