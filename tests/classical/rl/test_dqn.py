@@ -214,4 +214,4 @@ def test_vqc_q_learning_preset_solves_frozenlake(tmp_path):
     spec.pop("solved", None)   # read by `qrl seeds`, not by the trainer
     summary = run(Config(**{**spec, "seed": 1000}), RunDir(tmp_path))
     assert summary["eval_success_mean"] == 1.0
-    assert summary["mean_recent_return"] >= 0.75
+    assert summary["train_return_mean_recent"] >= 0.75
