@@ -62,7 +62,7 @@ def strip_provenance(config: Mapping[str, Any]) -> dict:
 
 
 #: Config keys that set a training budget; only these may change on resume (with an explicit flag).
-BUDGET_KEYS = ("episodes", "total_env_steps", "total_steps", "env_steps", "total_timesteps", "rounds")
+BUDGET_KEYS = ("episodes", "total_env_steps")
 #: Files whose presence marks a folder as a qrl run folder.
 RUN_MARKERS = ("config.yaml", CHECKPOINT, "metrics.csv", "rounds.csv", "eval.csv")
 #: Written by the caller around a run (qrl compare's per-seed log); kept and appended to.
