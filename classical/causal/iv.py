@@ -45,19 +45,33 @@ class IVResult:
     first_stage_f: np.ndarray
 
 
-def _as_matrix(name: str, a: np.ndarray, n: int | None = None) -> np.ndarray:
+def _as_matrix(name: str, a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=float)
     if a.ndim == 1:
         a = a[:, None]
     if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array or a 2-D matrix (rows = samples); "
                          f"got shape {np.shape(a)}.")
-    if n is not None and a.shape[0] != n:
-        raise ValueError(f"{name} has {a.shape[0]} rows but y has {n}; every array needs one row "
-                         "per sample.")
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} contains NaN or infinite values; drop or impute those samples first.")
     return a
+
+
+def _as_column(name: str, a: np.ndarray, what: str, hint: str = "") -> np.ndarray:
+    """``[n]`` or ``[n, 1]`` → ``[n]``; anything else is refused."""
+    a = np.asarray(a, dtype=float)
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"{name} must have shape (n,) or (n, 1) ({what}); got shape {np.shape(a)}.{hint}")
+    return a
+
+
+def _check_rows(**arrays: np.ndarray | None) -> None:
+    rows = {name: np.shape(a)[0] for name, a in arrays.items() if a is not None and np.ndim(a) >= 1}
+    if len(set(rows.values())) > 1:
+        got = ", ".join(f"{name} {np.shape(arrays[name])}" for name in rows)
+        raise ValueError(f"every array needs one row per sample, but the row counts differ: {got}.")
 
 
 def _residualise(a: np.ndarray, basis: np.ndarray) -> np.ndarray:
@@ -73,7 +87,7 @@ def two_stage_least_squares(z: np.ndarray, x: np.ndarray, y: np.ndarray,
     Args:
         z: instruments, ``[n]`` or ``[n, k]``.
         x: endogenous regressors, ``[n]`` or ``[n, p]`` (needs ``k ≥ p``).
-        y: outcome ``[n]``.
+        y: outcome ``[n]`` or ``[n, 1]``.
         covariates: exogenous regressors ``[n]`` or ``[n, c]`` entering both stages.
         min_first_stage_f: smallest acceptable partial F of the instruments in each first stage.
 
@@ -90,17 +104,16 @@ def two_stage_least_squares(z: np.ndarray, x: np.ndarray, y: np.ndarray,
     >>> round(float(two_stage_least_squares(z, x, y).coef[0]), 1)
     2.0
     """
-    y = np.asarray(y, dtype=float)
-    if y.ndim != 1 or y.size == 0:
-        raise ValueError(f"y must be a non-empty 1-D array; got shape {y.shape}.")
+    _check_rows(z=z, x=x, y=y, covariates=covariates)
+    y = _as_column("y", y, "one outcome")
     if not np.all(np.isfinite(y)):
         raise ValueError("y contains NaN or infinite values; drop or impute those samples first.")
     n = len(y)
-    z = _as_matrix("z", z, n)
-    x = _as_matrix("x", x, n)
+    z = _as_matrix("z", z)
+    x = _as_matrix("x", x)
     exog = np.ones((n, 1))
     if covariates is not None:
-        exog = np.hstack([exog, _as_matrix("covariates", covariates, n)])
+        exog = np.hstack([exog, _as_matrix("covariates", covariates)])
     k, p, c = z.shape[1], x.shape[1], exog.shape[1]
     if k < p:
         raise ValueError(f"{p} endogenous regressors need at least {p} instruments; z has {k} "
@@ -144,15 +157,15 @@ def iv_effect(z: np.ndarray, x: np.ndarray, y: np.ndarray,
 
     Args:
         z: one instrument ``[n]`` or several ``[n, k]``.
-        x: the treatment ``[n]`` (one endogenous regressor).
-        y: the outcome ``[n]``.
+        x: the treatment ``[n]`` or ``[n, 1]`` (one endogenous regressor).
+        y: the outcome ``[n]`` or ``[n, 1]``.
         covariates: exogenous regressors ``[n]`` or ``[n, c]``, used in both stages.
 
     Returns:
         ``β̂``, the 2SLS coefficient of ``x``.
 
     Raises:
-        ValueError: mismatched lengths, NaN, a 2-D ``x`` with more than one column, or a constant,
+        ValueError: row counts that differ, NaN, ``x`` or ``y`` with more than one column, or a constant,
             collinear or weak instrument (first-stage F < 10).
 
     **Example**
@@ -164,10 +177,6 @@ def iv_effect(z: np.ndarray, x: np.ndarray, y: np.ndarray,
     >>> round(iv_effect(z, x, y), 1)                 # OLS would give about 0.8
     1.5
     """
-    x_arr = np.asarray(x, dtype=float)
-    if x_arr.ndim == 2 and x_arr.shape[1] == 1:
-        x_arr = x_arr[:, 0]
-    if x_arr.ndim != 1:
-        raise ValueError(f"x must be 1-D (one treatment); got shape {x_arr.shape}. For several "
-                         "endogenous regressors use two_stage_least_squares.")
-    return float(two_stage_least_squares(z, x_arr, y, covariates).coef[0])
+    _check_rows(z=z, x=x, y=y, covariates=covariates)
+    x = _as_column("x", x, "one treatment", " For several endogenous regressors use two_stage_least_squares.")
+    return float(two_stage_least_squares(z, x, y, covariates).coef[0])

@@ -89,15 +89,31 @@ def test_uncorrelated_instrument_is_refused_as_weak():
 
 def test_bad_shapes_and_values_are_refused():
     z, x, y = confounded_linear(100, np.random.default_rng(7))
-    with pytest.raises(ValueError, match="x has 99 rows but y has 100"):
+    with pytest.raises(ValueError, match=r"the row counts differ: z \(100,\), x \(99,\), y \(100,\)"):
         iv_effect(z, x[:-1], y)
+    with pytest.raises(ValueError, match=r"row counts differ: z \(100, 1\), x \(100, 1\), y \(99, 1\)"):
+        iv_effect(z[:, None], x[:, None], y[:-1, None])
     with pytest.raises(ValueError, match="z contains NaN"):
         iv_effect(np.where(np.arange(100) == 3, np.nan, z), x, y)
-    with pytest.raises(ValueError, match="x must be 1-D"):
+    with pytest.raises(ValueError, match=r"x must have shape \(n,\) or \(n, 1\) \(one treatment\); got shape "
+                                          r"\(100, 2\)\. For several endogenous regressors"):
         iv_effect(z, np.column_stack([x, x]), y)
     with pytest.raises(ValueError, match="need at least 2 instruments"):
         two_stage_least_squares(z, np.column_stack([x, z + x]), y)
     with pytest.raises(ValueError, match="linearly dependent"):
         iv_effect(np.column_stack([z, 2 * z]), x, y)
-    with pytest.raises(ValueError, match="y must be a non-empty 1-D array"):
-        iv_effect(z, x, y[:, None])
+    with pytest.raises(ValueError, match=r"y must have shape \(n,\) or \(n, 1\) \(one outcome\); got shape \(100, 2\)"):
+        iv_effect(z, x, np.column_stack([y, y]))
+    with pytest.raises(ValueError, match=r"x must have shape \(n,\) or \(n, 1\) \(one treatment\); got shape \(\)"):
+        iv_effect(z, 1.0, y)
+
+
+@pytest.mark.parametrize("z_shape", ["flat", "column"])
+@pytest.mark.parametrize("x_shape", ["flat", "column"])
+@pytest.mark.parametrize("y_shape", ["flat", "column"])
+def test_column_vectors_give_the_same_effect_as_flat_arrays(z_shape, x_shape, y_shape):
+    z, x, y = confounded_linear(500, np.random.default_rng(1))
+    wald = np.cov(z, y)[0, 1] / np.cov(z, x)[0, 1]
+    args = [a if kind == "flat" else a[:, None] for a, kind in ((z, z_shape), (x, x_shape), (y, y_shape))]
+    assert iv_effect(*args) == pytest.approx(wald, rel=1e-10)
+    assert two_stage_least_squares(*args).coef[0] == pytest.approx(wald, rel=1e-10)
