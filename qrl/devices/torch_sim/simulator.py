@@ -1,0 +1,274 @@
+"""The torch statevector simulator shared by the ``qrl.torch`` device and its compiled circuits.
+
+A :class:`Simulator` owns the dtypes, the fusion switch and the caches (plans per
+circuit structure, constant gate matrices and sign vectors). It executes a
+:class:`~qrl.devices.torch_sim.plan.Plan` on a ``[rows, 2**n]`` state:
+
+* :class:`~.plan.FusedGate`: one (batched) 2x2 matrix on one qubit, as a ``matmul``
+  on the ``[rows, 2**a, 2, 2**(n-a-1)]`` view of the state;
+* :class:`~.plan.Block`: one gather and/or one multiply by a phase vector;
+* :class:`~.plan.MatrixGate`: an einsum with the gate's own small matrix;
+* :class:`~.plan.GlobalPhase`: one multiply.
+
+The state starts as one row; it gains the batch dimension at the first broadcast
+gate, so the unbroadcast gates before it act on a single row.
+
+**Example**
+
+>>> import pennylane as qml, torch
+>>> sim = Simulator(torch.complex128)
+>>> tape = qml.tape.QuantumScript([qml.Hadamard(0), qml.CNOT([0, 1])], [qml.probs(wires=[0, 1])])
+>>> sim.simulate(tape, tape.wires)[0].round(decimals=3)
+tensor([0.5000, 0.0000, 0.0000, 0.5000], dtype=torch.float64)
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from pennylane.operation import StatePrepBase
+
+from qrl.devices.torch_sim.gates import (ANGLE_KINDS, ROTATION_BUILDERS, ROTATIONS, apply_small_matrix, as_tensor,
+                                         diag_generator, fixed_matrix, lift_diag, lift_monomial, mul2x2,
+                                         op_batch_size, parity_signs, rot)
+from qrl.devices.torch_sim.measure import Measurer
+from qrl.devices.torch_sim.plan import Block, FusedGate, GlobalPhase, MatrixGate, Plan, build_plan
+
+PLAN_CACHE_SIZE = 64
+
+
+class Simulator:
+    """Batched statevector simulation in torch, differentiable by autograd.
+
+    Args:
+        c_dtype: ``torch.complex64`` or ``torch.complex128`` (real results use the
+            matching float dtype).
+        fuse: fuse consecutive single-qubit gates on a wire into one matrix.
+    """
+
+    def __init__(self, c_dtype: torch.dtype = torch.complex64, fuse: bool = True):
+        assert c_dtype in (torch.complex64, torch.complex128), c_dtype
+        self.c_dtype = c_dtype
+        self.r_dtype = torch.float32 if c_dtype == torch.complex64 else torch.float64
+        self.fuse = bool(fuse)
+        self._plans: OrderedDict = OrderedDict()
+        self._consts: dict = {}
+
+    # ------------------------------------------------------------ small helpers and caches
+
+    def real(self, p) -> torch.Tensor:
+        """A gate parameter as a real tensor of the simulator's float dtype."""
+        if isinstance(p, torch.Tensor):
+            return p.to(self.r_dtype)
+        return torch.as_tensor(np.asarray(p, dtype=np.float64), dtype=self.r_dtype)
+
+    def signs(self, n: int, axes) -> torch.Tensor:
+        """The float64 diagonal of Z on ``axes`` over all ``2**n`` basis states (cached)."""
+        key = ("signs", n, axes)
+        if key not in self._consts:
+            self._consts[key] = torch.as_tensor(parity_signs(axes, n)).to(torch.float64)
+        return self._consts[key]
+
+    def fixed_matrix(self, name: str) -> torch.Tensor:
+        """The matrix of a parameter-free gate in the state's dtype (cached)."""
+        key = (name, self.c_dtype)
+        if key not in self._consts:
+            self._consts[key] = torch.as_tensor(fixed_matrix(name)).to(self.c_dtype)
+        return self._consts[key]
+
+    def plan(self, ops, axes_of, batched, n: int, start: int = 0) -> Plan:
+        """The (cached) plan of a circuit structure."""
+        key = (n, start, self.fuse, tuple((op.name, axes_of[i], batched[i]) for i, op in enumerate(ops)))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = build_plan(ops, axes_of, batched, n, self.fuse, start)
+            self._plans[key] = plan
+            if len(self._plans) > PLAN_CACHE_SIZE:
+                self._plans.popitem(last=False)
+        else:
+            self._plans.move_to_end(key)
+        return plan
+
+    def initial_state(self, n: int, prep=None, wire_order=None) -> torch.Tensor:
+        """``|0...0>`` as one row ``[1, 2**n]``, or the vector of a state preparation ``[rows, 2**n]``."""
+        if prep is not None:
+            vec = as_tensor(prep.state_vector(wire_order=wire_order), self.c_dtype)
+            return vec.reshape(-1, 2**n)
+        key = ("zero", n, self.c_dtype)
+        if key not in self._consts:
+            state = torch.zeros(1, 2**n, dtype=self.c_dtype)
+            state[0, 0] = 1
+            self._consts[key] = state
+        return self._consts[key]
+
+    # ------------------------------------------------------------ whole tapes
+
+    def simulate(self, tape, wire_order) -> tuple:
+        """Results of every measurement of ``tape`` as torch tensors (batch dim only when broadcast)."""
+        axis = {w: i for i, w in enumerate(wire_order)}
+        n = len(wire_order)
+        ops = tape.operations
+        op_batches = [op_batch_size(op) for op in ops]
+        batch = next((b for b in op_batches if b is not None), None)
+        start = 1 if ops and isinstance(ops[0], StatePrepBase) else 0
+        state = self.initial_state(n, ops[0] if start else None, wire_order)
+        axes_of = [tuple(axis[w] for w in op.wires) for op in ops]
+        plan = self.plan(ops, axes_of, [b is not None for b in op_batches], n, start)
+        state = self.run(plan, ops, state, n, batch)
+        return self.measure(state, n, axis, batch, tape.measurements)
+
+    def measure(self, state, n: int, axis: dict, batch, measurements) -> tuple:
+        """Each measurement on the final state; without a batch the rows dimension is dropped."""
+        rows = batch or 1
+        if state.shape[0] != rows:  # no broadcast gate touched it
+            state = state.expand(rows, -1)
+        zero = self._consts.get(("zero", n, self.c_dtype))
+        if zero is not None and state.data_ptr() == zero.data_ptr():
+            state = state.clone()  # results never alias the cached initial state
+        measure = Measurer(self, state, n, axis, batch is not None)
+        results = tuple(measure(mp) for mp in measurements)
+        if batch is None:
+            results = tuple(r[0] for r in results)
+        return results
+
+    # ------------------------------------------------------------ running a plan
+
+    def run(self, plan: Plan, ops, state, n: int, batch, angles=None) -> torch.Tensor:
+        """Apply the plan's steps to ``state``; ``ops`` are operations or :class:`Gate` records.
+
+        ``angles`` (from a compiled circuit) maps each rotation kind of the plan to its
+        stacked parameters; without it they are read from ``ops``.
+        """
+        fused = self.fused_matrices(plan, ops, batch, angles)
+        for step in plan.steps:
+            rows = state.shape[0]
+            if type(step) is FusedGate:
+                a = step.axis
+                u = fused[step.group]
+                view = state.view(rows, 2**a, 2, 2 ** (n - a - 1))
+                if u.dim() == 3:
+                    if rows != u.shape[0]:
+                        view = view.expand(u.shape[0], -1, -1, -1)
+                        rows = u.shape[0]
+                    view = torch.matmul(u.unsqueeze(1), view)  # [b, 1, 2, 2] @ [b, A, 2, C]
+                else:
+                    view = torch.matmul(u, view)
+                state = view.reshape(rows, 2**n)
+            elif type(step) is Block:
+                state = self.apply_block(plan, step, ops, state, n, batch)
+            elif type(step) is MatrixGate:
+                mat = as_tensor(ops[step.op].matrix(), self.c_dtype)
+                state = apply_small_matrix(mat, step.axes, state, n)
+            else:
+                assert type(step) is GlobalPhase, step
+                phi = self.real(ops[step.op].data[0])
+                phase = torch.complex(torch.cos(phi), -torch.sin(phi)).to(self.c_dtype)
+                state = state * phase.reshape(-1, 1)
+        return state
+
+    # single-qubit matrices --------------------------------------------------------
+
+    def _stack(self, values, batch):
+        """Stack gate parameters into [G] or, when any is broadcast, [G, batch]."""
+        tensors = [self.real(v) for v in values]
+        if batch is not None and any(t.dim() for t in tensors):
+            tensors = [t.expand(batch) for t in tensors]
+        return torch.stack(tensors)
+
+    def single_matrices(self, plan: Plan, ops, batch, angles=None):
+        """Matrices of all single-qubit gates in the plan's row order: ``(fixed [Ku, 2, 2],
+        broadcast [Kb, batch, 2, 2])``, either None when there are none."""
+        parts = []
+        for (kind, batched), rows in plan.kinds.items():
+            idx = [plan.single_ops[r] for r in rows]
+            size = batch if batched else None
+            if angles is not None and kind in ANGLE_KINDS:
+                params = angles[(kind, batched)]
+            elif kind in ANGLE_KINDS:
+                params = [self._stack([ops[i].data[j] for i in idx], size)
+                          for j in range(3 if kind == "Rot" else 1)]
+            if kind == "Rot":
+                mats = rot(*params)
+            elif kind in ROTATIONS:
+                mats = ROTATION_BUILDERS[kind](params[0])
+            elif kind == "fixed":
+                mats = torch.stack([self.fixed_matrix(ops[i].name) for i in idx])
+            else:
+                mats = [as_tensor(ops[i].matrix(), self.c_dtype) for i in idx]
+                if batched:
+                    mats = [m.expand(batch, 2, 2) for m in mats]
+                mats = torch.stack(mats)
+            parts.append(mats.to(self.c_dtype))
+        flags = [batched for _, batched in plan.kinds]
+        fixed = [p for p, f in zip(parts, flags) if not f]
+        broadcast = [p for p, f in zip(parts, flags) if f]
+        return (torch.cat(fixed) if fixed else None,
+                torch.cat(broadcast) if broadcast else None)
+
+    def fused_matrices(self, plan: Plan, ops, batch, angles=None):
+        """One matrix per fused group: [2, 2], or [batch, 2, 2] if any gate is broadcast."""
+        if not plan.single_ops:
+            return []
+        fixed, broadcast = self.single_matrices(plan, ops, batch, angles)
+        prods = {True: [], False: []}
+        for flag, idx in plan.run_fusion:
+            mats = broadcast if flag else fixed
+            prod = mats.index_select(0, idx[0])
+            for j in range(1, idx.shape[0]):
+                prod = mul2x2(mats.index_select(0, idx[j]), prod)
+            prods[flag].append(prod)
+        run_b = torch.cat(prods[True]) if prods[True] else None
+        run_u = torch.cat(prods[False]) if prods[False] else None
+        fused: list = [None] * len(plan.groups)
+        unbound = {True: run_b.unbind(0) if run_b is not None else (),
+                   False: run_u.unbind(0) if run_u is not None else ()}
+        for g, flag, pos in plan.single_run:
+            fused[g] = unbound[flag][pos]
+        if plan.mixed:
+            parts = [run_b] + ([run_u.unsqueeze(1).expand(-1, batch, 2, 2)] if run_u is not None else [])
+            runs = torch.cat(parts)
+            for idx, gids in plan.mixed:
+                prod = runs.index_select(0, idx[0])
+                for j in range(1, idx.shape[0]):
+                    prod = mul2x2(runs.index_select(0, idx[j]), prod)
+                for g, mat in zip(gids, prod.unbind(0)):  # unbind: one backward node
+                    fused[g] = mat
+        return fused
+
+    # multi-qubit gates ------------------------------------------------------------
+
+    def block_tensors(self, plan: Plan, block: Block, n: int):
+        """``(gather index or None, phase vector or None, generators [G, 2**n] or None)`` of a block."""
+        key = (id(block), self.c_dtype)
+        cached = plan.tensors.get(key)
+        if cached is not None:
+            return cached
+        src = np.arange(2**n)
+        fac = np.ones(2**n, dtype=np.complex128)
+        for name, axes in block.const:
+            g_src, g_fac = lift_monomial(name, axes, n)
+            # (G (prev psi))[x] = g_fac[x] * fac[g_src[x]] * psi[src[g_src[x]]]
+            fac = g_fac * fac[g_src]
+            src = src[g_src]
+        src_t = None if np.array_equal(src, np.arange(2**n)) else torch.as_tensor(src)
+        fac_t = None if np.allclose(fac, 1.0) else torch.as_tensor(fac).to(self.c_dtype)
+        gen_t = None
+        if block.params:
+            gens = [lift_diag(diag_generator(name, len(axes)), axes, n) for _, name, axes in block.params]
+            gen_t = torch.as_tensor(np.stack(gens)).to(self.r_dtype)
+        plan.tensors[key] = (src_t, fac_t, gen_t)
+        return plan.tensors[key]
+
+    def apply_block(self, plan, block: Block, ops, state, n, batch):
+        src, fac, gen = self.block_tensors(plan, block, n)
+        if src is not None:
+            state = state.index_select(1, src)
+        if fac is not None:
+            state = state * fac
+        if gen is not None:
+            theta = self._stack([ops[i].data[0] for i, _, _ in block.params], batch)
+            angle = theta.transpose(0, -1) @ gen if theta.dim() == 2 else theta @ gen
+            state = state * torch.complex(torch.cos(angle), torch.sin(angle))
+        return state
