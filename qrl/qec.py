@@ -22,6 +22,10 @@ at p = 1/2 every distance fails half the time (the repetition code's threshold).
 :func:`protected_policy_returns` reads a policy's action bits through the code under
 bit-flip noise and measures the return with and without it.
 
+``qrl train --config configs/qec_repetition_memory.yaml`` (and ``qec_protected_policy.yaml``)
+runs either experiment from a preset (:class:`Config`, :func:`run`) and writes one
+``metrics.csv`` row per measured point and ``results.json``.
+
 **Example**
 
 >>> rate = logical_error_rate("bit_flip", 3, 0.1, shots=4000, seed=1)
@@ -34,9 +38,13 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from typing import Callable
+import time
+from typing import Annotated, Callable, Literal
 
 import numpy as np
+from pydantic import Field, field_validator
+
+from classical.common.config import ExperimentConfig
 
 CODES = ("bit_flip", "phase_flip")
 MAX_DISTANCE = 15
@@ -238,3 +246,77 @@ def _optimal_frozen_lake_policy(env, gamma: float = 0.95) -> list[int]:
                        for a in range(n_a)] for s in range(n_s)])
         v = q.max(1)
     return [int(a) for a in q.argmax(1)]
+
+
+# -- the experiment as a preset (``qrl train --config configs/qec_*.yaml``) ----------------------
+Probability = Annotated[float, Field(ge=0, le=1)]
+Distance = Annotated[int, Field(ge=1, le=MAX_DISTANCE)]
+
+
+class Config(ExperimentConfig):
+    """A repetition-code experiment; ``configs/qec_repetition_memory.yaml`` and
+    ``configs/qec_protected_policy.yaml`` are presets."""
+
+    experiment: Literal["memory", "protected_policy"] = Field(
+        "memory", description="memory: the logical error rate for every (distance, p); protected_policy: "
+                              "FrozenLake returns of an optimal policy read out with and without the code")
+    code: Literal["bit_flip", "phase_flip"] = Field(
+        "bit_flip", description="memory: the code (bit_flip: X errors; phase_flip: Z errors); "
+                                "protected_policy always uses bit_flip")
+    distances: list[Distance] = Field(default_factory=lambda: [1, 3, 5, 7], min_length=1, max_length=8,
+                                      description="odd code distances d (memory); protected_policy uses the "
+                                                  "largest")
+    ps: list[Probability] = Field(default_factory=lambda: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
+                                  min_length=1, max_length=32,
+                                  description="error probabilities per data qubit")
+    shots: int = Field(20000, gt=0, le=10**7, description="memory: Aer shots per (distance, p)")
+    eval_episodes: int = Field(200, gt=0, le=100_000,
+                               description="protected_policy: FrozenLake episodes per p and readout")
+    seed: int = Field(0, ge=0, description="Aer's simulator seed (and the episodes' seeds)")
+
+    @field_validator("distances")
+    @classmethod
+    def _odd(cls, distances: list[int]) -> list[int]:
+        even = [d for d in distances if d % 2 == 0]
+        if even:
+            raise ValueError(f"distances must be odd (an even-distance repetition code has ties); got {even}")
+        return distances
+
+
+def run(cfg: Config, run_dir) -> dict:
+    """Measure the configured experiment, one ``metrics.csv`` row per point; write ``results.json``."""
+    start = time.perf_counter()
+    rows: list[dict] = []
+    if cfg.experiment == "memory":
+        for d in cfg.distances:
+            for p in cfg.ps:
+                rate = logical_error_rate(cfg.code, d, p, cfg.shots, cfg.seed)
+                exact = exact_logical_error_rate(d, p)
+                se = math.sqrt(max(exact * (1 - exact), 1e-12) / cfg.shots)
+                row = {"code": cfg.code, "distance": d, "p": p, "logical_error_rate": rate, "exact": exact,
+                       "deviation_in_se": (rate - exact) / se}
+                run_dir.log(row)
+                rows.append(row)
+        worst = max(rows, key=lambda r: abs(r["deviation_in_se"]))
+        summary = {"experiment": "memory", "code": cfg.code, "points": len(rows), "shots": cfg.shots,
+                   "max_abs_deviation": round(max(abs(r["logical_error_rate"] - r["exact"]) for r in rows), 5),
+                   "max_abs_deviation_in_se": round(abs(worst["deviation_in_se"]), 2)}
+    else:
+        d = max(cfg.distances)
+        for p in cfg.ps:
+            out = protected_policy_returns(p, distance=d, episodes=cfg.eval_episodes, seed=cfg.seed)
+            exact_bit = exact_logical_error_rate(d, p)
+            row = {"p": p, "distance": d, "return_without_code": out["return_without_code"],
+                   "return_with_code": out["return_with_code"],
+                   "action_error_without_code": out["action_error_without_code"],
+                   "action_error_with_code": out["action_error_with_code"],
+                   "exact_action_error_without_code": 1 - (1 - p) ** 2,
+                   "exact_action_error_with_code": 1 - (1 - exact_bit) ** 2}
+            run_dir.log(row)
+            rows.append(row)
+        summary = {"experiment": "protected_policy", "distance": d, "eval_episodes": cfg.eval_episodes,
+                   "mean_return_without_code": round(float(np.mean([r["return_without_code"] for r in rows])), 4),
+                   "mean_return_with_code": round(float(np.mean([r["return_with_code"] for r in rows])), 4)}
+    summary["wall_seconds"] = round(time.perf_counter() - start, 2)
+    run_dir.write_results({**summary, "rows": rows})
+    return summary

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from classical.common.config import RENAMED, ConfigError, TrainerConfig, load_yaml, resolve_algo, validate
+from classical.common.config import (RENAMED, ConfigError, ExperimentConfig, TrainerConfig, load_yaml, resolve_algo,
+                                     validate)
 from classical.common.training import Epsilon
 
 TRAINERS = [
@@ -19,6 +20,8 @@ TRAINERS = [
     "hybrid.marl_quantum", "hybrid.federated_vqc", "hybrid.causal_vqc",
     "qrl.algorithms.chsh", "classical.rl.tabular_q", "qrl.algorithms.grover_search",
 ]
+# experiments: computations that train no agent (classical.common.config.ExperimentConfig)
+EXPERIMENTS = ["qrl.qec", "qrl.pec", "qrl.algorithms.vqe"]
 # trainers still to convert (issue 19); strict, so a converted one must leave this list
 UNCONVERTED: set[str] = set()
 CHECKED = [pytest.param(a, marks=pytest.mark.xfail(strict=True, reason="not converted yet"))
@@ -40,7 +43,39 @@ def _accepts(annotation, value) -> bool:
 
 def test_every_preset_trainer_is_checked_here():
     algos = {load_yaml(p)["algo"] for p in Path("configs").glob("*.yaml")}
-    assert algos <= set(TRAINERS), sorted(algos - set(TRAINERS))
+    assert algos <= set(TRAINERS) | set(EXPERIMENTS), sorted(algos - set(TRAINERS) - set(EXPERIMENTS))
+
+
+@pytest.mark.parametrize("algo", EXPERIMENTS)
+def test_an_experiment_config_speaks_the_vocabulary_without_rl_keys(algo):
+    module = resolve_algo(algo)
+    config = module.Config
+    fields = config.model_fields
+    assert issubclass(config, ExperimentConfig) and not issubclass(config, TrainerConfig)
+    assert config.model_config.get("extra") == "forbid"
+    assert [k for k, f in fields.items() if not f.description] == []
+    assert sorted(set(fields) & set(RENAMED)) == []
+    # no environment, no episode budget, no networks: an experiment trains no agent
+    rl_keys = {"env_id", "env_kwargs", "episodes", "total_env_steps", "gamma", "epsilon", "checkpoint_every"}
+    assert sorted(set(fields) & (rl_keys | NETWORK_KEYS | NOT_NETWORK_KEYS)) == []
+    assert "seed" in fields
+    if "lr" in fields:
+        assert _accepts(fields["lr"].annotation, {"default": 0.1}) and not _accepts(fields["lr"].annotation, 0.1)
+    if "backend" in fields:
+        assert _accepts(fields["backend"].annotation, "qrl.torch")
+    assert not hasattr(module, "load_agent")
+
+
+@pytest.mark.parametrize("flag", ["--episodes", "--steps"])
+def test_a_budget_flag_on_an_experiment_is_one_error(flag, tmp_path):
+    from typer.testing import CliRunner
+
+    from qrl.cli import app
+
+    res = CliRunner().invoke(app, ["train", "--config", "configs/qec_repetition_memory.yaml", flag, "5",
+                                   "--out", str(tmp_path / "run"), "--check"])
+    assert res.exit_code == 2
+    assert f"{flag} does not apply to qrl.qec (its config has no" in res.output
 
 
 @pytest.mark.parametrize("algo", CHECKED)

@@ -88,6 +88,22 @@ class TrainerConfig(BaseModel):
         return self
 
 
+class ExperimentConfig(BaseModel):
+    """The base of the ``Config`` of an experiment: a computation that trains no agent.
+
+    A memory experiment of an error-correcting code, an error-mitigation estimate or a VQE
+    run joins ``qrl train --config`` like any trainer (the same checks before the run folder
+    is touched, ``config.yaml``, one ``metrics.csv`` row per measured point, TensorBoard,
+    exit code 2 on a bad key), but it has no environment, no episode budget and no agent:
+    its fields are its own (shots, distances, bond lengths, ...) besides the shared
+    ``seed`` (and ``backend``, ``lr`` when it has circuits to run or to optimise). ``run``
+    writes its results with :meth:`classical.common.rundir.RunDir.write_results` and returns
+    them as the summary; ``qrl.load`` refuses such a run (there is nothing to ``predict`` with).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+
 def load_yaml(path: str | Path) -> dict:
     """Read a YAML mapping, turning syntax errors and duplicate keys into a message with file and line."""
     path = Path(path)

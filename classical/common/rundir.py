@@ -518,6 +518,12 @@ class RunDir:
         os.replace(tmp, path)
         return path
 
+    def write_results(self, results: Mapping[str, Any], name: str = "results.json") -> Path:
+        """Write an experiment's results (numbers, strings, lists, mappings) as JSON."""
+        path = self.path / name
+        _atomic_write_text(path, json.dumps(_plain(dict(results)), indent=2) + "\n")
+        return path
+
     def plot_curve(self, x: str = "episode", y: str = "return", window: int = 20,
                    title: str | None = None) -> Path:
         """Draw ``curve.png``: the raw metric and its moving average."""

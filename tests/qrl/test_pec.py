@@ -104,3 +104,33 @@ def test_backends_file_exposes_pec_and_trex_for_hardware_and_refuses_them_on_aer
     assert dev.runtime_options["resilience"]["pec_mitigation"] is True
     with pytest.raises(ValueError, match="on aer use zne only"):
         qml.device("qrl.qiskit", wires=2, target="aer", pec=True)
+
+
+def test_the_pec_preset_runs_through_qrl_train_and_logs_each_estimator(tmp_path):
+    import csv
+    import json
+
+    from qrl.training import train_from_config
+
+    summary = train_from_config("configs/pec_zne_biased.yaml", {"shots": 4000, "circuit_layers": 2},
+                                out=tmp_path / "run")
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        rows = {r["method"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {"plain", "pec", "zne"}
+    qc = example_circuit(2, 1000)
+    assert summary["ideal"] == pytest.approx(ideal_expectation(qc, "ZZ"), abs=1e-5)
+    assert abs(summary["pec_error_in_se"]) < 4      # unbiased within its standard error
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["pec_gamma2"] == summary["pec_gamma2"] > 1
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"pauli_errors": {"XI": 0.1}}, "set exactly one of depolarizing and pauli_errors"),
+    ({"depolarizing": None, "pauli_errors": {"XQ": 0.1}}, r"unknown Pauli labels \['XQ'\]"),
+    ({"zne_factors": [1, 2]}, "folding factors must be distinct odd integers"),
+])
+def test_bad_pec_presets_are_one_config_error(override, message, tmp_path):
+    from classical.common.config import ConfigError
+    from qrl.training import train_from_config
+
+    with pytest.raises(ConfigError, match=message):
+        train_from_config("configs/pec_zne_depolarizing.yaml", override, out=tmp_path / "r", check_only=True)

@@ -56,3 +56,30 @@ def test_the_code_protects_a_policy_readout_under_bit_flip_noise():
     assert out["action_error_without_code"] == pytest.approx(1 - 0.9**2, abs=0.06)
     assert out["action_error_with_code"] < out["action_error_without_code"] - 0.05
     assert out["return_with_code"] > out["return_without_code"]
+
+
+def test_the_memory_preset_runs_through_qrl_train_and_writes_its_table(tmp_path):
+    import csv
+    import json
+
+    from qrl.training import train_from_config
+
+    summary = train_from_config("configs/qec_repetition_memory.yaml",
+                                {"distances": [3], "ps": [0.2], "shots": 4000}, out=tmp_path / "run")
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["distance"] == "3" and float(row["exact"]) == pytest.approx(3 * 0.2**2 - 2 * 0.2**3)
+    assert _within_binomial_error(float(row["logical_error_rate"]), float(row["exact"]), 4000)
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["points"] == summary["points"] == 1 and results["rows"][0]["distance"] == 3
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()   # an experiment has no agent to save
+
+
+def test_an_even_distance_in_a_preset_is_one_config_error(tmp_path):
+    from classical.common.config import ConfigError
+    from qrl.training import train_from_config
+
+    preset = tmp_path / "qec.yaml"
+    preset.write_text("algo: qrl.qec\ndistances: [3, 4]\n")
+    with pytest.raises(ConfigError, match=r"qec.yaml: key 'distances' = \[3, 4\]: .*distances must be odd .*got \[4\]"):
+        train_from_config(preset, out=tmp_path / "r", check_only=True)

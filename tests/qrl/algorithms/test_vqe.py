@@ -57,3 +57,22 @@ def test_value_vqe_recovers_the_frozen_lake_value_of_the_uniform_policy():
     out = value_vqe(P, r, gamma=0.9, n_layers=6, steps=300, seed=4321)
     assert out["max_abs_error"] < 0.01 * np.max(np.abs(out["exact"])) * 5
     assert out["overlap"] > 0.999
+
+
+def test_the_vqe_preset_runs_through_qrl_train_and_reports_the_error_against_exact(tmp_path):
+    import csv
+    import json
+
+    from qrl.algorithms.vqe import exact_ground_energy, molecule
+    from qrl.training import train_from_config
+
+    summary = train_from_config("configs/vqe_h2.yaml", {"bond_lengths": [0.74], "optimizer_steps": 20},
+                                out=tmp_path / "run")
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    (result,) = results["runs"]
+    assert result["exact"] == pytest.approx(exact_ground_energy(*molecule("H2", 0.74)[:2]), abs=1e-6)
+    assert result["error_mha"] == pytest.approx(1000 * (result["energy"] - result["exact"]), abs=1e-2)
+    assert result["error_mha"] > -1e-3                 # variational: never below the ground energy
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f)]
+    assert steps == [1, 11, 20] and summary["bond_lengths"] == 1
