@@ -16,6 +16,7 @@ TRAINERS = [
     "classical.world_models.planet",
     "classical.causal.train", "classical.causal.offline_iv", "classical.causal.meta_learning", "classical.causal.causal_planning",
     "classical.marl.train", "classical.marl.mappo", "classical.marl.maddpg_continuous", "classical.marl.selfplay",
+    "classical.marl.social_influence",
     "classical.federated.train",
     "hybrid.marl_quantum", "hybrid.federated_vqc", "hybrid.causal_vqc",
     "qrl.algorithms.chsh", "classical.rl.tabular_q", "qrl.algorithms.grover_search",

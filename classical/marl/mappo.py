@@ -268,11 +268,11 @@ def collect_episodes(env: JointEnv, act, episodes: int, first_episode: int, seed
     return batch, rows
 
 
-def run(cfg: Config, run_dir: RunDir) -> dict:
-    """Train MAPPO, checkpoint, evaluate greedily into ``eval.csv``; return the summary."""
+def run(cfg: Config, run_dir: RunDir, agent: MAPPO | None = None) -> dict:
+    """Train MAPPO (or ``agent``, a variant), checkpoint, evaluate greedily into ``eval.csv``; return the summary."""
     torch.set_num_threads(1)
     rng = seed_everything(cfg.seed)
-    agent = MAPPO(cfg)
+    agent = agent or MAPPO(cfg)
     env = agent.env
     episode, env_steps, updates, wall = 0, 0, 0, 0.0
     if run_dir.resume and (state := run_dir.load_checkpoint()) is not None:
