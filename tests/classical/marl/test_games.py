@@ -28,22 +28,51 @@ def random_games(shape, count, base):
 
 @pytest.mark.parametrize("shape", [(5, 5), (3, 7), (7, 3), (8, 6)])
 def test_psro_is_exact_against_the_lp_on_random_games(shape):
+    # PSRO is the default method; the issue asks for exploitability <= 0.01 against the LP value, PSRO is exact.
     for k, a in enumerate(random_games(shape, 25, base=100)):
-        x, y = selfplay_equilibrium(a, method="psro", seed=k)
+        x, y = selfplay_equilibrium(a, seed=k)
+        assert np.array_equal(x, psro(a, seed=k).x)
         assert x.shape == (shape[0],) and y.shape == (shape[1],)
         assert np.isclose(x.sum(), 1) and np.isclose(y.sum(), 1) and x.min() >= 0 and y.min() >= 0
         assert exploitability(a, x, y) <= 1e-8
         assert x @ a @ y == pytest.approx(reference_value(a), abs=1e-7)
 
 
-@pytest.mark.parametrize("shape", [(5, 5), (3, 7)])
-def test_fictitious_play_reaches_one_hundredth_in_2000_iterations(shape):
-    # Payoffs uniform in [-1, 1]. On 100 such games per shape the worst gap was 0.0088 (5x5) and 0.0081 (3x7).
-    for k, a in enumerate(random_games(shape, 15, base=500)):
+@pytest.mark.parametrize("shape, kind", [((5, 5), "uniform"), ((5, 5), "normal"), ((3, 7), "uniform")])
+def test_fictitious_play_reaches_one_hundredth_in_2000_iterations(shape, kind):
+    # Best iterate per player. On 200 games per kind (seeds 1000-1199) the worst gap was 0.0029 (5x5 uniform),
+    # 0.0038 (5x5 normal), 0.0015 (3x7); the last mixtures alone reached 0.0115 and 0.019 on 5x5 games.
+    for k in range(15):
+        rng = np.random.default_rng(500 + k)
+        a = rng.uniform(-1, 1, shape) if kind == "uniform" else rng.normal(size=shape)
+        res = fictitious_play(a, iterations=2000, seed=k)
         x, y = selfplay_equilibrium(a, method="fictitious", seed=k)
+        assert np.array_equal(x, res.x) and np.array_equal(y, res.y)
         gap = exploitability(a, x, y)
         assert 0 <= gap <= 0.01
+        assert res.exploitability[-1] == pytest.approx(gap, abs=1e-12)       # the curve is the returned pair's
+        assert all(b <= c for b, c in zip(res.exploitability[1:], res.exploitability))   # and never rises
         assert x @ a @ y == pytest.approx(reference_value(a), abs=0.01)
+
+
+def test_fictitious_play_returns_each_players_best_mixture_of_a_plain_replay():
+    # A plain matrix-vector replay of alternating fictitious play (no ties in a continuous random game).
+    a = np.random.default_rng(1007).normal(size=(5, 5))
+    rng = np.random.default_rng(0)
+    xc, yc = np.zeros(5), np.zeros(5)
+    xc[rng.integers(5)] += 1
+    yc[rng.integers(5)] += 1
+    xs, ys = [], []
+    for _ in range(300):
+        xc[(a @ yc).argmax()] += 1
+        yc[(xc @ a).argmin()] += 1
+        xs.append(xc / xc.sum())
+        ys.append(yc / yc.sum())
+    best_x = max(xs, key=lambda x: (x @ a).min())
+    best_y = min(ys, key=lambda y: (a @ y).max())
+    res = fictitious_play(a, iterations=300, seed=0)
+    assert np.allclose(res.x, best_x) and np.allclose(res.y, best_y)
+    assert exploitability(a, res.x, res.y) < exploitability(a, xs[-1], ys[-1])
 
 
 def test_exploitability_is_the_lp_duality_gap():
@@ -64,7 +93,7 @@ def test_exploitability_is_the_lp_duality_gap():
 def test_rock_paper_scissors_and_matching_pennies(method):
     rps = np.array([[0, -1, 1], [1, 0, -1], [-1, 1, 0]], dtype=float)
     pennies = np.array([[1, -1], [-1, 1]], dtype=float)
-    tol = 1e-9 if method == "psro" else 0.02      # fictitious play cycles on these: gap ~ 28 / T on pennies
+    tol = 1e-9 if method == "psro" else 0.01      # fictitious play's last mixtures cycle (gap ~ 28 / T on pennies)
     for game, k in ((rps, 3), (pennies, 2)):
         x, y = selfplay_equilibrium(game, method=method)
         assert np.allclose(x, 1 / k, atol=tol) and np.allclose(y, 1 / k, atol=tol)
