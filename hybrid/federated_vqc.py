@@ -35,6 +35,7 @@ from classical.common.rollouts import CARTPOLE_SCALE
 from classical.common.rundir import RunDir
 from classical.federated import train as federated_train
 from classical.federated.server_app import FederationConfig
+from qrl.backends import Backend
 from qrl.models import ReuploadingPolicy
 
 METRICS_FILE = "rounds.csv"  # the CLI opens the run directory with this metrics file
@@ -63,7 +64,7 @@ class ScaledObservationPolicy(nn.Module):
         return self.policy(obs / self.scale)
 
 
-def vqc_policy_factory(n_qubits: int, n_layers: int, backend: str | None = None):
+def vqc_policy_factory(n_qubits: int, n_layers: int, backend: str | Backend | None = None):
     """A ``(obs_dim, n_actions) -> policy`` builder for the federated clients and server."""
 
     def build(obs_dim: int, n_actions: int) -> nn.Module:
@@ -79,5 +80,6 @@ def run(cfg: Config, run: RunDir) -> dict:
     if spec.pop("type", "vqc") != "vqc" or set(spec) - {"n_qubits", "n_layers"}:
         raise ValueError(f"model {cfg.model}: the federated circuit policy takes {{type: vqc, n_qubits, n_layers}}.")
     base = FederationConfig(**cfg.model_dump(exclude={"model", "backend"}))
+    backend = cfg.backend if run.backend is None else run.backend  # the run's resolved backend
     return federated_train.run(base, run, policy_factory=vqc_policy_factory(spec["n_qubits"], spec["n_layers"],
-                                                                            cfg.backend))
+                                                                            backend))

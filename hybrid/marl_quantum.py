@@ -84,7 +84,8 @@ def scale_step_size(module: nn.Module, scale: float) -> nn.Module:
     return module
 
 
-def vqc_body_factory(n_qubits: int = 4, n_layers: int = 3, backend: str = "qrl.torch", step_scale: float = 1.0):
+def vqc_body_factory(n_qubits: int = 4, n_layers: int = 3, backend: str | backends.Backend = "qrl.torch",
+                     step_scale: float = 1.0):
     """A ``make_body`` factory giving each learner a :class:`qrl.models.VQC` body.
 
     ``step_scale``: see :func:`scale_step_size`.
@@ -109,11 +110,11 @@ class MultiAgentCircuit(nn.Module):
         qubits_per_agent: qubits per block.
         n_layers: encoding layers.
         entangle_agents: include the shared inter-agent entangling layer.
-        backend: a ``backends.yaml`` entry.
+        backend: a ``backends.yaml`` entry, or a run's resolved :class:`qrl.backends.Backend`.
     """
 
     def __init__(self, n_agents: int, obs_dim: int, n_actions: int, qubits_per_agent: int = 3,
-                 n_layers: int = 3, entangle_agents: bool = True, backend: str = "qrl.torch"):
+                 n_layers: int = 3, entangle_agents: bool = True, backend: str | backends.Backend = "qrl.torch"):
         super().__init__()
         q = qubits_per_agent
         self.n_agents, self.obs_dim, self.n_actions = n_agents, obs_dim, n_actions
@@ -219,16 +220,18 @@ def _check_variant(cfg: Config) -> None:
         raise ValueError(f"variant '{cfg.variant}' needs a value-based algo_name (iql, vdn or qmix).")
 
 
-def _network_factories(cfg: Config):
-    """``(make_body, make_q_net)`` for :func:`classical.marl.train.run` / ``build_learner``."""
+def _network_factories(cfg: Config, backend: backends.Backend | None = None):
+    """``(make_body, make_q_net)`` for :func:`classical.marl.train.run` / ``build_learner``; the circuits
+    run on ``backend`` (the run's resolved backend; default ``cfg.backend``)."""
     spec = circuit(cfg)
+    backend = cfg.backend if backend is None else backend
     if cfg.variant in ("vqc_actor", "vqc_agents"):
-        return vqc_body_factory(spec["n_qubits"], spec["n_layers"], cfg.backend, cfg.circuit_step_scale), None
+        return vqc_body_factory(spec["n_qubits"], spec["n_layers"], backend, cfg.circuit_step_scale), None
     if cfg.variant in ("entangled", "product"):
         def make_q_net(env):
             return scale_step_size(MultiAgentCircuit(env.n_agents, env.obs_dim, env.n_actions, spec["qubits_per_agent"],
                                                      spec["n_layers"], entangle_agents=cfg.variant == "entangled",
-                                                     backend=cfg.backend), cfg.circuit_step_scale)
+                                                     backend=backend), cfg.circuit_step_scale)
         return None, make_q_net
     return None, None
 
@@ -260,6 +263,6 @@ def parameter_counts(cfg: Config) -> dict:
 def run(cfg: Config, run: RunDir) -> dict:
     """Train with the circuit ``cfg.variant`` asks for; same outputs as :func:`classical.marl.train.run`."""
     _check_variant(cfg)
-    make_body, make_q_net = _network_factories(cfg)
+    make_body, make_q_net = _network_factories(cfg, run.backend)
     summary = marl_train.run(_classical_config(cfg), run, make_body=make_body, make_q_net=make_q_net)
     return {**summary, "variant": cfg.variant}

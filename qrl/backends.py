@@ -17,8 +17,8 @@ the entry and the fix; the CLI turns them into exit code 2.
 from __future__ import annotations
 
 import functools
-import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal
 
@@ -69,13 +69,57 @@ class BackendsFile(BaseModel):
     backends: dict[str, BackendEntry]
 
 
+@dataclass(frozen=True)
+class Backend:
+    """Where one run's circuits execute: a backends.yaml entry, the file it is read from, and the
+    job ledger its hardware jobs go to.
+
+    ``qrl train`` (:func:`qrl.training.train_from_config`), ``qrl evaluate`` and the experiment
+    runners resolve one per run and hand it down explicitly: trainer -> ``build_model(...,
+    backend=...)`` -> model -> :func:`device`. Code in ``classical`` only forwards it. Every
+    function here that takes a backend name also takes a ``Backend``.
+
+    Attributes:
+        name: the entry's name (``None``: the file's default).
+        file: the backends file (``None``: ``./backends.yaml``, then the packaged copy).
+        ledger: the SQLite job ledger of ``qrl.qiskit`` devices (``None``: no ledger).
+        run_id: the run id recorded with every job in the ledger.
+
+    **Example**
+
+    >>> b = Backend("default.qubit")
+    >>> device(b, wires=2).name
+    'default.qubit'
+    >>> Backend.for_run("qrl.torch", "runs/demo").ledger
+    'runs/demo/jobs.sqlite'
+    """
+
+    name: str | None = None
+    file: str | None = None
+    ledger: str | None = None
+    run_id: str | None = None
+
+    @classmethod
+    def for_run(cls, name: str | None, run_dir: str | Path, file: str | Path | None = None,
+                run_id: str | None = None) -> "Backend":
+        """The backend of a run whose hardware jobs go to ``<run_dir>/jobs.sqlite`` under ``run_id``
+        (default: the folder's name)."""
+        return cls(name, str(file) if file is not None else None, str(Path(run_dir) / "jobs.sqlite"),
+                   run_id or Path(run_dir).name)
+
+
+def _split(backend: "str | Backend | None", config: str | Path | None) -> tuple[str | None, str | Path | None]:
+    """(entry name, backends file) of a name or a :class:`Backend` (an explicit ``config`` wins)."""
+    if isinstance(backend, Backend):
+        return backend.name, config if config is not None else backend.file
+    return backend, config
+
+
 def backends_path(config: str | Path | None = None) -> Path:
-    """The backends file in use: ``config`` if given, else ``$QRL_BACKENDS`` (set by ``--backends``),
-    else ``./backends.yaml``, else the packaged copy."""
+    """The backends file in use: ``config`` if given (``--backends``), else ``./backends.yaml``,
+    else the packaged copy."""
     if config is not None:
         return Path(config)
-    if os.environ.get("QRL_BACKENDS"):
-        return Path(os.environ["QRL_BACKENDS"])
     local = Path.cwd() / "backends.yaml"
     return local if local.exists() else PACKAGED
 
@@ -125,9 +169,12 @@ def _load(path: Path) -> BackendsFile:
     return spec
 
 
-def entry(name: str, config: str | Path | None = None) -> BackendEntry:
-    """The validated entry called ``name``."""
+def entry(name: "str | Backend", config: str | Path | None = None) -> BackendEntry:
+    """The validated entry called ``name`` (a name or a :class:`Backend`; ``None``: the default)."""
+    name, config = _split(name, config)
     spec = load(config)
+    if name is None:
+        return spec.backends[spec.default]
     if name not in spec.backends:
         raise BackendError(f"unknown backend '{name}' in {backends_path(config)}; "
                            f"valid names: {', '.join(spec.backends)}.")
@@ -135,6 +182,7 @@ def entry(name: str, config: str | Path | None = None) -> BackendEntry:
 
 
 def default_name(config: str | Path | None = None) -> str:
+    """The name of the file's ``default`` entry."""
     return load(config).default
 
 
@@ -147,20 +195,6 @@ def fake_backend_names() -> tuple[str, ...]:
     return tuple(sorted(n for n in dir(fake_provider) if n.startswith("Fake")
                         and isinstance(getattr(fake_provider, n), type)
                         and issubclass(getattr(fake_provider, n), BackendV2)))
-
-
-_RUN_CONTEXT: dict[str, Any] = {}
-
-
-def use_run_directory(path: str | Path | None, run_id: str | None = None) -> None:
-    """Record hardware jobs of devices made from now on in ``<path>/jobs.sqlite`` (``None`` stops).
-
-    ``qrl train`` and ``qrl evaluate`` call this, so every job a run submits is in its
-    ledger and a restarted run fetches finished jobs instead of resubmitting them.
-    """
-    _RUN_CONTEXT.clear()
-    if path is not None:
-        _RUN_CONTEXT.update(ledger=str(Path(path) / "jobs.sqlite"), run_id=run_id or Path(path).name)
 
 
 @functools.lru_cache(maxsize=None)
@@ -189,13 +223,15 @@ def max_wires(e: BackendEntry) -> int | None:
     return min(limits) if limits else None
 
 
-def device(name: str, wires: int, config: str | Path | None = None, **overrides):
+def device(name: "str | Backend | None", wires: int, config: str | Path | None = None, **overrides):
     """The PennyLane device for the ``backends.yaml`` entry ``name`` with ``wires`` wires.
 
     Args:
-        name: entry name in the backends file.
+        name: entry name in the backends file, or a :class:`Backend` (its file, and for
+            ``qrl.qiskit`` entries its job ledger and run id); ``None``: the file's default.
         wires: number of wires.
-        config: path of a backends file (default: ``./backends.yaml``, then the packaged one).
+        config: path of a backends file (default: the ``Backend``'s file, else ``./backends.yaml``,
+            then the packaged one).
         **overrides: extra device keyword arguments (e.g. a job ledger path for hardware targets).
 
     **Example**
@@ -204,6 +240,9 @@ def device(name: str, wires: int, config: str | Path | None = None, **overrides)
     >>> dev.name
     'default.qubit'
     """
+    run = name if isinstance(name, Backend) else None
+    name, config = _split(name, config)
+    name = name if name is not None else default_name(config)
     e = entry(name, config)
     limit = max_wires(e)
     if limit is not None and wires > limit:
@@ -220,8 +259,9 @@ def device(name: str, wires: int, config: str | Path | None = None, **overrides)
             kwargs.setdefault("seed_simulator", e.seed)
     elif e.device.startswith("qrl."):
         if e.device == "qrl.qiskit":
-            for key, value in _RUN_CONTEXT.items():
-                kwargs.setdefault(key, value)
+            if run is not None and run.ledger is not None:  # every job of the run goes to its ledger
+                kwargs.setdefault("ledger", run.ledger)
+                kwargs.setdefault("run_id", run.run_id)
             kwargs.setdefault("entry", name)
         if e.fake_backend is not None:
             kwargs.setdefault("fake_backend", e.fake_backend)
@@ -243,9 +283,10 @@ def device(name: str, wires: int, config: str | Path | None = None, **overrides)
         raise
 
 
-def qnode(func: Callable, name: str, wires: int, config: str | Path | None = None,
+def qnode(func: Callable, name: "str | Backend | None", wires: int, config: str | Path | None = None,
           interface: str = "torch", **overrides):
-    """A torch QNode of ``func`` on backend ``name``, with the entry's diff method and shots."""
+    """A torch QNode of ``func`` on backend ``name`` (a name or a :class:`Backend`), with the entry's
+    diff method and shots."""
     import pennylane as qml
 
     e = entry(name, config)

@@ -8,7 +8,6 @@ message and exit with code 2.
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -51,11 +50,11 @@ class UsageProblem(Exception):
     """Raised for mistakes a user can fix; printed without a traceback, exit code 2."""
 
 
-def _use_backends_file(path: Optional[Path]) -> None:
-    if path is not None:
-        if not path.exists():
-            raise UsageProblem(f"{path}: no such backends file.")
-        os.environ["QRL_BACKENDS"] = str(path.resolve())
+def _backends_file(path: Optional[Path]) -> Optional[Path]:
+    """The ``--backends`` file, checked to exist (``None``: ./backends.yaml, then the packaged one)."""
+    if path is not None and not path.exists():
+        raise UsageProblem(f"{path}: no such backends file.")
+    return path
 
 
 def _fail(message: str) -> None:
@@ -90,9 +89,9 @@ def backends_list(backends: Optional[Path] = BackendsOpt):
     from qrl import backends as B
 
     def body():
-        _use_backends_file(backends)
-        spec = B.load()
-        table = Table(title=f"backends ({B.backends_path()})")
+        file = _backends_file(backends)
+        spec = B.load(file)
+        table = Table(title=f"backends ({B.backends_path(file)})")
         for col in ("name", "kind", "device", "shots", "noise source", "qubits"):
             table.add_column(col)
         for name, e in spec.backends.items():
@@ -114,8 +113,7 @@ def backends_check(name: str, backends: Optional[Path] = BackendsOpt):
     from qrl import backends as B
 
     def body():
-        _use_backends_file(backends)
-        value, seconds = B.bell_check(name)
+        value, seconds = B.bell_check(name, _backends_file(backends))
         console.print(f"{name}: <Z0 Z1> = {value:.4f}  ({seconds * 1000:.1f} ms)")
 
     _guard(body)

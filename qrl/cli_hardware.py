@@ -166,35 +166,23 @@ def evaluate(run: Path, backend: str, episodes: int = 3, shots: Optional[int] = 
     Rows go to ``<run>/eval_<backend>.csv`` (one per episode, with the jobs, circuit
     executions, shots and estimated QPU seconds that episode used). A dry run prints what
     the evaluation would submit and writes nothing. ``budget`` (``{shots, qpu_seconds,
-    jobs}``) replaces the backend entry's budget (the ``--budget-*`` options).
+    jobs}``) replaces the backend entry's budget (the ``--budget-*`` options). ``backends`` is the
+    backends file ``backend`` is read from (default ``./backends.yaml``, then the packaged one).
     """
-    import os
-
-    saved = os.environ.get("QRL_BACKENDS")
-    try:
-        return _evaluate(Path(run), backend, episodes, shots, dry_run, backends, budget)
-    finally:  # the backends file chosen for this evaluation does not leak into the caller
-        if saved is None:
-            os.environ.pop("QRL_BACKENDS", None)
-        else:
-            os.environ["QRL_BACKENDS"] = saved
-
-
-def _evaluate(run: Path, backend: str, episodes: int, shots: Optional[int], dry_run: bool,
-              backends: Optional[Path], budget: Optional[dict]) -> list[dict]:
-    import os
-
     import yaml
 
     from qrl import backends as B
 
+    run = Path(run)
     if not (run / "config.yaml").exists() or not (run / "checkpoint.pt").exists():
         raise ValueError(f"{run} is not a trained run directory (needs config.yaml and "
                          "checkpoint.pt); train one with `qrl train --config FILE --out DIR`.")
     if episodes < 1:
         raise ValueError("--episodes must be at least 1.")
     if backends is not None:
-        os.environ["QRL_BACKENDS"] = str(Path(backends).resolve())
+        if not Path(backends).is_file():
+            raise ValueError(f"{backends}: no such backends file. Check the --backends path.")
+        backends = Path(backends).resolve()
     entry = B.entry(backend, backends)
     on_qiskit = entry.device == "qrl.qiskit"
     if dry_run and not on_qiskit:
@@ -203,7 +191,7 @@ def _evaluate(run: Path, backend: str, episodes: int, shots: Optional[int], dry_
     if shots is not None:
         if shots < 1:
             raise ValueError("--shots must be a positive number of shots.")
-        os.environ["QRL_BACKENDS"] = str(_backends_with_shots(backend, shots, run, backends))
+        backends = _backends_with_shots(backend, shots, run, backends)
     algo = yaml.safe_load((run / "config.yaml").read_text()).get("algo")
     if not algo:
         raise ValueError(f"{run / 'config.yaml'} has no 'algo:' key naming the algorithm module.")
@@ -213,10 +201,10 @@ def _evaluate(run: Path, backend: str, episodes: int, shots: Optional[int], dry_
     if not hasattr(module, "load_agent"):
         raise ValueError(f"algorithm {algo} has no load_agent(run_dir, backend=...) yet; "
                          "qrl evaluate cannot rebuild its agent.")
-    overrides = {}
+    # the circuits read `backend` from the file chosen here (a model spec key of qrl.models.VQC)
+    overrides = {"backends_file": str(backends)} if backends is not None else {}
     if on_qiskit:
-        overrides = {"ledger": str(run / LEDGER_NAME), "run_id": f"eval:{backend}",
-                     "dry_run": dry_run}
+        overrides.update(ledger=str(run / LEDGER_NAME), run_id=f"eval:{backend}", dry_run=dry_run)
         if budget:
             overrides["budget"] = {k: v for k, v in budget.items() if v is not None}
     elif budget:

@@ -57,7 +57,8 @@ class VQC(nn.Module):
         n_outputs: outputs of the forward pass.
         n_qubits: qubits (wires).
         n_layers: encoding layers (there are ``n_layers + 1`` variational layers).
-        backend: a ``backends.yaml`` entry name (default: the file's default).
+        backend: a ``backends.yaml`` entry name (default: the file's default), or a run's
+            resolved :class:`qrl.backends.Backend` (entry, backends file and job ledger).
         rotations: variational rotations per qubit and layer, e.g. ``"xyz"`` or ``"zyz"``.
         entangler: ``"cz_ring"``, ``"cnot_ring"`` or ``"none"``.
         encoding: rotation axis of the input encoding: ``"rx"``, ``"ry"`` or ``"rz"``.
@@ -96,7 +97,7 @@ class VQC(nn.Module):
     """
 
     def __init__(self, n_inputs: int, n_outputs: int, n_qubits: int = 4, n_layers: int = 5,
-                 backend: str | None = None, rotations: str = "xyz", entangler: str = "cz_ring",
+                 backend: str | backends.Backend | None = None, rotations: str = "xyz", entangler: str = "cz_ring",
                  encoding: str = "rx", observables: Sequence[str] | None = None,
                  readout: torch.Tensor | None = None, output_scaling: bool | str = True,
                  output_scale_init: float = 1.0, unit_expectations: bool = False, output_bias: bool = False,
@@ -110,7 +111,8 @@ class VQC(nn.Module):
             raise ValueError(f"unknown encoding '{encoding}'; choose rx, ry or rz.")
         self.n_inputs, self.n_outputs = n_inputs, n_outputs
         self.n_qubits, self.n_layers = n_qubits, n_layers
-        self.backend = backend or backends.default_name(backends_file)
+        where = backend if isinstance(backend, backends.Backend) else backends.Backend(backend, backends_file)
+        self.backend = where.name or backends.default_name(backends_file or where.file)
         if observables is None:
             observables, readout = default_observables(n_outputs, n_qubits)
         elif readout is None:
@@ -137,7 +139,7 @@ class VQC(nn.Module):
             return reuploading_circuit(x, input_scaling, weights, observables=self.observables,
                                        **self._structure)
 
-        self.qnode = backends.qnode(circuit, self.backend, n_qubits, backends_file, **device_overrides)
+        self.qnode = backends.qnode(circuit, where, n_qubits, backends_file, **device_overrides)
         self._compiled = None if compile and isinstance(self.qnode, qml.QNode) and isinstance(
             self.qnode.device, TorchStatevectorDevice) else False
 
@@ -210,7 +212,7 @@ class ReuploadingPolicy(nn.Module):
     """
 
     def __init__(self, obs_dim: int, n_actions: int, n_qubits: int | None = None, n_layers: int = 5,
-                 beta: float = 1.0, backend: str | None = None, **vqc_kwargs):
+                 beta: float = 1.0, backend: str | backends.Backend | None = None, **vqc_kwargs):
         super().__init__()
         self.beta = beta
         self.vqc = VQC(obs_dim, n_actions, n_qubits or obs_dim, n_layers, backend, **vqc_kwargs)
@@ -235,7 +237,7 @@ class ReuploadingQNetwork(nn.Module):
     """
 
     def __init__(self, obs_dim: int, n_actions: int, n_qubits: int | None = None, n_layers: int = 5,
-                 backend: str | None = None, **vqc_kwargs):
+                 backend: str | backends.Backend | None = None, **vqc_kwargs):
         super().__init__()
         n_qubits = n_qubits or obs_dim
         if "observables" not in vqc_kwargs and n_qubits == 2 * n_actions:
@@ -255,7 +257,7 @@ class ReuploadingValue(nn.Module):
     """A state value w·⟨Z…Z⟩ from a re-uploading circuit, shape [batch]."""
 
     def __init__(self, obs_dim: int, n_qubits: int | None = None, n_layers: int = 5,
-                 backend: str | None = None, **vqc_kwargs):
+                 backend: str | backends.Backend | None = None, **vqc_kwargs):
         super().__init__()
         self.vqc = VQC(obs_dim, 1, n_qubits or obs_dim, n_layers, backend, **vqc_kwargs)
 

@@ -46,6 +46,8 @@ class TrainingPlan:
         resume, overwrite, extend_budget: how to treat an existing run folder.
         budget_changes: ``{key: (old, new)}`` for a resumed run whose budget was extended (or whose
             backend was changed with an explicit ``--backend``).
+        backends_file: the backends file backend names are resolved in (``None``: ``./backends.yaml``,
+            then the packaged copy).
     """
 
     algo: str
@@ -59,35 +61,44 @@ class TrainingPlan:
     budget_changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     tensorboard: bool = True
     wandb_project: str | None = None
+    backends_file: str | None = None
 
     @property
     def resolved(self) -> dict:
         """The configuration recorded in ``config.yaml`` and fingerprinted in the checkpoint."""
         return {"algo": self.algo, **self.cfg.model_dump(mode="json")}
 
+    @property
+    def backend(self):
+        """The run's :class:`qrl.backends.Backend`: the config's entry, the backends file, and the
+        job ledger ``<out>/jobs.sqlite`` under the run id ``<out>``'s name."""
+        from qrl import backends as B
+
+        return B.Backend.for_run(getattr(self.cfg, "backend", None), self.out, self.backends_file)
+
     def run(self) -> dict:
         """Prepare the run folder and train; returns the algorithm's summary."""
-        from qrl import backends as B
         from qrl.hardware.ledger import Ledger
 
+        if hasattr(self.cfg, "backend"):
+            _connect_ibm(self.backend)  # a rejected account creates nothing
         prepare_run_folder(self.out, resume=self.resume, overwrite=self.overwrite)
         run = RunDir(self.out, resume=self.resume,
                      metrics_name=getattr(self.module, "METRICS_FILE", "metrics.csv"),
-                     tensorboard=self.tensorboard, wandb_project=self.wandb_project, config=self.resolved)
+                     tensorboard=self.tensorboard, wandb_project=self.wandb_project, config=self.resolved,
+                     backend=self.backend)  # trainers build their circuits on it
         notes = [f"{'budget extended' if k in BUDGET_KEYS else 'changed'} on resume: {k} {old} -> {new}"
                  for k, (old, new) in self.budget_changes.items()]
         run.write_config(self.resolved, notes=notes)
-        B.use_run_directory(self.out)  # hardware jobs go to <out>/jobs.sqlite
         run.add_scalar_source(Ledger.scalar_source(self.out / "jobs.sqlite", self.out.name))
         _start_progress(run, self.cfg, self.algo)
-        hardware = _show_hardware_usage(run, getattr(self.cfg, "backend", None), self.out)
+        hardware = _show_hardware_usage(run, self.backend if hasattr(self.cfg, "backend") else None, self.out)
         try:
             return dict(self.module.run(self.cfg, run) or {})
         finally:
             if hardware is not None and run.progress is not None:
                 run.progress.set_fields(**hardware())  # the last line shows the final totals
             run.close()
-            B.use_run_directory(None)
 
 
 def plan_training(config: str | Path | Mapping, overrides: Mapping[str, Any] | None = None,
@@ -109,7 +120,7 @@ def plan_training(config: str | Path | Mapping, overrides: Mapping[str, Any] | N
         path = Path(backends_file)
         if not path.is_file():
             raise ConfigError(f"{path}: no such backends file. Check the --backends path.")
-        os.environ["QRL_BACKENDS"] = str(path.resolve())
+        backends_file = str(path.resolve())
 
     if isinstance(config, Mapping):
         data, source, stem = dict(config), "<dict>", None
@@ -142,7 +153,7 @@ def plan_training(config: str | Path | Mapping, overrides: Mapping[str, Any] | N
         where = {k: flags.get(k, f"override '{k}'") for k in overrides}
         raise ConfigError(format_validation_error(err, source, overrides=where)) from None
 
-    cfg = _check_backend(cfg, source, flags)
+    cfg = _check_backend(cfg, source, flags, backends_file)
     _check_model_specs(cfg, source)
     _check_env(cfg, source)
 
@@ -152,7 +163,7 @@ def plan_training(config: str | Path | Mapping, overrides: Mapping[str, Any] | N
     check_out_path(out, resume=resume, overwrite=overwrite)
     plan = TrainingPlan(algo=algo, module=module, cfg=cfg, out=out, source=source, resume=resume,
                         overwrite=overwrite, extend_budget=extend_budget, tensorboard=tensorboard,
-                        wandb_project=wandb_project)
+                        wandb_project=wandb_project, backends_file=backends_file)
     if resume:
         old = read_checkpoint_config(out)
         # a backend given explicitly (``--backend``) may move a resumed run, e.g. onto hardware
@@ -225,7 +236,7 @@ def _start_progress(run: RunDir, cfg: BaseModel, algo: str) -> None:
     run.start_progress(None, unit="row", desc=desc)
 
 
-def _show_hardware_usage(run: RunDir, backend: str | None, out: Path):
+def _show_hardware_usage(run: RunDir, backend, out: Path):
     """On a qrl.qiskit backend, add jobs, shots and QPU seconds (against the entry's budget) to the
     progress display, read from the run's ledger every few seconds (a hardware step can take minutes).
 
@@ -255,23 +266,45 @@ def _show_hardware_usage(run: RunDir, backend: str | None, out: Path):
 
 
 # -- checks -----------------------------------------------------------------
-def _check_backend(cfg: BaseModel, source: str, flags: Mapping[str, str]) -> BaseModel:
-    """The ``backend`` must be an entry of backends.yaml; ``null`` becomes the default entry's name."""
+def _check_backend(cfg: BaseModel, source: str, flags: Mapping[str, str],
+                   backends_file: str | None = None) -> BaseModel:
+    """The ``backend`` must be an entry of the backends file; ``null`` becomes the default entry's name."""
     if "backend" not in type(cfg).model_fields:
         return cfg
     from qrl import backends as B
 
     name = cfg.backend
     if name is None:
-        return cfg.model_copy(update={"backend": B.default_name()})
+        return cfg.model_copy(update={"backend": B.default_name(backends_file)})
     try:
-        entry = B.entry(name)
+        entry = B.entry(name, backends_file)
     except B.BackendError as err:
         where = flags.get("backend", f"{source}: key 'backend'")
         raise ConfigError(f"{where}: {err}") from None
     if entry.device == "qrl.qiskit" and entry.options.get("target") == "ibm" and not entry.options.get("dry_run"):
         _check_ibm_account(name)
     return cfg
+
+
+def _connect_ibm(backend) -> None:
+    """On real IBM hardware, open the account before the run folder is touched: a token that is
+    present but rejected (or an unreachable service) then leaves nothing behind.
+
+    Raises:
+        CredentialsError: one line naming the entry, what went wrong and the fix (never the token).
+    """
+    from qrl import backends as B
+    from qrl.hardware.retry import RetryPolicy, call_with_retries
+    from qrl.hardware.runtime import account_error, connect_service
+
+    entry = B.entry(backend)
+    if entry.device != "qrl.qiskit" or entry.options.get("target") != "ibm" or entry.options.get("dry_run"):
+        return
+    try:
+        call_with_retries(lambda: connect_service(entry.options.get("channel")),
+                          RetryPolicy(**(entry.options.get("retry") or {})))
+    except Exception as exc:  # noqa: BLE001  (every failure here is the account's or the network's)
+        raise account_error(exc, backend.name) from None
 
 
 def _check_ibm_account(entry: str) -> None:

@@ -180,9 +180,9 @@ def coda_augment(x: np.ndarray, parents_r: list[int], copies: int, rng: np.rando
 class RewardRegression:
     """``Q(x, a)`` as two outputs of one network, fitted to immediate rewards; greedy ``predict``."""
 
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, backend: Any = None):
         self.cfg = cfg
-        self.net = build_model(cfg.model, "q", D, 2, cfg.backend)
+        self.net = build_model(cfg.model, "q", D, 2, cfg.backend if backend is None else backend)
 
     def fit(self, x: np.ndarray, a: np.ndarray, r: np.ndarray) -> float:
         xt, at, rt = (torch.as_tensor(v) for v in (x, a, r))
@@ -219,7 +219,7 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
         if cfg.augment:
             x = np.vstack([x, coda_augment(x, parents_r, cfg.augment, rng)])
             a, r = np.tile(a, cfg.augment + 1), np.tile(r, cfg.augment + 1)
-        agent = RewardRegression(cfg)
+        agent = RewardRegression(cfg, backend=run_dir.backend)
         agent.fit(x, a, r)
         n_params = sum(p.numel() for p in agent.net.parameters())
     run_dir.log({"episode": data["episodes"], "env_steps": len(data["r"]),

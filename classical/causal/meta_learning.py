@@ -207,15 +207,16 @@ class MetaAgent(nn.Module):
     ((2,), torch.Size([2, 8]))
     """
 
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, backend: Any = None):
         super().__init__()
         self.cfg = cfg
+        backend = cfg.backend if backend is None else backend  # the run's resolved backend (RunDir.backend)
         n = cfg.n_nodes
         obs_dim = 3 * n + 2
         self.core = nn.GRUCell(obs_dim + n, cfg.core_hidden)
         self.project = nn.Sequential(nn.Linear(cfg.core_hidden, cfg.head_inputs), nn.Tanh())
-        self.actor = build_model(cfg.actor, "policy", cfg.head_inputs, n, cfg.backend)
-        self.critic = build_model(cfg.critic, "value", cfg.head_inputs, 1, cfg.backend)
+        self.actor = build_model(cfg.actor, "policy", cfg.head_inputs, n, backend)
+        self.critic = build_model(cfg.critic, "value", cfg.head_inputs, 1, backend)
 
     def step(self, obs: torch.Tensor, prev_action: torch.Tensor,
              state: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -302,7 +303,7 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
     """Meta-train over random graphs, then evaluate on held-out ones (entry point of ``qrl train``)."""
     start = time.perf_counter()
     seed_everything(cfg.seed)
-    agent = MetaAgent(cfg)
+    agent = MetaAgent(cfg, backend=run_dir.backend)
     opt = adam_networks({"core": nn.ModuleList([agent.core, agent.project]), "actor": agent.actor,
                     "critic": agent.critic}, cfg.lr)
     task = cfg.task(cfg.seed)

@@ -110,10 +110,11 @@ class OfflineIVAgent:
     (2,)
     """
 
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, backend: Any = None):
         self.cfg = cfg
         self.rng = seed_everything(cfg.seed)
-        tau = build_model(cfg.model, "value", 1, 1, cfg.backend)
+        backend = cfg.backend if backend is None else backend  # the run's resolved backend (RunDir.backend)
+        tau = build_model(cfg.model, "value", 1, 1, backend)
         self.effects = _Effects(tau, MLP(1, 1, cfg.baseline_hidden))
         self.propensity = MLP(2, 1, cfg.baseline_hidden)
         self.episodes_done = self.env_steps = 0
@@ -189,7 +190,7 @@ def policy_value(act, cfg: Config, episodes: int) -> list[dict]:
 def run(cfg: Config, run_dir: RunDir) -> dict:
     """Log data with the confounded policy, learn offline, evaluate the policy and the oracle."""
     start = time.perf_counter()
-    agent = OfflineIVAgent(cfg)
+    agent = OfflineIVAgent(cfg, backend=run_dir.backend)
     horizon = int(cfg.env_kwargs.get("horizon", 100))
     episodes = cfg.episodes if cfg.episodes is not None else -(-cfg.total_env_steps // horizon)
     data = collect_logged_data(episodes, cfg.seed, cfg.total_env_steps, **cfg.env_kwargs)

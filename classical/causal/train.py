@@ -136,7 +136,7 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
     """Discover, train, evaluate before and after the shift (entry point of ``qrl train``)."""
     features, record = select_features(cfg)
     (run_dir.path / "discovery.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
-    agent = reinforce.Reinforce(reinforce_config(cfg, features))
+    agent = reinforce.Reinforce(reinforce_config(cfg, features), backend=run_dir.backend)
     if run_dir.resume and (state := run_dir.load_checkpoint()) is not None:
         agent.load_state_dict(state)
     agent.learn(run_dir, progress=False)

@@ -273,6 +273,10 @@ class RunDir:
         wandb_project: also log to this Weights & Biases project (needs ``wandb`` installed).
         config: the resolved config; stored in every checkpoint with its fingerprint so a
             resume under another config can be refused.
+        backend: where the run's circuits execute, as its caller resolved it; trainers hand it
+            to ``build_model(..., backend=...)`` in place of the config's backend name. Opaque
+            here: ``qrl.training`` passes a ``qrl.backends.Backend`` (backends file, job ledger,
+            run id). ``None``: the config's ``backend`` name.
 
     **Example**
 
@@ -285,8 +289,10 @@ class RunDir:
 
     def __init__(self, path: str | os.PathLike, resume: bool = False,
                  metrics_name: str = "metrics.csv", tensorboard: bool = True,
-                 wandb_project: str | None = None, config: Mapping[str, Any] | None = None):
+                 wandb_project: str | None = None, config: Mapping[str, Any] | None = None,
+                 backend: Any = None):
         self.path = Path(path)
+        self.backend = backend
         self.config = _plain(dict(config)) if config is not None else None
         self.metrics_name = metrics_name
         self.path.mkdir(parents=True, exist_ok=True)

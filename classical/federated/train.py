@@ -53,7 +53,8 @@ def final_evaluation(cfg: FederationConfig, weights: dict, policy_factory: Polic
 def run(cfg: FederationConfig, run: RunDir, policy_factory: PolicyFactory | None = None) -> dict:
     """Train one federation into ``run`` (metrics file ``rounds.csv``); return a summary."""
     if run.metrics_name == "metrics.csv":  # the CLI's default; federated runs log rounds
-        run = RunDir(run.path, resume=run.resume, metrics_name="rounds.csv")
+        run = RunDir(run.path, resume=run.resume, metrics_name="rounds.csv", tensorboard=run.tensorboard,
+                     config=run.config, backend=run.backend)
     torch.set_num_threads(1)
     seed_everything(cfg.seed)
     policy_factory = policy_factory or (lambda o, a: mlp_policy(o, a, cfg.model["hidden"]))

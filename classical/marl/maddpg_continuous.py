@@ -108,7 +108,7 @@ class ContinuousMADDPG:
 
     on_policy = False
 
-    def __init__(self, cfg: Config, env: JointEnv):
+    def __init__(self, cfg: Config, env: JointEnv, backend: Any = None):
         if not env.continuous:
             raise ValueError(f"continuous MADDPG needs Box actions; build {cfg.env_id} with "
                              "env_kwargs continuous_actions: true (or use classical.marl.train's maddpg).")
@@ -116,7 +116,8 @@ class ContinuousMADDPG:
         self.n_agents, self.action_dim, self.gamma = env.n_agents, env.action_dim, cfg.gamma
         self.team_reward = cfg.team_reward
         self.own = torch.as_tensor(env.action_mask, dtype=torch.float32)   # [N, A]: each agent's components
-        self.actor = build_model(cfg.actor, "policy", env.obs_dim + env.n_agents, env.action_dim, cfg.backend)
+        backend = cfg.backend if backend is None else backend  # the run's resolved backend (RunDir.backend)
+        self.actor = build_model(cfg.actor, "policy", env.obs_dim + env.n_agents, env.action_dim, backend)
         spec = dict(cfg.critic)
         if spec.pop("type", "mlp") != "mlp" or set(spec) - {"hidden"}:
             raise ValueError(f"critic must be {{type: mlp, hidden: [...]}} (the centralised critic is an MLP), "
@@ -217,7 +218,7 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
     torch.set_num_threads(1)
     seed_everything(cfg.seed)
     env = make_joint_env(cfg.env_id, cfg.env_kwargs)
-    agent = ContinuousMADDPG(cfg, env)
+    agent = ContinuousMADDPG(cfg, env, backend=run_dir.backend)
     settings = LoopSettings(episodes=cfg.episodes or 10**12, max_env_steps=cfg.total_env_steps,
                             batch_size=cfg.batch_size, buffer_size=cfg.buffer_size, warmup_steps=cfg.warmup_steps,
                             train_every=cfg.train_every, checkpoint_every=cfg.checkpoint_every, seed=cfg.seed)

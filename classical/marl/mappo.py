@@ -104,18 +104,19 @@ class MAPPO:
 
     on_policy, team_reward = True, False
 
-    def __init__(self, cfg: Config, env: JointEnv | None = None):
+    def __init__(self, cfg: Config, env: JointEnv | None = None, backend: Any = None):
         self.cfg = cfg
+        backend = cfg.backend if backend is None else backend  # the run's resolved backend (RunDir.backend)
         self.env = env or make_joint_env(cfg.env_id, cfg.env_kwargs)
         e = self.env
         self.n_agents, self.n_actions, self.obs_dim, self.state_dim = e.n_agents, e.n_actions, e.obs_dim, e.state_dim
         self.action_mask = torch.as_tensor(e.action_mask)
         if cfg.share_actor:
-            self.actor = build_model(cfg.actor, "policy", self.obs_dim + self.n_agents, self.n_actions, cfg.backend)
+            self.actor = build_model(cfg.actor, "policy", self.obs_dim + self.n_agents, self.n_actions, backend)
         else:
-            self.actor = nn.ModuleList([build_model(cfg.actor, "policy", self.obs_dim, self.n_actions, cfg.backend)
+            self.actor = nn.ModuleList([build_model(cfg.actor, "policy", self.obs_dim, self.n_actions, backend)
                                         for _ in range(self.n_agents)])
-        self.critic = build_model(cfg.critic, "value", self.state_dim + self.n_agents, 1, cfg.backend)
+        self.critic = build_model(cfg.critic, "value", self.state_dim + self.n_agents, 1, backend)
         self.opt = adam_networks({"actor": self.actor, "critic": self.critic}, cfg.lr)
         self.returns_stats = RunningMeanStd()
 
@@ -272,7 +273,7 @@ def run(cfg: Config, run_dir: RunDir, agent: MAPPO | None = None) -> dict:
     """Train MAPPO (or ``agent``, a variant), checkpoint, evaluate greedily into ``eval.csv``; return the summary."""
     torch.set_num_threads(1)
     rng = seed_everything(cfg.seed)
-    agent = agent or MAPPO(cfg)
+    agent = agent or MAPPO(cfg, backend=run_dir.backend)
     env = agent.env
     episode, env_steps, updates, wall = 0, 0, 0, 0.0
     if run_dir.resume and (state := run_dir.load_checkpoint()) is not None:

@@ -170,13 +170,13 @@ def play(env: JointEnv, players: list[list[int]], policies, seed: int, explore: 
 
 
 def _oracle(cfg: Config, env: JointEnv, players, populations, meta, player: int, start: Policy | None,
-            first_episode: int, rng) -> tuple[Policy, list[dict], int]:
+            first_episode: int, rng, backend: Any = None) -> tuple[Policy, list[dict], int]:
     """Train a best response for ``player`` against the other's meta-strategy mixture (MAPPO, own agents only)."""
     learner = mappo.MAPPO(mappo.Config(env_id=cfg.env_id, env_kwargs=cfg.env_kwargs, actor=cfg.actor,
                                        critic=cfg.critic, share_actor=False, backend=cfg.backend, lr=cfg.lr,
                                        gamma=cfg.gamma, ent_coef=cfg.ent_coef, epochs=cfg.epochs,
                                        minibatches=cfg.minibatches, max_grad_norm=cfg.max_grad_norm,
-                                       episodes=cfg.oracle_episodes, seed=cfg.seed), env)
+                                       episodes=cfg.oracle_episodes, seed=cfg.seed), env, backend)
     mine, other = players[player], players[1 - player]
     if start is not None:
         for net, i in zip(start.actors, mine):
@@ -200,14 +200,14 @@ def _oracle(cfg: Config, env: JointEnv, players, populations, meta, player: int,
             r_other = np.mean([row[f"return_{env.agents[i]}"] for i in other])
             rows.append({"player": player, "payoff": float(r_me - r_other) / 2, **row, **losses})
         episode += n
-    return _snapshot(cfg, env, learner, mine), rows, steps
+    return _snapshot(cfg, env, learner, mine, backend), rows, steps
 
 
-def _snapshot(cfg: Config, env: JointEnv, learner: mappo.MAPPO, agents: list[int]) -> Policy:
+def _snapshot(cfg: Config, env: JointEnv, learner: mappo.MAPPO, agents: list[int], backend: Any = None) -> Policy:
     """A frozen copy of ``agents``' actors (rebuilt from the spec: circuits do not deep-copy)."""
     actors = []
     for i in agents:
-        net = build_model(cfg.actor, "policy", env.obs_dim, env.n_actions, cfg.backend)
+        net = build_model(cfg.actor, "policy", env.obs_dim, env.n_actions, cfg.backend if backend is None else backend)
         net.load_state_dict(learner.actor[i].state_dict())
         actors.append(net)
     return Policy(actors, agents, [env.obs_dims[i] for i in agents], env.n_actions)
@@ -228,8 +228,9 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
     for p in (0, 1):          # the first policies: the untrained actors of a fresh learner
         seed_everything(cfg.seed + 17 * p)
         fresh = mappo.MAPPO(mappo.Config(env_id=cfg.env_id, env_kwargs=cfg.env_kwargs, actor=cfg.actor,
-                                         critic=cfg.critic, share_actor=False, backend=cfg.backend), env)
-        populations[p].append(_snapshot(cfg, env, fresh, players[p]))
+                                         critic=cfg.critic, share_actor=False, backend=cfg.backend), env,
+                           run_dir.backend)
+        populations[p].append(_snapshot(cfg, env, fresh, players[p], run_dir.backend))
     meta_seed = 3 * 10**8 + cfg.seed * 10_007
     payoff = np.array([[_meta_entry(env, players, populations[0][0], populations[1][0], cfg.meta_episodes,
                                     meta_seed)]])
@@ -243,7 +244,7 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
         for p in (0, 1):
             policy, rows, steps = _oracle(cfg, env, players, populations, meta, p, populations[p][-1]
                                           if cfg.warm_start else None, 2 * it * cfg.oracle_episodes
-                                          + p * cfg.oracle_episodes, rng)
+                                          + p * cfg.oracle_episodes, rng, run_dir.backend)
             for row in rows:
                 episodes += 1
                 row_steps = row.get("steps", 0)

@@ -172,8 +172,8 @@ class SocialInfluenceMAPPO(mappo.MAPPO):
     (20, True)
     """
 
-    def __init__(self, cfg: Config, env: PreviousActionsEnv | None = None):
-        super().__init__(cfg, env or make_influence_env(cfg.env_id, cfg.env_kwargs))
+    def __init__(self, cfg: Config, env: PreviousActionsEnv | None = None, backend: Any = None):
+        super().__init__(cfg, env or make_influence_env(cfg.env_id, cfg.env_kwargs), backend)
         self.blocks = [self.env.action_block(k) for k in range(self.n_agents)]
         self.last_influence = np.zeros(self.n_agents)
 
@@ -266,7 +266,7 @@ def load_agent(run_dir: str | Path, backend: str | None = None) -> SocialInfluen
 def run(cfg: Config, run_dir: RunDir) -> dict:
     """Train with the influence reward (MAPPO's loop), evaluate; add per-agent influence and credit."""
     seed_everything(cfg.seed)              # the networks' initial weights
-    agent = SocialInfluenceMAPPO(cfg)
+    agent = SocialInfluenceMAPPO(cfg, backend=run_dir.backend)
     summary = mappo.run(cfg, run_dir, agent=agent)
     out = {**summary, **{f"influence_{a}": float(v) for a, v in zip(agent.env.agents, agent.last_influence)}}
     if cfg.credit_episodes:

@@ -134,16 +134,17 @@ class DQN(Agent):
     ((3,), None)
     """
 
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, backend: Any = None):
         self.cfg = cfg
         self._discrete_spaces("DQN")
         self.rng = seed_everything(cfg.seed)
-        self.q = build_model(cfg.model, "q", self.obs_dim, self.n_actions, cfg.backend)
-        self.target_q = build_model(cfg.model, "q", self.obs_dim, self.n_actions, cfg.backend)
+        backend = cfg.backend if backend is None else backend  # the run's resolved backend (RunDir.backend)
+        self.q = build_model(cfg.model, "q", self.obs_dim, self.n_actions, backend)
+        self.target_q = build_model(cfg.model, "q", self.obs_dim, self.n_actions, backend)
         self.target_q.load_state_dict(self.q.state_dict())
         self.acting_q = None
         if cfg.acting_average is not None:
-            self.acting_q = build_model(cfg.model, "q", self.obs_dim, self.n_actions, cfg.backend)
+            self.acting_q = build_model(cfg.model, "q", self.obs_dim, self.n_actions, backend)
             self.acting_q.load_state_dict(self.q.state_dict())
         self.optimizer = adam_per_group(self.q, cfg.lr, cfg.amsgrad)
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
@@ -295,7 +296,7 @@ DQN.Config = Config
 
 def run(cfg: Config, run: RunDir) -> dict:
     """Train, checkpoint, evaluate: the entry point of ``qrl train`` for this algorithm."""
-    agent = DQN(cfg)
+    agent = DQN(cfg, backend=run.backend)
     summary = train_and_evaluate(agent, run, f"DQN {cfg.model.get('type', 'mlp')} on {cfg.env_id}",
                                  agent.q.n_params, cfg.eval_info_keys)
     return {**summary, "learning_stopped_at": agent.learning_stopped_at}

@@ -101,7 +101,7 @@ def validate_model_spec(spec: Any, where: str, key: str = "model", head: str | N
         raise ConfigError(format_validation_error(err, where, prefix=key)) from None
 
 
-def build_model(spec: dict, head: str, in_dim: int, out_dim: int, backend: str | None = None) -> nn.Module:
+def build_model(spec: dict, head: str, in_dim: int, out_dim: int, backend: Any = None) -> nn.Module:
     """Build the network described by a config's ``model:`` mapping.
 
     Args:
@@ -109,7 +109,15 @@ def build_model(spec: dict, head: str, in_dim: int, out_dim: int, backend: str |
         head: "policy" (logits), "q" (one value per action) or "value" (one number).
         in_dim: observation size.
         out_dim: actions (ignored for "value").
-        backend: ``backends.yaml`` entry for quantum models (ignored by classical ones).
+        backend: where quantum models run, forwarded untouched to their factory (ignored by
+            classical ones): a ``backends.yaml`` entry name, or the run's resolved backend
+            (``RunDir.backend``; for circuits a ``qrl.backends.Backend``, which also names the
+            backends file and the job ledger).
+
+    **Example**
+
+    >>> build_model({"type": "mlp", "hidden": [8]}, "q", 4, 2).n_params
+    58
     """
     spec = dict(spec)
     kind = spec.pop("type", "mlp")

@@ -92,7 +92,7 @@ class PPO(Agent):
     ((3,), None)
     """
 
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, backend: Any = None):
         self.cfg = cfg
         env = make_env(cfg.env_id, **cfg.env_kwargs)
         self.obs_dim = int(np.prod(env.observation_space.shape))
@@ -107,8 +107,9 @@ class PPO(Agent):
             raise ValueError(f"PPO here needs Discrete or Box actions; {cfg.env_id} has {env.action_space}.")
         env.close()
         self.rng = seed_everything(cfg.seed)
-        self.actor = build_model(cfg.actor, "policy", self.obs_dim, self.act_dim, cfg.backend)
-        self.critic = build_model(cfg.critic, "value", self.obs_dim, 1, cfg.backend)
+        backend = cfg.backend if backend is None else backend  # the run's resolved backend (RunDir.backend)
+        self.actor = build_model(cfg.actor, "policy", self.obs_dim, self.act_dim, backend)
+        self.critic = build_model(cfg.critic, "value", self.obs_dim, 1, backend)
         self.log_std = torch.nn.Parameter(torch.full((self.act_dim,), cfg.init_log_std))
         self.actor_opt = adam_per_group(self.actor, cfg.lr, net="actor")
         if not self.discrete:
@@ -291,7 +292,7 @@ PPO.Config = Config
 
 def run(cfg: Config, run: RunDir) -> dict:
     """Train, checkpoint, evaluate: the entry point of ``qrl train`` for this algorithm."""
-    agent = PPO(cfg)
+    agent = PPO(cfg, backend=run.backend)
     summary = train_and_evaluate(
         agent, run, f"PPO {cfg.actor.get('type', 'mlp')}/{cfg.critic.get('type', 'mlp')} on {cfg.env_id}",
         agent.actor.n_params + agent.critic.n_params)

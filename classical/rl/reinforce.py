@@ -69,11 +69,12 @@ class Reinforce(Agent):
     ((3,), None)
     """
 
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, backend: Any = None):
         self.cfg = cfg
         self._discrete_spaces("REINFORCE")
         self.rng = seed_everything(cfg.seed)
-        self.policy = build_model(cfg.model, "policy", self.obs_dim, self.n_actions, cfg.backend)
+        backend = cfg.backend if backend is None else backend  # the run's resolved backend (RunDir.backend)
+        self.policy = build_model(cfg.model, "policy", self.obs_dim, self.n_actions, backend)
         self.optimizer = adam_per_group(self.policy, cfg.lr)
         self._start_counters()
 
@@ -146,7 +147,7 @@ Reinforce.Config = Config
 
 def run(cfg: Config, run: RunDir) -> dict:
     """Train, checkpoint, evaluate: the entry point of ``qrl train`` for this algorithm."""
-    agent = Reinforce(cfg)
+    agent = Reinforce(cfg, backend=run.backend)
     return train_and_evaluate(agent, run, f"REINFORCE {cfg.model.get('type', 'mlp')} on {cfg.env_id}",
                               agent.policy.n_params)
 

@@ -146,7 +146,8 @@ def run(cfg: Config, run: RunDir) -> dict:
     value = value_opt = None
     value_data: dict[str, list] = {"obs": [], "target": []}
     if cfg.critic is not None:
-        value = TerminalValue(build_model(cfg.critic, "value", obs_dim, 1, backend=cfg.backend), obs_dim)
+        value = TerminalValue(build_model(cfg.critic, "value", obs_dim, 1,
+                                           backend=cfg.backend if run.backend is None else run.backend), obs_dim)
         value_opt = adam_per_group(value.net, cfg.lr, net="critic")
     planner = CEMPlanner(model.step_fn(reward_fn), env.action_space.low, env.action_space.high,
                          cfg.horizon, cfg.n_candidates, cfg.n_elites, cfg.n_iters, cfg.gamma,

@@ -187,11 +187,13 @@ class DreamerAgent(nn.Module):
             tp.lerp_(p, self.cfg.target_tau)
 
 
-def build_agent(cfg: Config, obs_dim: int, action_dim: int, low, high) -> DreamerAgent:
+def build_agent(cfg: Config, obs_dim: int, action_dim: int, low, high, backend: Any = None) -> DreamerAgent:
+    """The world model, actor and critic; ``backend`` (default ``cfg.backend``) is where a circuit actor runs."""
     wm = WorldModel(obs_dim, action_dim, cfg.deter_dim, cfg.stoch_dim, cfg.width, cfg.latent,
                     free_nats=cfg.free_nats, kl_balance=cfg.kl_balance)
     in_dim = obs_dim if cfg.actor_input == "obs" else wm.rssm.feature_dim
-    net = build_model(cfg.actor, "policy", in_dim, 2 * action_dim, backend=cfg.backend)
+    net = build_model(cfg.actor, "policy", in_dim, 2 * action_dim,
+                      backend=cfg.backend if backend is None else backend)
     return DreamerAgent(wm, GaussianActor(net, low, high), cfg)
 
 
@@ -226,7 +228,7 @@ def run(cfg: Config, run: RunDir) -> dict:
     env = make_env(cfg.env_id, **cfg.env_kwargs)
     obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
     low, high = env.action_space.low, env.action_space.high
-    agent = build_agent(cfg, obs_dim, action_dim, low, high)
+    agent = build_agent(cfg, obs_dim, action_dim, low, high, run.backend)
     wm_opt = torch.optim.Adam(agent.wm.parameters(), lr=lr_for(cfg.lr, "world_model"))
     actor_opt = torch.optim.Adam(agent.actor.parameters(), lr=lr_for(cfg.lr, "actor"))
     critic_opt = torch.optim.Adam(agent.critic.parameters(), lr=lr_for(cfg.lr, "critic"))

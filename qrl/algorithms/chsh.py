@@ -48,6 +48,7 @@ from classical.common.config import TrainerConfig
 from classical.common.rundir import RunDir, load_checkpoint_file, save_checkpoint_file
 from classical.common.seeding import seed_everything
 from classical.common.training import InterruptFlag, adam_per_group
+from qrl.backends import Backend
 from qrl.envs.chsh import AGENTS, CHSHGame
 
 TSIRELSON = math.cos(math.pi / 8) ** 2
@@ -121,7 +122,7 @@ class EntangledPlayers(torch.nn.Module):
         init: ``"random"`` (uniform angles in [0, 2π)) or ``"optimal"`` (:data:`OPTIMAL_ANGLES`).
     """
 
-    def __init__(self, backend: str = "default.qubit", init: str = "random"):
+    def __init__(self, backend: str | Backend = "default.qubit", init: str = "random"):
         super().__init__()
         import pennylane as qml
 
@@ -194,10 +195,11 @@ class CHSHAgent:
     (['alice', 'bob'], None)
     """
 
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, backend: str | Backend | None = None):
         self.cfg = cfg
         self.rng = seed_everything(cfg.seed)
-        self.players = (EntangledPlayers(cfg.backend) if cfg.strategy == "entangled"
+        backend = cfg.backend if backend is None else backend  # the run's resolved backend (RunDir.backend)
+        self.players = (EntangledPlayers(backend) if cfg.strategy == "entangled"
                         else ClassicalPlayers(cfg.shared_values))
         self.optimizer = adam_per_group(self.players, cfg.lr)
         self.base_lr = [g["lr"] for g in self.optimizer.param_groups]
@@ -345,7 +347,7 @@ def run(cfg: Config, run: RunDir) -> dict:
     """Train, evaluate ``eval_episodes`` episodes, write ``eval.csv`` (one row per round) and summarise."""
     from scipy.stats import binomtest
 
-    agent = CHSHAgent(cfg)
+    agent = CHSHAgent(cfg, backend=run.backend)
     if run.resume and (state := run.load_checkpoint()) is not None:
         agent.load_state_dict(state)
     agent.learn(run)

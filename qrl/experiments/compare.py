@@ -22,7 +22,6 @@ an interrupted seed resumes from its checkpoint. The report
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -36,7 +35,7 @@ from qrl.experiments.spec import Experiment, load_experiment, resolve_arms
 
 def plan(exp: Experiment, out: Path, root: Path = Path("."), backends_file: str | None = None) -> list[dict]:
     """Every (arm, seed) task of the experiment, finished or not."""
-    arms = resolve_arms(exp, root)
+    arms = resolve_arms(exp, root, backends_file)
     tasks = []
     for name, arm in arms.items():
         for seed in range(exp.first_seed, exp.first_seed + exp.seeds):
@@ -75,9 +74,8 @@ def run_experiment(experiment: Experiment | str | Path, out: str | Path | None =
                                                    if v is not None})
     out = Path(out or Path("runs") / f"compare-{stem}")
     out.mkdir(parents=True, exist_ok=True)
-    if backends_file:
-        os.environ["QRL_BACKENDS"] = str(Path(backends_file).resolve())
-        backends_file = os.environ["QRL_BACKENDS"]
+    if backends_file:  # every worker gets the file through its task, as an absolute path
+        backends_file = str(Path(backends_file).resolve())
     tasks = plan(experiment, out, Path(root), backends_file)
     for task in tasks:
         task["tensorboard"] = tensorboard

@@ -38,12 +38,13 @@ MAX_CHUNK_EPISODES = 50  # episode-budgeted runs are resumed in chunks of at mos
 
 
 def train_preset(config: str | Path | None, out: str | Path, algo: str | None = None, resume: bool = False,
-                 tensorboard: bool = True, **overrides) -> dict:
+                 tensorboard: bool = True, backends_file: str | None = None, **overrides) -> dict:
     """Train a ``configs/`` preset as ``qrl train`` would, with Config fields overridden; returns its summary.
 
     ``algo`` replaces the preset's training module (e.g. a hybrid that extends the preset's Config);
     with ``config=None`` the module's defaults are the preset. ``resume`` continues from the
-    checkpoint in ``out``; ``tensorboard`` writes event files into ``out/tb``.
+    checkpoint in ``out``; ``tensorboard`` writes event files into ``out/tb``; ``backends_file`` is the
+    backends file (default ``./backends.yaml``, then the packaged one).
 
     The run directory ``out`` gets config.yaml, the metrics file, checkpoint, curve.png and eval.csv.
 
@@ -57,7 +58,7 @@ def train_preset(config: str | Path | None, out: str | Path, algo: str | None = 
     data = read_preset(config)[0] if config is not None else {}
     data["algo"] = algo or data.get("algo")
     plan = plan_training(data, overrides, out, resume=resume, overwrite=not resume, extend_budget=resume,
-                         tensorboard=tensorboard)
+                         tensorboard=tensorboard, backends_file=backends_file)
     plan.out.mkdir(parents=True, exist_ok=True)
     with open(plan.out / "train.log", "a") as log, contextlib.redirect_stderr(log):
         return plan.run()
@@ -111,7 +112,8 @@ def _metrics(seed_dir: Path) -> tuple[np.ndarray, np.ndarray, float]:
     return steps, rets, wall
 
 
-def _train_to_budget(algo: str, config: dict, seed_dir: Path, env_steps: int, tensorboard: bool = True) -> None:
+def _train_to_budget(algo: str, config: dict, seed_dir: Path, env_steps: int, tensorboard: bool = True,
+                     backends_file: str | None = None) -> None:
     """Train with the algorithm's own run() until ``env_steps`` are spent, resuming between chunks."""
     from qrl.training import train_from_config
 
@@ -120,7 +122,7 @@ def _train_to_budget(algo: str, config: dict, seed_dir: Path, env_steps: int, te
 
     def train(budget: dict) -> None:
         train_from_config({"algo": algo, **config}, budget, out=seed_dir, resume=resume, overwrite=not resume,
-                          extend_budget=True, tensorboard=tensorboard)
+                          extend_budget=True, tensorboard=tensorboard, backends_file=backends_file)
 
     step_field = next((f for f in STEP_BUDGET_FIELDS if f in fields), None)
     if step_field is not None:
@@ -148,10 +150,8 @@ def _train_to_budget(algo: str, config: dict, seed_dir: Path, env_steps: int, te
 
 
 def prepare_process(task: dict) -> None:
-    """One thread per job, the job's backends file, and the circuit model type registered in this process."""
+    """One thread per job (the job's backends file travels in ``task["backends_file"]``)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    if task.get("backends_file"):
-        os.environ["QRL_BACKENDS"] = task["backends_file"]
     import torch
 
     torch.set_num_threads(1)
@@ -193,7 +193,8 @@ def run_seed(task: dict) -> dict:
             run.write_config({"algo": task["algo"], **config})
             play_fixed_policy(task["algo"], config, task["seed"], budget, run)
         else:
-            _train_to_budget(task["algo"], config, seed_dir, budget, task.get("tensorboard", True))
+            _train_to_budget(task["algo"], config, seed_dir, budget, task.get("tensorboard", True),
+                             task.get("backends_file"))
     steps, rets, wall = _metrics(seed_dir)
     within = steps <= budget
     grid = np.linspace(budget / task["curve_points"], budget, task["curve_points"])

@@ -63,7 +63,7 @@ def run_preset_seed(task: dict) -> dict:
     resume = (seed_dir / "checkpoint.pt").exists()
     start = time.perf_counter()
     summary = train_preset(task["config"], seed_dir, resume=resume, tensorboard=task.get("tensorboard", True),
-                           seed=task["seed"])
+                           backends_file=task.get("backends_file"), seed=task["seed"])
     criterion = SolvedCriterion(**task["solved"])
     eval_rows, metrics = _read_csv(seed_dir / "eval.csv"), _read_csv(seed_dir / "metrics.csv")
     value = criterion.value(eval_rows)

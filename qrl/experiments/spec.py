@@ -135,18 +135,22 @@ def _env_dims(env_id: str, env_kwargs: dict) -> tuple[int, int]:
         env.close()
 
 
-def count_params(config: dict, head: str = "policy") -> int:
-    """Trainable parameters of the network a resolved training config builds."""
+def count_params(config: dict, head: str = "policy", backends_file: str | None = None) -> int:
+    """Trainable parameters of the network a resolved training config builds (its circuits' backend
+    read from ``backends_file``, default ``./backends.yaml``)."""
+    from qrl.backends import Backend
     import qrl.models  # noqa: F401  (registers `model: {type: vqc}`)
     from classical.rl.models import build_model
 
     obs_dim, n_actions = _env_dims(config.get("env_id", "CartPole-v1"), config.get("env_kwargs") or {})
-    model = build_model(config.get("model") or {"type": "mlp"}, head, obs_dim, n_actions, config.get("backend"))
+    model = build_model(config.get("model") or {"type": "mlp"}, head, obs_dim, n_actions,
+                        Backend(config.get("backend"), backends_file))
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def resolve_arms(exp: Experiment, root: Path = Path(".")) -> dict[str, dict]:
-    """Each arm as ``{"algo", "config", "params", "baseline"}`` with every change applied."""
+def resolve_arms(exp: Experiment, root: Path = Path("."), backends_file: str | None = None) -> dict[str, dict]:
+    """Each arm as ``{"algo", "config", "params", "baseline"}`` with every change applied (backend
+    names read from ``backends_file``, default ``./backends.yaml``)."""
     resolved: dict[str, dict] = {}
     order = sorted(exp.arms, key=lambda n: exp.arms[n].baseline == "param_matched_mlp")  # match targets first
     for name in order:
@@ -186,7 +190,7 @@ def resolve_arms(exp: Experiment, root: Path = Path(".")) -> dict[str, dict]:
         cfg = validate(module.Config, {**data, "seed": exp.first_seed}, f"{arm.config} ({where})")
         config = cfg.model_dump()
         try:
-            params = count_params(config, arm.head)
+            params = count_params(config, arm.head, backends_file)
         except ValueError as err:
             raise ConfigError(f"{where}: {err}") from None
         resolved[name] = {"algo": algo, "config": config, "params": params, "baseline": arm.baseline}

@@ -100,3 +100,48 @@ def test_a_key_given_twice_is_refused_with_its_line(tmp_path):
     res = cli("backends", "list", "--backends", str(f))
     assert res.exit_code == 2
     assert f"{f}: malformed YAML at line 10, column 3: duplicate key 'sim' (first at line 3)" in " ".join(res.output.split())
+
+
+def test_a_backend_handle_carries_its_file_and_ledger(tmp_path):
+    f = write(tmp_path, GOOD)
+    assert B.device(B.Backend("sim", str(f)), 2).name == "default.qubit"
+    assert B.entry(B.Backend(None, str(f))).device == "default.qubit"     # no name: the file's default
+    with pytest.raises(B.BackendError, match="unknown backend 'sim'"):
+        B.device("sim", 2)                                               # a bare name reads ./backends.yaml
+    run = B.Backend.for_run("aer.fast", tmp_path / "run-7")
+    assert (run.ledger, run.run_id) == (str(tmp_path / "run-7" / "jobs.sqlite"), "run-7")
+    dev = B.device(run, 2)
+    assert (dev.ledger_path, dev.run_id) == (tmp_path / "run-7" / "jobs.sqlite", "run-7")
+
+
+def test_train_reads_the_backends_file_it_is_given_and_leaves_no_trace(tmp_path, monkeypatch):
+    import os
+
+    import yaml
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"algo": "classical.rl.reinforce", "model": {"type": "vqc", "n_layers": 1},
+                                   "lr": {"default": 0.05}, "batch_episodes": 2, "episodes": 2,
+                                   "eval_episodes": 0, "env_kwargs": {"max_episode_steps": 3}}))
+    environ = {k: v for k, v in os.environ.items() if k.startswith("QRL")}
+    res = cli("train", "--config", str(cfg), "--backend", "sim", "--out", str(tmp_path / "a"),
+              "--backends", str(write(tmp_path, GOOD)))
+    assert res.exit_code == 0, res.output
+    assert {k: v for k, v in os.environ.items() if k.startswith("QRL")} == environ
+    res = cli("train", "--config", str(cfg), "--backend", "sim", "--out", str(tmp_path / "b"))
+    assert res.exit_code == 2 and "unknown backend 'sim'" in " ".join(res.output.split())
+    assert not (tmp_path / "b").exists()
+
+
+def test_no_process_wide_backend_state_is_left_in_the_code():
+    """The backends file and the run's ledger are passed explicitly; the old globals are gone for good."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    banned = ("QRL_" + "BACKENDS", "_RUN_" + "CONTEXT", "use_run_" + "directory")
+    files = [p for d in ("qrl", "classical", "hybrid", "tests", "notebooks", "benchmarks", "docs")
+             for p in (root / d).rglob("*") if p.suffix in (".py", ".ipynb", ".md", ".yaml")]
+    files += [root / "README.md", root / "BENCHMARKS.md", root / "Makefile"]
+    hits = [f"{p.relative_to(root)}: {word}" for p in files if p.exists() for word in banned
+            if word in p.read_text(errors="ignore")]
+    assert hits == []

@@ -32,9 +32,7 @@ def trained_run(tmp_path_factory):
 
 
 def test_evaluate_on_the_fake_ibm_backend_appends_rows_with_jobs(trained_run, monkeypatch, capsys):
-    monkeypatch.delenv("QRL_BACKENDS", raising=False)
     rows = cli_hardware.evaluate(trained_run, "ibm.fake.manila", episodes=1, shots=64)
-    assert os.environ.get("QRL_BACKENDS") is None
     (row,) = rows
     progress = [line for line in capsys.readouterr().err.splitlines()
                 if line.startswith("evaluate on ibm.fake.manila: ")]
@@ -58,7 +56,7 @@ def test_evaluate_on_the_fake_ibm_backend_appends_rows_with_jobs(trained_run, mo
 
 def test_dry_run_on_real_ibm_prints_the_cost_and_writes_nothing(trained_run, monkeypatch,
                                                                tmp_path, capsys):
-    for var in ("QISKIT_IBM_TOKEN", "QISKIT_IBM_INSTANCE", "QISKIT_IBM_CHANNEL", "QRL_BACKENDS"):
+    for var in ("QISKIT_IBM_TOKEN", "QISKIT_IBM_INSTANCE", "QISKIT_IBM_CHANNEL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     before = len(Ledger(trained_run / "jobs.sqlite").jobs()) if (trained_run / "jobs.sqlite").exists() else 0
@@ -81,7 +79,6 @@ def test_dry_run_on_real_ibm_prints_the_cost_and_writes_nothing(trained_run, mon
 def test_the_whole_evaluation_cost_is_checked_before_the_first_job(trained_run, monkeypatch):
     from qrl.hardware.retry import BudgetExceededError
 
-    monkeypatch.delenv("QRL_BACKENDS", raising=False)
     ledger = trained_run / "jobs.sqlite"
     before = len(Ledger(ledger).jobs()) if ledger.exists() else 0
     with pytest.raises(BudgetExceededError, match=r"^evaluate on 'ibm.fake.manila': 1 episodes x 500 steps at "
@@ -103,7 +100,6 @@ def test_the_whole_evaluation_cost_is_checked_before_the_first_job(trained_run, 
 def test_the_dry_run_says_in_one_line_whether_the_run_fits(trained_run, monkeypatch, budget, code, line):
     from qrl.cli import app
 
-    monkeypatch.delenv("QRL_BACKENDS", raising=False)
     res = CliRunner().invoke(app, ["evaluate", "--run", str(trained_run), "--backend", "ibm.fake.manila",
                                    "--episodes", "1", "--dry-run", "--budget-jobs", budget])
     assert res.exit_code == code, res.output

@@ -111,3 +111,27 @@ def test_every_seed_is_tracked_in_tensorboard_unless_switched_off(tmp_path):
     S.run_seeds(preset, n=1, first_seed=1000, out=tmp_path / "off", progress=None, tensorboard=False)
     assert (tmp_path / "off" / "seed1000" / "metrics.csv").exists()
     assert not (tmp_path / "off" / "seed1000" / "tb").exists()
+
+
+def test_parallel_workers_get_the_backends_file_through_their_tasks(tmp_path):
+    """``--backends FILE`` reaches spawned workers in their task arguments; nothing is set process-wide."""
+    import os
+
+    backends = tmp_path / "my_backends.yaml"
+    backends.write_text("default: mysim\nbackends:\n  mysim: {device: qrl.torch, diff_method: backprop}\n")
+    preset = _tiny_preset(tmp_path, {"eval": "success", "at_least": 1.0})
+    data = yaml.safe_load(preset.read_text())
+    data.update(model={"type": "vqc", "n_qubits": 4, "n_layers": 1}, backend="mysim",
+                lr={"default": 0.01}, episodes=2, eval_episodes=1)
+    preset.write_text(yaml.safe_dump(data, sort_keys=False))
+    environ = {k: v for k, v in os.environ.items() if k.startswith("QRL")}
+    tasks = S.plan_seeds(preset, 2, 1000, tmp_path / "out", str(backends.resolve()))
+    assert [t["backends_file"] for t in tasks] == [str(backends.resolve())] * 2
+    row = S.run_seeds(preset, n=2, first_seed=1000, out=tmp_path / "out", workers=2,
+                      backends_file=str(backends), progress=None, tensorboard=False)
+    assert row["n"] == 2
+    for seed in (1000, 1001):
+        assert yaml.safe_load((tmp_path / "out" / f"seed{seed}" / "config.yaml").read_text())["backend"] == "mysim"
+    assert {k: v for k, v in os.environ.items() if k.startswith("QRL")} == environ
+    with pytest.raises(ConfigError, match="unknown backend 'mysim'"):   # the file did not stick anywhere
+        S.run_seeds(preset, n=1, first_seed=2000, out=tmp_path / "again", progress=None, tensorboard=False)

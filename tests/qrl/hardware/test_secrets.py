@@ -75,6 +75,8 @@ def test_train_and_evaluate_on_ibm_with_a_bad_token(offline_with_token, tmp_path
     run = tmp_path / "run"
     res = runner.invoke(app, ["train", "--config", str(cfg), "--out", str(run), "--backend", "ibm.least_busy"])
     _one_line_error(res)
+    assert "IBM Quantum rejected the account (InvalidAccountError" in " ".join(res.output.split())
+    assert not run.exists()   # the account is checked before the run folder is created
     _no_token_anywhere(res, offline_with_token, run)
 
     trained = tmp_path / "trained"
