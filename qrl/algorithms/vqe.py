@@ -33,6 +33,7 @@ import torch
 from pydantic import Field, field_validator
 
 from classical.common.config import ExperimentConfig
+from qrl.backends import Backend
 
 CHEMICAL_ACCURACY = 1.6e-3   # Hartree
 ANGSTROM_TO_BOHR = 1 / 0.529177210903
@@ -87,7 +88,7 @@ def hardware_efficient_ansatz(params, wires, hf_state):
 
 
 def vqe(name: str, bond_length: float, n_layers: int = 2, steps: int = 200, lr: float = 0.1,
-        seed: int = 0, backend: str = "default.qubit", init_scale: float = 0.1) -> dict:
+        seed: int = 0, backend: str | Backend = "default.qubit", init_scale: float = 0.1) -> dict:
     """Minimise the energy of the hardware-efficient ansatz with Adam; compare with exact diagonalisation.
 
     Returns:
@@ -157,7 +158,8 @@ def run(cfg: Config, run_dir) -> dict:
     results = []
     for length in cfg.bond_lengths:
         out = vqe(cfg.molecule, length, n_layers=cfg.ansatz_layers, steps=cfg.optimizer_steps,
-                  lr=cfg.lr["default"], seed=cfg.seed, backend=cfg.backend, init_scale=cfg.init_scale)
+                  lr=cfg.lr["default"], seed=cfg.seed, init_scale=cfg.init_scale,
+                  backend=cfg.backend if run_dir.backend is None else run_dir.backend)  # the run's resolved backend
         trace = out.pop("trace")
         for step in [*range(0, len(trace), 10), len(trace) - 1]:
             run_dir.log({"bond_length": length, "step": step + 1, "energy": trace[step],
