@@ -163,17 +163,32 @@ _ = results_store.record_measurements("02_noise", {"backend_errors": rows, "grad
     ]
 
 
-def _paradigm(title: str, intro: str, runs: list[tuple[str, str, str, dict, dict]], record: str,
-              closing: str) -> list:
-    """A notebook that trains a classical preset and its quantum hybrid side by side."""
-    cells = [("md", f"# {title}\n\n{intro}"), ("code", SETUP)]
-    lines = ["results = {}"]
+Run = tuple[str, str, str, dict, dict]   # label, preset, algo (None: the preset's), quick overrides, full overrides
+
+
+def _train_cell(runs: list[Run], first: bool) -> str:
+    lines = ["results = {}"] if first else []
     for label, config, algo, quick, full in runs:
         algo_arg = f", algo={algo!r}" if algo else ""
         lines.append(f"results[{label!r}] = experiments.train_preset({config!r}, out_dir({label!r}){algo_arg},\n"
                      f"    **({quick!r} if QUICK else {full!r}))")
-    lines.append("for name, summary in results.items():\n    print(name, summary)")
-    cells.append(("code", "\n".join(lines)))
+    if first:
+        lines.append("for name, summary in results.items():\n    print(name, summary)")
+    else:
+        lines.append(f"for name in {[label for label, *_ in runs]!r}:\n    print(name, results[name])")
+    return "\n".join(lines)
+
+
+def _paradigm(title: str, intro: str, runs: list[Run], record: str, closing: str,
+              sections: tuple[tuple[str, list[Run]], ...] = ()) -> list:
+    """A notebook that trains a classical preset and its quantum hybrid side by side.
+
+    ``sections``: further (markdown, runs) pairs, each trained in its own cell (cells have a time limit
+    in the tests), all gathered into the one results table.
+    """
+    cells = [("md", f"# {title}\n\n{intro}"), ("code", SETUP), ("code", _train_cell(runs, first=True))]
+    for text, more in sections:
+        cells += [("md", text), ("code", _train_cell(more, first=False))]
     cells.append(("code", "rows = [{'run': k, **{m: v for m, v in s.items() if not isinstance(v, (list, dict))}}"
                           " for k, s in results.items()]\n"
                           "display(Markdown(experiments.markdown_table(rows, tuple(dict.fromkeys(k for r in rows "
@@ -208,7 +223,14 @@ def nb03() -> list:
         "Full mode uses the presets (CEM-MPC: 2,000 real steps; Dreamer: 3,000; PlaNet: 5,000). "
         "`planet_states` is PlaNet-style latent planning (`classical.world_models.planet`): no policy network, "
         "CEM over action sequences inside the RSSM latent, scored by the reward head; "
-        "`configs/pendulum_planet_pixels.yaml` is the same agent reading 32×32 grey frames.")
+        "`configs/pendulum_planet_pixels.yaml` is the same agent reading 32×32 grey frames (the `planet_pixels` "
+        "run).",
+        sections=((("## PlaNet from pixels\n\n`configs/pendulum_planet_pixels.yaml`: the rendered frame, grey and "
+                    "pooled to 32×32, read by a conv encoder; the RSSM has to infer the angular velocity from "
+                    "consecutive frames. Full mode is the preset's 20,000 env steps (hours on a shared CPU)."),
+                   [("planet_pixels", "configs/pendulum_planet_pixels.yaml", None,
+                     {"total_env_steps": 200, "seed_episodes": 1, "train_steps": 3, "n_candidates": 16,
+                      "n_elites": 4, "n_iters": 2, "horizon": 4, "eval_episodes": 1, "image_size": 16}, {})]),))
 
 
 def nb04() -> list:
@@ -225,6 +247,12 @@ def nb04() -> list:
         "04_multi_agent",
         "One seed per agent: this is a side-by-side demonstration, not a statistical comparison "
         "(for that, put both in an experiment file and run `qrl compare`).")
+
+
+CAUSAL_PLAN_QUICK = {"episodes": 4, "fit_epochs": 30, "n_candidates": 16, "n_elites": 4, "n_iters": 2,
+                     "eval_episodes": 1}
+CODA_QUICK = {"episodes": 4, "fit_epochs": 30, "eval_episodes": 1}
+INFLUENCE_QUICK = {"episodes": 16, "episodes_per_update": 8, "eval_episodes": 2, "credit_episodes": 1}
 
 
 def nb05() -> list:
@@ -258,7 +286,29 @@ def nb05() -> list:
         "**Causal meta-learning** (`classical.causal.meta_learning`, Dasgupta et al. 2019): an A2C agent "
         "meta-trained over random 5-node SCMs intervenes during an information phase, then picks the node whose "
         "intervention raises a target most; `meta_observational` only sees passive samples. Compare "
-        "`eval_return_mean` with `oracle_return_mean` and `random_return_mean`.")
+        "`eval_return_mean` with `oracle_return_mean` and `random_return_mean`.\n\n"
+        "**Planning with the causal world model** (`causal_plan`: CEM through per-variable mechanisms on the "
+        "discovered parents; `causal_plan_all`: the same planner on a model of every feature) and "
+        "**counterfactual data augmentation** (`coda`: non-parent features swapped between transitions; "
+        "`coda_none`: no augmentation) on CausalShift-v0: compare `eval_return_shifted`.\n\n"
+        "**Multi-agent causal RL** (`classical.marl.social_influence`, Jaques et al. 2019): MAPPO agents also "
+        "earn their social influence, the KL between another agent's next policy given their action and its "
+        "policy marginalised over their counterfactual actions (`influence`); `influence_off` is the same learner "
+        "with weight 0. `influence_agent_*` is each agent's mean influence, `credit_agent_*` its counterfactual "
+        "credit for the team reward (reward minus its average over the agent's own policy), "
+        "`landmark_distance`-style coordination is in `coverage` and `collisions`.",
+        sections=(("## Planning with the causal world model, and CoDA",
+                   [("causal_plan", "configs/causal_shift_plan.yaml", None, CAUSAL_PLAN_QUICK, {}),
+                    ("causal_plan_all", "configs/causal_shift_plan.yaml", None,
+                     {**CAUSAL_PLAN_QUICK, "features": "all"}, {"features": "all"}),
+                    ("coda", "configs/causal_shift_coda.yaml", None, CODA_QUICK, {}),
+                    ("coda_none", "configs/causal_shift_coda.yaml", None, {**CODA_QUICK, "augment": 0},
+                     {"augment": 0})]),
+                  ("## Multi-agent causal RL: social influence as intrinsic reward",
+                   [("influence", "configs/marl_particle_influence.yaml", None, INFLUENCE_QUICK, {}),
+                    ("influence_off", "configs/marl_particle_influence.yaml", None,
+                     {**INFLUENCE_QUICK, "influence_weight": 0.0}, {"influence_weight": 0.0})])))
+
 
 
 def nb06() -> list:
