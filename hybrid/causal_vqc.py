@@ -50,6 +50,11 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
     return {**summary, "qubits": len(summary["features"])}
 
 
+def load_agent(run_dir, backend: str | None = None, **device_overrides):
+    """The trained circuit policy of a run folder (a REINFORCE agent reading the kept features)."""
+    return causal_train.load_agent(run_dir, backend, **device_overrides)
+
+
 def compare(seeds: int = 3, on_row: Callable[[dict], None] | None = None,
             **overrides) -> list[dict]:
     """Train the circuit on causal features and on all features for each seed; one row per run.

@@ -83,3 +83,17 @@ def run(cfg: Config, run: RunDir) -> dict:
     backend = cfg.backend if run.backend is None else run.backend  # the run's resolved backend
     return federated_train.run(base, run, policy_factory=vqc_policy_factory(spec["n_qubits"], spec["n_layers"],
                                                                             backend))
+
+
+def agent_from_config(config: dict) -> federated_train.GlobalPolicy:
+    """An untrained global circuit policy for ``config`` (a :class:`Config` as a dict)."""
+    cfg = Config(**config)
+    spec = {"n_qubits": 4, "n_layers": 5, **cfg.model}
+    spec.pop("type", None)
+    return federated_train.agent_from_config(config, vqc_policy_factory(spec["n_qubits"], spec["n_layers"],
+                                                                        cfg.backend), algo="hybrid.federated_vqc")
+
+
+def load_agent(run_dir, backend: str | None = None) -> federated_train.GlobalPolicy:
+    """The global circuit policy of a federated run folder, ready to ``predict`` (``qrl.load``)."""
+    return federated_train.load_agent(run_dir, backend, make_agent=agent_from_config)

@@ -39,8 +39,10 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from classical.common.rundir import RunDir
+from classical.common.seeding import seed_everything
 from classical.marl import train as marl_train
 from classical.marl.networks import n_params
+from classical.rl.base import load_multi_agent
 from qrl import backends
 from qrl.circuits import pauli_word
 from qrl.models import VQC, default_observables
@@ -260,9 +262,25 @@ def parameter_counts(cfg: Config) -> dict:
     return {"agents": n_params(agents), "central": n_central, "total": learner.n_params}
 
 
+def agent_from_config(config: dict, backend: backends.Backend | None = None):
+    """The untrained learner of a run of ``config`` (a :class:`Config` as a dict), circuits in place
+    (on ``backend``, a run's resolved backend; default the config's)."""
+    cfg = Config(**config)
+    _check_variant(cfg)
+    make_body, make_q_net = _network_factories(cfg, backend)
+    learner = marl_train.agent_from_config(_classical_config(cfg).model_dump(mode="json"), make_body, make_q_net)
+    learner._record_origin("hybrid.marl_quantum", config)
+    return learner
+
+
+def load_agent(run_dir, backend: str | None = None):
+    """The trained learner of a run folder, ready to ``predict({agent: obs})`` (``qrl.load``)."""
+    return load_multi_agent(run_dir, agent_from_config, backend)
+
+
 def run(cfg: Config, run: RunDir) -> dict:
     """Train with the circuit ``cfg.variant`` asks for; same outputs as :func:`classical.marl.train.run`."""
-    _check_variant(cfg)
-    make_body, make_q_net = _network_factories(cfg, run.backend)
-    summary = marl_train.run(_classical_config(cfg), run, make_body=make_body, make_q_net=make_q_net)
+    seed_everything(cfg.seed)              # the networks' initial weights
+    learner = agent_from_config(cfg.model_dump(mode="json"), run.backend)
+    summary = marl_train.run(_classical_config(cfg), run, learner=learner)
     return {**summary, "variant": cfg.variant}

@@ -37,6 +37,10 @@ _register_environments()
 def load(run_dir, backend: str | None = None):
     """The trained agent of a run directory, ready to ``predict``, in any interpreter.
 
+    Every trainer's run loads: single-agent agents answer ``predict(obs)``, multi-agent ones
+    ``predict({agent: obs})``, a federation's global model is one agent. Runs of experiments
+    (computations with results but no agent) are refused with one error saying so.
+
     Args:
         run_dir: a folder written by ``qrl train`` (``config.yaml`` and ``checkpoint.pt``).
         backend: run its circuits on another ``backends.yaml`` entry.
@@ -48,16 +52,22 @@ def load(run_dir, backend: str | None = None):
     """
     from pathlib import Path
 
+    from classical.common import config as config_module
     from classical.common.config import ConfigError, load_yaml, resolve_algo
 
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").exists() or not (run_dir / "checkpoint.pt").exists():
+    if not (run_dir / "config.yaml").exists():
         raise ConfigError(f"{run_dir}: not a trained run directory (needs config.yaml and checkpoint.pt).")
     algo = load_yaml(run_dir / "config.yaml").get("algo")
     module = resolve_algo(algo)
+    experiment = getattr(config_module, "ExperimentConfig", None)
+    if experiment is not None and issubclass(module.Config, experiment):
+        raise ConfigError(f"{run_dir}: {algo} is an experiment (a computation, not an agent): its results are in "
+                          "results.json.")
     if not hasattr(module, "load_agent"):
-        raise ConfigError(f"{run_dir}: {algo} runs have no agent to load with qrl.load yet; "
-                          "loadable: the single-agent trainers (classical.rl.*, classical.causal.train).")
+        raise ConfigError(f"{run_dir}: {algo} trains no agent that qrl.load could return.")
+    if not (run_dir / "checkpoint.pt").exists():
+        raise ConfigError(f"{run_dir}: not a trained run directory (needs config.yaml and checkpoint.pt).")
     return module.load_agent(run_dir, backend)
 
 

@@ -37,6 +37,7 @@ Both are evaluated greedily before and after the shift on the same episode seeds
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -48,7 +49,7 @@ from classical.causal.env import ENV_ID, FEATURES, CausalShiftEnv
 from classical.causal.world_model import CausalWorldModel, InterventionalDataset, discover_parents
 from classical.common.config import TrainerConfig
 from classical.common.rollouts import evaluate_policy
-from classical.common.rundir import RunDir
+from classical.common.rundir import RunDir, load_checkpoint_file, save_checkpoint_file
 from classical.common.seeding import episode_seed, seed_everything
 from classical.common.training import adam_networks
 from classical.rl.models import build_model
@@ -150,11 +151,29 @@ class CausalPlanner:
 
     @torch.no_grad()
     def predict(self, obs, deterministic: bool = True) -> tuple[np.ndarray, None]:
+        single = np.ndim(obs) == 1
         obs = np.asarray(obs, np.float32).reshape(-1, D)
         state = torch.as_tensor(np.column_stack([obs, np.zeros(len(obs), np.float32)]))
         plan, _ = cem_plan(self._step, state, self.cfg.plan_horizon, [0.0], [1.0], self.cfg.n_candidates,
                            self.cfg.n_elites, self.cfg.n_iters, self.cfg.gamma, generator=self.generator)
-        return (plan[:, 0, 0] > 0.5).numpy().astype(np.int64), None
+        actions = (plan[:, 0, 0] > 0.5).numpy().astype(np.int64)
+        return (actions[0] if single else actions), None
+
+    def state_dict(self) -> dict:
+        return {"config": self.cfg.model_dump(), "parents": self.wm.parents.astype(np.int64),
+                "world_model": self.wm.state_dict()}
+
+    def save(self, path: str | Path) -> None:
+        save_checkpoint_file(path, self.state_dict())
+
+    @classmethod
+    def load(cls, path: str | Path, **overrides) -> CausalPlanner:
+        """Rebuild a saved planner in a fresh interpreter (``overrides`` change config fields)."""
+        state = load_checkpoint_file(path)
+        cfg = Config(**{**state["config"], **overrides})
+        wm = CausalWorldModel(state["parents"], action_dim=2, hidden=tuple(cfg.mechanism_hidden))
+        wm.load_state_dict(state["world_model"])
+        return cls(wm, cfg)
 
 
 # -- method: coda -----------------------------------------------------------------
@@ -199,7 +218,22 @@ class RewardRegression:
     @torch.no_grad()
     def predict(self, obs, deterministic: bool = True) -> tuple[np.ndarray, None]:
         x = torch.as_tensor(np.asarray(obs, np.float32).reshape(-1, D))
-        return self.net(x).float().argmax(1).numpy(), None
+        actions = self.net(x).float().argmax(1).numpy()
+        return (actions[0] if np.ndim(obs) == 1 else actions), None
+
+    def state_dict(self) -> dict:
+        return {"config": self.cfg.model_dump(), "model": self.net.state_dict()}
+
+    def save(self, path: str | Path) -> None:
+        save_checkpoint_file(path, self.state_dict())
+
+    @classmethod
+    def load(cls, path: str | Path, **overrides) -> RewardRegression:
+        """Rebuild a saved regression in a fresh interpreter (``overrides`` change config fields)."""
+        state = load_checkpoint_file(path)
+        agent = cls(Config(**{**state["config"], **overrides}))
+        agent.net.load_state_dict(state["model"])
+        return agent
 
 
 def run(cfg: Config, run_dir: RunDir) -> dict:
@@ -224,6 +258,7 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
         n_params = sum(p.numel() for p in agent.net.parameters())
     run_dir.log({"episode": data["episodes"], "env_steps": len(data["r"]),
                  "reward_parents": " ".join(FEATURES[i] for i in parents_r)})
+    run_dir.save_checkpoint(agent.state_dict())
     rows = []
     env_kwargs = {k: v for k, v in cfg.env_kwargs.items() if k not in ("features", "shift")}
     for shifted in (False, True):
@@ -236,3 +271,11 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
     return {"episodes": data["episodes"], "env_steps": len(data["r"]), "eval_return_mean": mean[False],
             "eval_return_shifted_mean": mean[True], "reward_parents": [FEATURES[i] for i in parents_r],
             "n_params": n_params, "wall_seconds": time.perf_counter() - start}
+
+
+def load_agent(run_dir, backend: str | None = None) -> CausalPlanner | RewardRegression:
+    """The planner (``method: plan``) or reward regression (``coda``) of a run folder (``qrl.load``)."""
+    overrides = {"backend": backend} if backend is not None else {}
+    path = Path(run_dir) / "checkpoint.pt"
+    cls = CausalPlanner if "parents" in load_checkpoint_file(path) else RewardRegression
+    return cls.load(path, **overrides)

@@ -45,7 +45,7 @@ from torch import nn
 from torch.distributions import Categorical
 
 from classical.common.config import TrainerConfig
-from classical.common.rundir import RunDir
+from classical.common.rundir import RunDir, load_checkpoint_file, save_checkpoint_file
 from classical.common.seeding import seed_everything
 from classical.common.training import adam_networks, rebuild_agent
 from classical.rl.models import build_model
@@ -246,7 +246,7 @@ class MetaAgent(nn.Module):
         return action.numpy(), state
 
     def save(self, path: str | Path) -> None:
-        torch.save({"config": self.cfg.model_dump(), "model": self.state_dict()}, path)
+        save_checkpoint_file(path, {"config": self.cfg.model_dump(), "model": self.state_dict()})
 
     @classmethod
     def load(cls, path: str | Path, **overrides) -> MetaAgent:
@@ -258,7 +258,7 @@ class MetaAgent(nn.Module):
             def load_state_dict(self, state):
                 self.agent.load_state_dict(state["model"])
 
-        return rebuild_agent(torch.load(path, weights_only=True),
+        return rebuild_agent(load_checkpoint_file(path),
                              lambda c: _Wrap(cls(Config(**{**c, **overrides})))).agent
 
 
@@ -345,3 +345,9 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
             "random_return_mean": result.get("random"), "optimal_rate": result.get("optimal_rate"),
             "n_params": sum(p.numel() for p in agent.parameters()),
             "wall_seconds": time.perf_counter() - start}
+
+
+def load_agent(run_dir, backend: str | None = None) -> MetaAgent:
+    """The meta-trained recurrent agent of a run folder (``predict(obs, state)``; ``qrl.load``)."""
+    return MetaAgent.load(Path(run_dir) / "checkpoint.pt",
+                                 **({"backend": backend} if backend is not None else {}))

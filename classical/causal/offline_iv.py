@@ -47,7 +47,7 @@ from torch import nn
 from classical.causal.confounded_env import ENV_ID, collect_logged_data, treatment_effect
 from classical.common.config import TrainerConfig
 from classical.common.rollouts import evaluate_policy
-from classical.common.rundir import RunDir
+from classical.common.rundir import RunDir, load_checkpoint_file, save_checkpoint_file
 from classical.common.seeding import seed_everything
 from classical.common.training import adam_networks, rebuild_agent
 from classical.rl.models import MLP, build_model
@@ -159,7 +159,9 @@ class OfflineIVAgent:
 
     def predict(self, obs, deterministic: bool = True) -> tuple[np.ndarray, None]:
         """Treat (1) where ``τ̂(s) > 0``; the policy is deterministic either way."""
-        return (self.tau(np.asarray(obs)[..., 0]) > 0).astype(np.int64), None
+        obs = np.asarray(obs)
+        actions = (self.tau(obs.reshape(-1, obs.shape[-1] if obs.ndim else 1)[:, 0]) > 0).astype(np.int64)
+        return (actions[0] if obs.ndim <= 1 else actions), None   # one observation gives one action
 
     def state_dict(self) -> dict:
         return {"config": self.cfg.model_dump(), "effects": self.effects.state_dict(),
@@ -172,13 +174,12 @@ class OfflineIVAgent:
         self.episodes_done, self.env_steps = state["episodes_done"], state["env_steps"]
 
     def save(self, path: str | Path) -> None:
-        torch.save(self.state_dict(), path)
+        save_checkpoint_file(path, self.state_dict())
 
     @classmethod
     def load(cls, path: str | Path, **overrides) -> OfflineIVAgent:
         """Rebuild a saved agent (``overrides`` change config fields, e.g. ``backend``)."""
-        return rebuild_agent(torch.load(path, weights_only=True),
-                             lambda c: cls(Config(**{**c, **overrides})))
+        return rebuild_agent(load_checkpoint_file(path), lambda c: cls(Config(**{**c, **overrides})))
 
 
 def policy_value(act, cfg: Config, episodes: int) -> list[dict]:
@@ -216,3 +217,9 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
             "value_per_step": mean["learned"], "oracle_value_per_step": mean["oracle"],
             "tau_rmse": tau_error, "tau_at_0": float(agent.tau([0.0])[0]),
             "n_params": agent.n_params, "wall_seconds": time.perf_counter() - start}
+
+
+def load_agent(run_dir, backend: str | None = None) -> OfflineIVAgent:
+    """The policy a run learned offline, ready to ``predict`` (``qrl.load``)."""
+    return OfflineIVAgent.load(Path(run_dir) / "checkpoint.pt",
+                                 **({"backend": backend} if backend is not None else {}))

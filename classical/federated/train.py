@@ -24,15 +24,71 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from classical.common.rundir import RunDir
+from classical.common.config import resolve_algo
+from classical.common.rundir import RunDir, load_checkpoint_file, save_checkpoint_file
 from classical.common.seeding import seed_everything
 from classical.federated.server_app import FederationConfig, epsilon_after
 from classical.federated.simulation import run_federation
 from classical.federated.task import (N_ACTIONS, OBS_DIM, PolicyFactory, client_dynamics, evaluate,
-                                      held_out_dynamics, make_env, mlp_policy, set_weights)
+                                      get_weights, held_out_dynamics, make_env, mlp_policy, set_weights)
+from classical.rl.base import run_checkpoint
 
 Config = FederationConfig
 METRICS_FILE = "rounds.csv"  # the CLI opens the run directory with this metrics file
+
+
+class GlobalPolicy:
+    """The federation's global model as an agent: action logits from a CartPole observation.
+
+    ``predict`` is greedy by default (the arg-max logit, as the final evaluation plays) or
+    samples the softmax policy the clients train.
+
+    **Example**
+
+    >>> agent = agent_from_config(Config().model_dump())
+    >>> action, state = agent.predict(np.zeros(4, np.float32))
+    >>> int(action) in (0, 1), state
+    (True, None)
+    """
+
+    def __init__(self, policy: torch.nn.Module, algo: str, config: dict):
+        self.policy, self._origin = policy, (algo, dict(config))
+
+    @torch.no_grad()
+    def predict(self, obs, deterministic: bool = True) -> tuple[np.ndarray, None]:
+        single = np.ndim(obs) == 1
+        logits = self.policy(torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(-1, OBS_DIM))
+        action = logits.argmax(-1) if deterministic else torch.distributions.Categorical(logits=logits).sample()
+        action = action.numpy()
+        return (action[0] if single else action), None
+
+    def save(self, path) -> None:
+        algo, config = self._origin
+        save_checkpoint_file(path, {"algo": algo, "config": config, "weights": get_weights(self.policy)})
+
+    @classmethod
+    def load(cls, path) -> GlobalPolicy:
+        """Rebuild a saved global model in a fresh interpreter."""
+        state = load_checkpoint_file(path)
+        agent = resolve_algo(state["algo"]).agent_from_config(state["config"])
+        set_weights(agent.policy, state["weights"])
+        return agent
+
+
+def agent_from_config(config: dict, policy_factory: PolicyFactory | None = None,
+                      algo: str = "classical.federated.train") -> GlobalPolicy:
+    """An untrained global model for ``config`` (a :class:`Config` as a dict)."""
+    cfg = FederationConfig(**{k: v for k, v in config.items() if k in FederationConfig.model_fields})
+    policy_factory = policy_factory or (lambda o, a: mlp_policy(o, a, cfg.model["hidden"]))
+    return GlobalPolicy(policy_factory(OBS_DIM, N_ACTIONS), algo, config)
+
+
+def load_agent(run_dir, backend: str | None = None, make_agent=agent_from_config) -> GlobalPolicy:
+    """The global model of a federated run folder (its last checkpointed round), ready to ``predict``."""
+    config, state = run_checkpoint(run_dir, backend)
+    agent = make_agent(config)
+    set_weights(agent.policy, state["weights"])
+    return agent
 
 
 def final_evaluation(cfg: FederationConfig, weights: dict, policy_factory: PolicyFactory) -> list[dict]:

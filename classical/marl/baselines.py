@@ -1,7 +1,7 @@
 """Reference policies for the multi-agent tasks: random, no-op and greedy assignment.
 
-They follow the learners' ``act`` signature, so :func:`classical.marl.loop.evaluate`
-runs them unchanged.
+They act like the learners (``_act`` on the joint observation, ``predict`` on a dict of
+observations), so :func:`classical.marl.loop.evaluate` runs them unchanged.
 
 **Example**
 
@@ -17,17 +17,18 @@ from __future__ import annotations
 import numpy as np
 
 from classical.marl.envs import MOVES, JointEnv
+from classical.rl.base import MultiAgent
 
 
-class RandomPolicy:
+class RandomPolicy(MultiAgent):
     """Uniformly random valid actions: the baseline every learner must beat."""
 
     on_policy, team_reward, n_params = False, False, 0
 
     def __init__(self, env: JointEnv):
-        self.action_mask = env.action_mask
+        self.env, self.action_mask = env, env.action_mask
 
-    def act(self, obs, explore=True, progress=1.0, rng=None):
+    def _act(self, obs, explore=True, progress=1.0, rng=None):
         rng = rng if rng is not None else np.random.default_rng()
         return np.array([rng.choice(np.flatnonzero(m)) for m in self.action_mask])
 
@@ -35,7 +36,7 @@ class RandomPolicy:
 class NoOpPolicy(RandomPolicy):
     """Every agent always takes action 0 (no move, or silence)."""
 
-    def act(self, obs, explore=True, progress=1.0, rng=None):
+    def _act(self, obs, explore=True, progress=1.0, rng=None):
         return np.zeros(len(self.action_mask), dtype=int)
 
 
@@ -52,9 +53,9 @@ class GreedyAssignmentPolicy(RandomPolicy):
 
     def __init__(self, env: JointEnv, damping: float = 0.3, stop_radius: float = 0.05):
         super().__init__(env)
-        self.env, self.damping, self.stop_radius = env, damping, stop_radius
+        self.damping, self.stop_radius = env, damping, stop_radius
 
-    def act(self, obs, explore=True, progress=1.0, rng=None):
+    def _act(self, obs, explore=True, progress=1.0, rng=None):
         agents, landmarks, _ = self.env.positions()
         velocities = obs[:, :2]                 # MPE and ParticleEnv observations start with own velocity
         dist = np.linalg.norm(agents[:, None] - landmarks[None], axis=-1)

@@ -27,6 +27,7 @@ from torch import nn
 from classical.marl.envs import JointEnv
 from classical.marl.networks import (BodyFactory, actor_and_critic, load_modules, masked, mlp, n_params,
                                      save_modules, with_agent_ids)
+from classical.rl.base import MultiAgent
 
 
 class COMACritic(nn.Module):
@@ -46,7 +47,7 @@ class COMACritic(nn.Module):
         return self.net(x)
 
 
-class COMA:
+class COMA(MultiAgent):
     """Shared-parameter actors with the counterfactual baseline.
 
     Args:
@@ -69,7 +70,7 @@ class COMA:
                  eps_start: float = 0.5, eps_end: float = 0.02, eps_fraction: float = 0.5, entropy: float = 0.01,
                  make_body: BodyFactory | None = None, comm: str = "none", msg_dim: int = 4,
                  grad_clip: float = 10.0, normalize_advantage: bool = True):
-        self.n_agents, self.n_actions = env.n_agents, env.n_actions
+        self.env, self.n_agents, self.n_actions = env, env.n_agents, env.n_actions
         self.action_mask = torch.as_tensor(env.action_mask)
         self.actor, self.critic, self.actor_opt, self.critic_opt = actor_and_critic(
             env, lambda: COMACritic(env.n_agents, env.obs_dim, env.state_dim, env.n_actions),
@@ -89,7 +90,7 @@ class COMA:
         uniform = self.action_mask.float() / self.action_mask.sum(-1, keepdim=True)
         return (1 - self.epsilon_now) * pi + self.epsilon_now * uniform
 
-    def act(self, obs: np.ndarray, explore: bool, progress: float, rng) -> np.ndarray:
+    def _act(self, obs: np.ndarray, explore: bool, progress: float, rng) -> np.ndarray:
         self.actor.train(explore)
         if explore:
             frac = min(1.0, progress / self.eps_fraction) if self.eps_fraction > 0 else 1.0

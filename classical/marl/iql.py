@@ -13,8 +13,9 @@ with agent ids, optionally with learned communication) by double-DQN targets.
 >>> from classical.marl.envs import ParticleEnv, JointEnv
 >>> env = JointEnv(ParticleEnv(n_agents=2, max_steps=5))
 >>> learner = make_iql(env)
->>> learner.act(env.reset(seed=0)[0], explore=False, progress=0.0, rng=None).shape
-(2,)
+>>> actions, _ = learner.predict(env.env.reset(seed=0)[0])
+>>> sorted(actions)
+['agent_0', 'agent_1']
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from classical.common.running_stats import RunningMeanStd
 from classical.marl.comm import make_comm
 from classical.marl.envs import JointEnv
 from classical.marl.networks import AgentNetwork, BodyFactory, masked, mlp_factory, n_params, soft_update
+from classical.rl.base import MultiAgent
 
 
-class QLearner:
+class QLearner(MultiAgent):
     """Per-agent deep Q-learning with an optional value mixer.
 
     Args:
@@ -80,7 +82,7 @@ class QLearner:
                  target_update_every: int = 0, n_step: int = 1, clip_targets: bool = False):
         if n_step < 1:
             raise ValueError(f"n_step must be at least 1, got {n_step}.")
-        self.n_agents, self.n_actions = env.n_agents, env.n_actions
+        self.env, self.n_agents, self.n_actions = env, env.n_agents, env.n_actions
         self.action_mask = torch.as_tensor(env.action_mask)
         self.q_net = q_net or AgentNetwork(env.n_agents, env.obs_dim, env.n_actions, make_body or mlp_factory(),
                                            make_comm(comm, env.n_agents, env.obs_dim, msg_dim))
@@ -105,7 +107,7 @@ class QLearner:
         frac = min(1.0, progress / self.eps_fraction) if self.eps_fraction > 0 else 1.0
         return self.eps_start + frac * (self.eps_end - self.eps_start)
 
-    def act(self, obs: np.ndarray, explore: bool, progress: float, rng: np.random.Generator | None) -> np.ndarray:
+    def _act(self, obs: np.ndarray, explore: bool, progress: float, rng: np.random.Generator | None) -> np.ndarray:
         self.q_net.train(explore)
         with torch.no_grad():
             q = masked(self.q_net(torch.as_tensor(obs)[None]), self.action_mask)[0]

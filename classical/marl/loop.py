@@ -2,7 +2,7 @@
 
 A learner is any object with
 
-- ``act(obs[N, D], explore: bool, progress: float, rng) -> actions[N]`` (``progress``
+- ``_act(obs[N, D], explore: bool, progress: float, rng) -> actions[N]`` (``progress``
   runs from 0 to 1 over the training budget, for exploration schedules);
 - ``update(batch: dict[str, Tensor]) -> dict[str, float]`` (losses to log);
 - ``on_policy: bool`` — off-policy learners get random minibatches from the replay
@@ -82,7 +82,7 @@ def train(env: JointEnv, learner, settings: LoopSettings, run: RunDir | None = N
         team_return, done, per_agent = 0.0, False, np.zeros(env.n_agents)
         while not done:
             progress = min(1.0, max(episode / settings.episodes, env_steps / budget_steps))
-            actions = learner.act(obs, explore=True, progress=progress, rng=rng)
+            actions = learner._act(obs, explore=True, progress=progress, rng=rng)
             next_obs, next_state, rewards, terminated, truncated = env.step(actions)
             buffer.add_step(obs, state, actions, rewards, next_obs, next_state, terminated, truncated)
             team_return += float(rewards.sum())
@@ -130,7 +130,7 @@ def evaluate(env: JointEnv, learner, episodes: int = 20, seed: int = 0, explore:
             team_return, done, steps, per_agent = 0.0, False, [], np.zeros(env.n_agents)
             while not done:
                 obs, _, rewards, terminated, truncated = env.step(
-                    learner.act(obs, explore=explore, progress=1.0, rng=rng))
+                    learner._act(obs, explore=explore, progress=1.0, rng=rng))
                 team_return += float(rewards.sum())
                 per_agent += rewards
                 done = terminated or truncated

@@ -27,6 +27,7 @@ from torch import nn
 from classical.marl.envs import JointEnv
 from classical.marl.networks import (AgentNetwork, BodyFactory, actor_and_critic, load_modules, masked, mlp,
                                      n_params, policy_act, save_modules, soft_update, with_agent_ids)
+from classical.rl.base import MultiAgent
 
 
 class AttentionCritic(nn.Module):
@@ -64,7 +65,7 @@ class AttentionCritic(nn.Module):
         return self.head(torch.cat([own, attended], dim=-1))
 
 
-class MAAC:
+class MAAC(MultiAgent):
     """Decentralised soft actors trained with a shared attention critic.
 
     Args:
@@ -80,7 +81,7 @@ class MAAC:
     def __init__(self, env: JointEnv, actor_lr: float = 1e-3, critic_lr: float = 1e-3, gamma: float = 0.95,
                  tau: float = 0.01, alpha: float = 0.01, make_body: BodyFactory | None = None, comm: str = "none",
                  msg_dim: int = 4, team_reward: bool = False, grad_clip: float = 10.0, critic_hidden: int = 64):
-        self.n_agents, self.n_actions = env.n_agents, env.n_actions
+        self.env, self.n_agents, self.n_actions = env, env.n_agents, env.n_actions
         self.action_mask = torch.as_tensor(env.action_mask)
         self.actor, self.critic, self.actor_opt, self.critic_opt = actor_and_critic(
             env, lambda: AttentionCritic(env.n_agents, env.obs_dim, env.n_actions, critic_hidden),
@@ -93,7 +94,7 @@ class MAAC:
     def n_params(self) -> int:
         return n_params(self.actor, self.critic)
 
-    def act(self, obs: np.ndarray, explore: bool, progress: float, rng) -> np.ndarray:
+    def _act(self, obs: np.ndarray, explore: bool, progress: float, rng) -> np.ndarray:
         return policy_act(self.actor, obs, self.action_mask, explore)
 
     def _sample(self, actor: AgentNetwork, obs: torch.Tensor):

@@ -11,8 +11,9 @@ critic's gradient reach the actor as in the continuous algorithm.
 
 >>> from classical.marl.envs import ParticleEnv, JointEnv
 >>> env = JointEnv(ParticleEnv(n_agents=2, max_steps=5))
->>> MADDPG(env).act(env.reset(seed=0)[0], explore=True, progress=0.0, rng=None).shape
-(2,)
+>>> actions, state = MADDPG(env).predict(env.env.reset(seed=0)[0])
+>>> sorted(actions), state
+(['agent_0', 'agent_1'], None)
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from torch import nn
 from classical.marl.envs import JointEnv
 from classical.marl.networks import (BodyFactory, CentralCritic, actor_and_critic, gumbel_softmax_hard,
                                      load_modules, masked, n_params, policy_act, save_modules, soft_update)
+from classical.rl.base import MultiAgent
 
 
-class MADDPG:
+class MADDPG(MultiAgent):
     """Multi-agent DDPG on discrete actions (parameters shared across agents, with agent ids).
 
     Args:
@@ -49,7 +51,7 @@ class MADDPG:
                  tau: float = 0.01, make_body: BodyFactory | None = None, comm: str = "none", msg_dim: int = 4,
                  team_reward: bool = False, logit_reg: float = 1e-3, grad_clip: float = 0.5,
                  critic_hidden: tuple[int, ...] = (64, 64)):
-        self.n_agents, self.n_actions = env.n_agents, env.n_actions
+        self.env, self.n_agents, self.n_actions = env, env.n_agents, env.n_actions
         self.action_mask = torch.as_tensor(env.action_mask)
         self.actor, self.critic, self.actor_opt, self.critic_opt = actor_and_critic(
             env, lambda: CentralCritic(env.n_agents, env.obs_dim, env.n_actions, critic_hidden),
@@ -62,7 +64,7 @@ class MADDPG:
     def n_params(self) -> int:
         return n_params(self.actor, self.critic)
 
-    def act(self, obs: np.ndarray, explore: bool, progress: float, rng) -> np.ndarray:
+    def _act(self, obs: np.ndarray, explore: bool, progress: float, rng) -> np.ndarray:
         return policy_act(self.actor, obs, self.action_mask, explore)
 
     def _one_hot(self, actions: torch.Tensor) -> torch.Tensor:

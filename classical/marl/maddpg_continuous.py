@@ -53,6 +53,7 @@ from classical.marl.networks import (
     soft_update,
     with_agent_ids,
 )
+from classical.rl.base import MultiAgent, load_multi_agent
 from classical.rl.models import build_model
 
 
@@ -96,14 +97,15 @@ class Config(TrainerConfig):
         return make_joint_env(env_id, env_kwargs)
 
 
-class ContinuousMADDPG:
+class ContinuousMADDPG(MultiAgent):
     """The learner: a shared tanh actor, one or two centralised critics, their targets.
 
     **Example**
 
     >>> env = make_joint_env("particle", {"n_agents": 2, "continuous_actions": True})
-    >>> ContinuousMADDPG(Config(), env).act(env.reset(seed=0)[0], explore=True, progress=0.0).shape
-    (2, 2)
+    >>> actions, _ = ContinuousMADDPG(Config(), env).predict(env.env.reset(seed=0)[0], deterministic=False)
+    >>> actions["agent_0"].shape
+    (2,)
     """
 
     on_policy = False
@@ -113,6 +115,7 @@ class ContinuousMADDPG:
             raise ValueError(f"continuous MADDPG needs Box actions; build {cfg.env_id} with "
                              "env_kwargs continuous_actions: true (or use classical.marl.train's maddpg).")
         self.cfg, self.env = cfg, env
+        self._record_origin("classical.marl.maddpg_continuous", cfg.model_dump(mode="json"))
         self.n_agents, self.action_dim, self.gamma = env.n_agents, env.action_dim, cfg.gamma
         self.team_reward = cfg.team_reward
         self.own = torch.as_tensor(env.action_mask, dtype=torch.float32)   # [N, A]: each agent's components
@@ -141,7 +144,7 @@ class ContinuousMADDPG:
         b, n, d = x.shape
         return torch.tanh(net(x.reshape(b * n, d))).reshape(b, n, -1) * self.own
 
-    def act(self, obs: np.ndarray, explore: bool, progress: float = 1.0, rng=None) -> np.ndarray:
+    def _act(self, obs: np.ndarray, explore: bool, progress: float = 1.0, rng=None) -> np.ndarray:
         with torch.no_grad():
             a = self.policy(torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
         if explore:
@@ -149,11 +152,6 @@ class ContinuousMADDPG:
             noise = (rng or np.random.default_rng()).normal(0.0, sigma, a.shape)
             a = np.clip(a + noise * self.own.numpy(), -1.0, 1.0)
         return a.astype(np.float32)
-
-    def predict(self, obs: dict, deterministic: bool = True) -> tuple[dict, None]:
-        """SB3-style: ``{agent: observation}`` -> ``({agent: action in [-1, 1]^A}, None)``."""
-        actions = self.act(self.env._stack(obs), explore=not deterministic)
-        return {a: actions[i] for i, a in enumerate(self.env.agents) if a in obs}, None
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         cfg = self.cfg
@@ -201,17 +199,6 @@ class ContinuousMADDPG:
         load_modules(self, state)
         self.updates = int(state.get("updates", 0))
 
-    def save(self, path) -> None:
-        torch.save({"config": self.cfg.model_dump(), "learner": self.state_dict()}, path)
-
-    @classmethod
-    def load(cls, path) -> ContinuousMADDPG:
-        saved = torch.load(path, weights_only=True)
-        cfg = Config(**saved["config"])
-        agent = cls(cfg, make_joint_env(cfg.env_id, cfg.env_kwargs))
-        agent.load_state_dict(saved["learner"])
-        return agent
-
 
 def run(cfg: Config, run_dir: RunDir) -> dict:
     """Train, checkpoint, evaluate the noise-free actors into ``eval.csv``; return the summary."""
@@ -234,3 +221,14 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
             "n_params": agent.n_params, "wall_seconds": wall_seconds,
             "coverage": float(np.mean([r["coverage"] for r in rows])),
             "collisions": float(np.mean([r["collisions"] for r in rows])), **agent_summary(rows)}
+
+
+def agent_from_config(config: dict) -> ContinuousMADDPG:
+    """The untrained learner of a run of ``config`` (a :class:`Config` as a dict), with its env."""
+    cfg = Config(**config)
+    return ContinuousMADDPG(cfg, make_joint_env(cfg.env_id, cfg.env_kwargs))
+
+
+def load_agent(run_dir, backend: str | None = None) -> ContinuousMADDPG:
+    """The trained learner of a run folder, ready to ``predict({agent: obs})`` (``qrl.load``)."""
+    return load_multi_agent(run_dir, agent_from_config, backend)

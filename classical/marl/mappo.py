@@ -30,7 +30,6 @@ The actor and critic are model specs (``{type: mlp, hidden: [64, 64]}`` or
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,6 +47,7 @@ from classical.marl.envs import JointEnv, make_joint_env
 from classical.marl.loop import evaluate
 from classical.marl.metrics import agent_returns, agent_summary
 from classical.marl.networks import masked, n_params
+from classical.rl.base import MultiAgent, load_multi_agent
 from classical.rl.models import build_model
 
 
@@ -87,7 +87,7 @@ class Config(TrainerConfig):
         return make_joint_env(env_id, env_kwargs)
 
 
-class MAPPO:
+class MAPPO(MultiAgent):
     """The MAPPO learner: actors, critic, value statistics and their optimiser.
 
     Args:
@@ -108,6 +108,7 @@ class MAPPO:
         self.cfg = cfg
         backend = cfg.backend if backend is None else backend  # the run's resolved backend (RunDir.backend)
         self.env = env or make_joint_env(cfg.env_id, cfg.env_kwargs)
+        self._record_origin("classical.marl.mappo", cfg.model_dump(mode="json"))
         e = self.env
         self.n_agents, self.n_actions, self.obs_dim, self.state_dim = e.n_agents, e.n_actions, e.obs_dim, e.state_dim
         self.action_mask = torch.as_tensor(e.action_mask)
@@ -143,19 +144,13 @@ class MAPPO:
         x = torch.cat([states[:, None].expand(-1, self.n_agents, -1), ids], dim=-1)
         return self.critic(x.reshape(b * self.n_agents, -1)).reshape(b, self.n_agents)
 
-    def act(self, obs: np.ndarray, explore: bool, progress: float = 1.0, rng=None) -> np.ndarray:
+    def _act(self, obs: np.ndarray, explore: bool, progress: float = 1.0, rng=None) -> np.ndarray:
         """Actions ``[N]`` for one joint observation ``[N, D]``: sampled when exploring, argmax otherwise."""
         with torch.no_grad():
             logits = self.logits(torch.as_tensor(obs, dtype=torch.float32)[None])[0]
         if explore:
             return torch.distributions.Categorical(logits=logits).sample().numpy()
         return logits.argmax(-1).numpy()
-
-    def predict(self, obs: dict, deterministic: bool = True) -> tuple[dict, None]:
-        """SB3-style: ``{agent: observation}`` -> ``({agent: action}, None)`` (greedy by default)."""
-        joint = self.env._stack(obs)
-        actions = self.act(joint, explore=not deterministic)
-        return {a: int(actions[i]) for i, a in enumerate(self.env.agents) if a in obs}, None
 
     # -- learning --------------------------------------------------------------
     def _denormalise(self, v: torch.Tensor) -> torch.Tensor:
@@ -231,16 +226,6 @@ class MAPPO:
         s = self.returns_stats
         s.mean, s.var, s.count = state["returns_stats"]
 
-    def save(self, path: str | Path) -> None:
-        torch.save({"config": self.cfg.model_dump(), "learner": self.state_dict()}, path)
-
-    @classmethod
-    def load(cls, path: str | Path) -> MAPPO:
-        saved = torch.load(path, weights_only=True)
-        agent = cls(Config(**saved["config"]))
-        agent.load_state_dict(saved["learner"])
-        return agent
-
 
 def collect_episodes(env: JointEnv, act, episodes: int, first_episode: int, seed: int) -> tuple[dict, list[dict]]:
     """Roll out ``episodes`` whole episodes with ``act(obs) -> actions``.
@@ -286,7 +271,7 @@ def run(cfg: Config, run_dir: RunDir, agent: MAPPO | None = None) -> dict:
     start = time.perf_counter() - wall
     while episode < max_episodes and env_steps < max_steps:
         n = int(min(cfg.episodes_per_update, max_episodes - episode))
-        batch, rows = collect_episodes(env, lambda o: agent.act(o, explore=True), n, episode, cfg.seed)
+        batch, rows = collect_episodes(env, lambda o: agent._act(o, explore=True), n, episode, cfg.seed)
         losses = agent.update(batch)
         updates += 1
         for row in rows:
@@ -310,3 +295,13 @@ def run(cfg: Config, run_dir: RunDir, agent: MAPPO | None = None) -> dict:
             "n_params": agent.n_params, "wall_seconds": wall_seconds,
             "coverage": float(np.mean([r["coverage"] for r in rows])),
             "collisions": float(np.mean([r["collisions"] for r in rows])), **agent_summary(rows)}
+
+
+def agent_from_config(config: dict) -> MAPPO:
+    """The untrained learner of a run of ``config`` (a :class:`Config` as a dict), with its env."""
+    return MAPPO(Config(**config))
+
+
+def load_agent(run_dir, backend: str | None = None) -> MAPPO:
+    """The trained learner of a run folder, ready to ``predict({agent: obs})`` (``qrl.load``)."""
+    return load_multi_agent(run_dir, agent_from_config, backend)

@@ -159,7 +159,7 @@ def message_goal_information(env, learner, episodes: int = 50, seed: int = 0) ->
             obs, _ = env.reset(seed=2 * 10**9 + seed * 10_007 + k)
             done = False
             while not done:
-                actions = learner.act(obs, explore=False, progress=1.0, rng=rng)
+                actions = learner._act(obs, explore=False, progress=1.0, rng=rng)
                 goals.append(int(np.argmax(obs[0, :3])))
                 said.append(int(actions[0]))
                 if channel is not None:

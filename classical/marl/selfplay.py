@@ -56,6 +56,7 @@ from classical.marl.envs import MOVES, JointEnv, make_joint_env
 from classical.marl.games import exploitability, selfplay_equilibrium
 from classical.marl.loop import EVAL_SEED_BASE
 from classical.marl.metrics import team_of
+from classical.rl.base import MultiAgent, load_multi_agent
 from classical.rl.models import build_model
 
 
@@ -186,7 +187,7 @@ def _oracle(cfg: Config, env: JointEnv, players, populations, meta, player: int,
         opponent = populations[1 - player][rng.choice(len(meta[1 - player]), p=meta[1 - player])]
 
         def act(obs, opponent=opponent):
-            actions = learner.act(obs, explore=True)
+            actions = learner._act(obs, explore=True)
             for i, a in opponent.act(obs, True, rng).items():
                 actions[i] = a
             return actions
@@ -278,6 +279,8 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
             point.update({k: v for k, v in during.items() if k.endswith("win_rate")})
         curve.append(point)
     wall = time.perf_counter() - start
+    agent = PSROAgent(cfg, env, populations, meta)
+    run_dir.save_checkpoint({"learner": agent.state_dict(), "episodes": episodes, "env_steps": env_steps})
     rows, summary = evaluate_populations(cfg, env, players, populations, meta)
     run_dir.write_eval(rows)
     run_dir.write_eval(curve, name="psro.csv")
@@ -320,3 +323,54 @@ def evaluate_populations(cfg: Config, env, players, populations, meta,
             summary[f"player{me}_vs_{name}_win_rate_ci"] = [round(rate.low, 4), round(rate.high, 4)]
     summary["eval_return_mean"] = summary["player0_vs_random_payoff"]
     return rows, summary
+
+
+class PSROAgent(MultiAgent):
+    """What self-play leaves: each player's meta-strategy mixture over its population, as one agent.
+
+    ``predict`` with ``deterministic=True`` lets each player use its most probable population
+    policy, acting greedily; otherwise each call draws a policy from the meta-strategy and samples
+    its actions.
+    """
+
+    def __init__(self, cfg: Config, env: JointEnv | None = None, populations: list[list[Policy]] | None = None,
+                 meta: list[np.ndarray] | None = None):
+        self.cfg, self.env = cfg, env or make_joint_env(cfg.env_id, cfg.env_kwargs)
+        self.players = player_agents(self.env)
+        self.populations = populations or [[], []]
+        self.meta = [np.asarray(m, dtype=np.float64) for m in meta] if meta is not None else [np.ones(0)] * 2
+        self._record_origin("classical.marl.selfplay", cfg.model_dump(mode="json"))
+
+    def _act(self, obs: np.ndarray, explore: bool, progress: float, rng) -> np.ndarray:
+        actions = np.zeros(self.env.n_agents, dtype=np.int64)
+        for p in (0, 1):
+            k = rng.choice(len(self.meta[p]), p=self.meta[p]) if explore else int(np.argmax(self.meta[p]))
+            for i, a in self.populations[p][k].act(obs, explore, rng).items():
+                actions[i] = a
+        return actions
+
+    def state_dict(self) -> dict:
+        return {"meta": [m.tolist() for m in self.meta],
+                "populations": [[pol.state_dict() for pol in pop] for pop in self.populations]}
+
+    def load_state_dict(self, state: dict) -> None:
+        env, cfg = self.env, self.cfg
+        self.meta = [np.asarray(m, dtype=np.float64) for m in state["meta"]]
+        self.populations = [[], []]
+        for p, saved in enumerate(state["populations"]):
+            for weights in saved:
+                agents = self.players[p]
+                policy = Policy([build_model(cfg.actor, "policy", env.obs_dim, env.n_actions, cfg.backend)
+                                 for _ in agents], agents, [env.obs_dims[i] for i in agents], env.n_actions)
+                policy.load_state_dict(weights)
+                self.populations[p].append(policy)
+
+
+def agent_from_config(config: dict) -> PSROAgent:
+    """An empty self-play agent for ``config`` (a :class:`Config` as a dict); ``load_state_dict`` fills it."""
+    return PSROAgent(Config(**config))
+
+
+def load_agent(run_dir, backend: str | None = None) -> PSROAgent:
+    """The meta-strategy mixtures a self-play run ended with, ready to ``predict({agent: obs})`` (``qrl.load``)."""
+    return load_multi_agent(run_dir, agent_from_config, backend)

@@ -33,6 +33,7 @@ from classical.marl.metrics import agent_summary, message_goal_information
 from classical.marl.networks import BodyFactory, mlp_factory
 from classical.marl.qmix import make_qmix
 from classical.marl.vdn import make_vdn
+from classical.rl.base import load_multi_agent
 
 ALGOS = ("iql", "vdn", "qmix", "maddpg", "maac", "coma")
 STOCHASTIC_POLICY_ALGOS = ("maddpg", "maac", "coma")
@@ -140,6 +141,25 @@ def build_learner(cfg: Config, env: JointEnv, make_body: BodyFactory | None = No
     return COMA(env, actor_lr=actor_lr, critic_lr=critic_lr, **common)
 
 
+def agent_from_config(config: dict, make_body: BodyFactory | None = None, make_q_net=None):
+    """The untrained learner a run of ``config`` (a :class:`Config` as a dict) starts from, with its env.
+
+    It remembers ``algo`` and ``config``, so ``learner.save(path)`` / ``type(learner).load(path)``
+    rebuild it in a fresh interpreter (the contract of :class:`classical.rl.base.MultiAgent`).
+    """
+    cfg = Config(**config)
+    env = build_env(cfg)
+    learner = build_learner(cfg, env, make_body, make_q_net(env) if make_q_net else None)
+    learner._record_origin("classical.marl.train", config)
+    learner.settings = loop_settings(cfg)
+    return learner
+
+
+def load_agent(run_dir, backend: str | None = None):
+    """The trained learner of a run folder, ready to ``predict({agent: obs})`` (``qrl.load``)."""
+    return load_multi_agent(run_dir, agent_from_config, backend)
+
+
 def loop_settings(cfg: Config) -> LoopSettings:
     return LoopSettings(episodes=cfg.episodes or 10**12, max_env_steps=cfg.total_env_steps, batch_size=cfg.batch_size,
                         buffer_size=cfg.buffer_size, warmup_steps=cfg.warmup_steps, train_every=cfg.train_every,
@@ -147,16 +167,18 @@ def loop_settings(cfg: Config) -> LoopSettings:
                         seed=cfg.seed)
 
 
-def run(cfg: Config, run: RunDir, make_body: BodyFactory | None = None, make_q_net=None) -> dict:
+def run(cfg: Config, run: RunDir, learner=None) -> dict:
     """Train, checkpoint, plot ``curve.png``, evaluate greedily into ``eval.csv``; return a summary.
 
-    ``make_body`` / ``make_q_net(env)`` let ``hybrid.marl_quantum`` put circuits in the agents.
+    ``learner``: one built by :func:`agent_from_config` with other networks (``hybrid.marl_quantum``
+    puts circuits in the agents), seeded by the caller; default: the config's own.
     """
     torch.set_num_threads(1)
-    seed_everything(cfg.seed)              # the networks' initial weights
-    env = build_env(cfg)
-    learner = build_learner(cfg, env, make_body, make_q_net(env) if make_q_net else None)
-    out = train(env, learner, loop_settings(cfg), run)
+    if learner is None:
+        seed_everything(cfg.seed)              # the networks' initial weights
+        learner = agent_from_config(cfg.model_dump(mode="json"))
+    env = learner.env
+    out = train(env, learner, learner.settings, run)
     run.plot_curve(x="episode", y="return", title=f"{cfg.algo_name} on {cfg.env_id}")
     rows = evaluate(env, learner, cfg.eval_episodes, seed=cfg.seed)
     run.write_eval(rows)

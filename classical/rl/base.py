@@ -13,7 +13,12 @@ Every learner in the repository follows the Stable-Baselines3 surface:
 :class:`Agent` is a small base class for :class:`~classical.rl.reinforce.Reinforce`,
 :class:`~classical.rl.dqn.DQN` and :class:`~classical.rl.ppo.PPO`. Each algorithm
 reads top to bottom in its own file (acting, the update, one step of learning);
-the loop around that step lives here once.
+the loop around that step lives here once. :class:`MultiAgent` is the same surface
+for the learners of ``classical.marl``, which act on a joint observation array.
+
+Every trainer module (the ``algo`` of a preset) also offers
+``load_agent(run_dir, backend=None)``: the agent a run trained, which ``qrl.load`` returns.
+:func:`run_checkpoint` reads what it needs from the run folder.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ import numpy as np
 import torch
 from pydantic import BaseModel
 
+from classical.common.config import ConfigError, load_yaml, resolve_algo
 from classical.common.progress import Progress
 from classical.common.rollouts import evaluate_policy, make_env
-from classical.common.rundir import load_checkpoint_file, save_checkpoint_file
+from classical.common.rundir import load_checkpoint_file, save_checkpoint_file, strip_provenance
 from classical.common.seeding import rng_state, set_rng_state
 from classical.common.training import InterruptFlag, budget_spent, reached_target, rebuild_agent
 
@@ -171,3 +177,80 @@ class Agent:
         """The trained agent of a run directory, optionally on another backend (for ``qrl evaluate``)."""
         state = load_checkpoint_file(Path(run_dir) / "checkpoint.pt")
         return rebuild_agent(state, lambda c: cls(cls.Config(**c)), backend, **device_overrides)
+
+
+def run_checkpoint(run_dir: str | Path, backend: str | None = None) -> tuple[dict, dict]:
+    """``(config, state)`` of a run folder: the trainer config its checkpoint recorded (without ``algo``;
+    ``backend`` replaced when given) and the checkpoint itself."""
+    path = Path(run_dir) / "checkpoint.pt"
+    state = load_checkpoint_file(path)
+    if "_config" in state:
+        config = state["_config"]
+    elif (Path(run_dir) / "config.yaml").is_file():
+        config = strip_provenance(load_yaml(Path(run_dir) / "config.yaml"))
+    else:
+        raise ConfigError(f"{path}: the checkpoint records no config and there is no config.yaml beside it.")
+    config = {k: v for k, v in config.items() if k != "algo"}
+    if backend is not None:
+        if "backend" not in config:
+            raise ConfigError(f"{run_dir}: this run has no circuits, so it cannot run on backend {backend!r}; "
+                              "drop the backend.")
+        config["backend"] = backend
+    return config, state
+
+
+class MultiAgent:
+    """The agent contract for multi-agent learners that act on a :class:`~classical.marl.envs.JointEnv`.
+
+    A learner sets ``self.env`` (its JointEnv) and implements ``_act(obs[N, D], explore,
+    progress, rng) -> actions[N]`` (the array form the training loop uses), ``state_dict``
+    and ``load_state_dict``. The trainer that builds it records itself with
+    :meth:`_record_origin` (its ``algo`` module and config), which is what :meth:`load`
+    rebuilds the learner from. That module offers ``agent_from_config(config) -> learner``.
+    """
+
+    env = None
+    _origin: tuple[str, dict] | None = None
+
+    def _record_origin(self, algo: str, config: dict) -> None:
+        self._origin = (algo, dict(config))
+
+    def _act(self, obs: np.ndarray, explore: bool, progress: float, rng) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, obs: dict, deterministic: bool = True) -> tuple[dict, None]:
+        """``{agent: observation}`` -> ``({agent: action}, None)``; greedy by default.
+
+        Actions are what the PettingZoo env's ``step`` takes: an ``int`` for a discrete agent,
+        a float32 array within the agent's Box bounds for a continuous one.
+        """
+        joint = self.env._stack(obs)
+        rng = getattr(self, "_predict_rng", None) or np.random.default_rng()
+        self._predict_rng = rng
+        actions = self._act(joint, explore=not deterministic, progress=1.0, rng=rng)
+        return {a: self.env._action(i, actions[i]) for i, a in enumerate(self.env.agents) if a in obs}, None
+
+    def save(self, path: str | Path) -> None:
+        if self._origin is None:
+            raise ValueError(f"this {type(self).__name__} was built outside a trainer, so it cannot be rebuilt from "
+                             "a file; build it with the trainer's agent_from_config(config).")
+        algo, config = self._origin
+        save_checkpoint_file(path, {"algo": algo, "config": config, "learner": self.state_dict()})
+
+    @classmethod
+    def load(cls, path: str | Path):
+        """Rebuild a learner from :meth:`save` output, in any interpreter."""
+        state = load_checkpoint_file(path)
+        if "algo" not in state or "learner" not in state:
+            raise ConfigError(f"{path}: not a saved multi-agent learner (no 'algo'/'learner' entries).")
+        agent = resolve_algo(state["algo"]).agent_from_config(state["config"])
+        agent.load_state_dict(state["learner"])
+        return agent
+
+
+def load_multi_agent(run_dir: str | Path, make, backend: str | None = None):
+    """The learner of a multi-agent run folder: ``make(config)`` rebuilt, the checkpoint's ``learner`` loaded."""
+    config, state = run_checkpoint(run_dir, backend)
+    agent = make(config)
+    agent.load_state_dict(state["learner"])
+    return agent

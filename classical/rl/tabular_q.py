@@ -100,8 +100,8 @@ class TabularAgent(Agent):
     # -- the shared loop ------------------------------------------------------------
     def predict(self, obs, deterministic: bool = True):
         states = np.asarray(obs, dtype=int).reshape(-1)
-        acts = [self.greedy(int(s)) if deterministic else self.act(int(s)) for s in states]
-        return np.asarray(acts, dtype=int), None
+        acts = np.asarray([self.greedy(int(s)) if deterministic else self.act(int(s)) for s in states], dtype=int)
+        return (acts[0] if np.ndim(obs) == 0 else acts), None   # one state gives one action, as in SB3
 
     @property
     def solved(self) -> bool:

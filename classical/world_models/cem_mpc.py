@@ -29,9 +29,10 @@ from torch import nn
 from classical.common.buffers import ReplayBuffer
 from classical.common.config import TrainerConfig
 from classical.common.rollouts import discounted_returns
-from classical.common.rundir import RunDir
+from classical.common.rundir import RunDir, load_checkpoint_file, save_checkpoint_file
 from classical.common.seeding import episode_seed, rng_state, seed_everything, set_rng_state
-from classical.common.training import adam_per_group, budget_spent, lr_for
+from classical.common.training import adam_per_group, budget_spent, lr_for, rebuild_agent
+from classical.rl.base import run_checkpoint
 from classical.rl.models import build_model
 from classical.world_models.cem import CEMPlanner
 from classical.world_models.dynamics import DynamicsModel, Normaliser
@@ -131,27 +132,90 @@ def _episode(env, planner: CEMPlanner | None, seed: int, rng: np.random.Generato
     return total, steps, ms
 
 
+class CEMAgent:
+    """The learned model (and terminal value) with the CEM planner: model-predictive control as an agent.
+
+    ``predict(obs, state=None)`` plans from ``obs`` and returns the plan's first action and, as
+    the recurrent ``state``, the rest of the plan, which warm-starts the next call (pass None at
+    an episode's start).
+
+    **Example**
+
+    >>> agent = CEMAgent(Config(n_candidates=20, n_elites=4, n_iters=2, horizon=3))
+    >>> action, plan = agent.predict(np.zeros(3, np.float32))
+    >>> action.shape, tuple(plan.shape)
+    ((1,), (1, 3, 1))
+    """
+
+    def __init__(self, cfg: Config, env=None, backend=None):
+        self.cfg = cfg
+        env = env or make_env(cfg.env_id, **cfg.env_kwargs)
+        self.obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+        self.model = DynamicsModel(self.obs_dim, act_dim, cfg.hidden, ensemble_size=cfg.ensemble_size)
+        self.value = None
+        if cfg.critic is not None:
+            backend = cfg.backend if backend is None else backend   # a run's resolved backend
+            self.value = TerminalValue(build_model(cfg.critic, "value", self.obs_dim, 1, backend=backend),
+                                       self.obs_dim)
+        reward_fn = known_reward_fn(cfg.env_id) if cfg.reward == "known" else None
+        self.planner = CEMPlanner(self.model.step_fn(reward_fn), env.action_space.low, env.action_space.high,
+                                  cfg.horizon, cfg.n_candidates, cfg.n_elites, cfg.n_iters, cfg.gamma,
+                                  seed=cfg.seed)
+
+    @torch.no_grad()
+    def predict(self, obs, state: torch.Tensor | None = None,
+                deterministic: bool = True) -> tuple[np.ndarray, torch.Tensor]:
+        """The first planned action for ``obs`` (one observation or a batch) and the plan as the next state."""
+        single = np.ndim(obs) == 1
+        x = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(-1, self.obs_dim)
+        self.planner.reset()
+        if state is not None:
+            self.planner._plan = state
+        action = self.planner.act(x).numpy()
+        return (action[0] if single else action), self.planner._plan
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(),
+                **({"value": self.value.state_dict()} if self.value is not None else {})}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        if self.value is not None:
+            self.value.load_state_dict(state["value"])
+            fitted = bool(state.get("value_data", {"obs": [None]})["obs"])
+            self.planner.terminal_value = self.value if fitted else None
+
+    def save(self, path) -> None:
+        save_checkpoint_file(path, {"config": self.cfg.model_dump(), **self.state_dict()})
+
+    @classmethod
+    def load(cls, path, **overrides) -> CEMAgent:
+        """Rebuild a saved agent in a fresh interpreter (``overrides`` change config fields)."""
+        return rebuild_agent(load_checkpoint_file(path), lambda c: cls(Config(**{**c, **overrides})))
+
+
+def load_agent(run_dir, backend: str | None = None) -> CEMAgent:
+    """The model-predictive controller a run trained, ready to ``predict`` (``qrl.load``)."""
+    config, state = run_checkpoint(run_dir, backend)
+    agent = CEMAgent(Config(**config))
+    agent.load_state_dict(state)
+    return agent
+
+
 def run(cfg: Config, run: RunDir) -> dict:
     """Train CEM-MPC within the budget, then evaluate ``cfg.eval_episodes`` episodes."""
     torch.set_num_threads(1)
     rng = seed_everything(cfg.seed)
     start_time = time.perf_counter()
     env = make_env(cfg.env_id, **cfg.env_kwargs)
-    obs_dim = env.observation_space.shape[0]
-    act_dim = env.action_space.shape[0]
-    model = DynamicsModel(obs_dim, act_dim, cfg.hidden, ensemble_size=cfg.ensemble_size)
+    agent = CEMAgent(cfg, env, run.backend)
+    model, value, planner = agent.model, agent.value, agent.planner
     optimizer = torch.optim.Adam(model.parameters(), lr=lr_for(cfg.lr, "model"))
     buffer = ReplayBuffer(cfg.total_env_steps or 1_000_000)
-    reward_fn = known_reward_fn(cfg.env_id) if cfg.reward == "known" else None
-    value = value_opt = None
+    value_opt = None
     value_data: dict[str, list] = {"obs": [], "target": []}
-    if cfg.critic is not None:
-        value = TerminalValue(build_model(cfg.critic, "value", obs_dim, 1,
-                                           backend=cfg.backend if run.backend is None else run.backend), obs_dim)
+    if value is not None:
         value_opt = adam_per_group(value.net, cfg.lr, net="critic")
-    planner = CEMPlanner(model.step_fn(reward_fn), env.action_space.low, env.action_space.high,
-                         cfg.horizon, cfg.n_candidates, cfg.n_elites, cfg.n_iters, cfg.gamma,
-                         seed=cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     env_steps, episode, since_fit, loss = 0, 0, 0, float("nan")
 

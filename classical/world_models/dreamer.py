@@ -31,9 +31,10 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from classical.common.config import TrainerConfig
-from classical.common.rundir import RunDir
+from classical.common.rundir import RunDir, load_checkpoint_file, save_checkpoint_file
 from classical.common.seeding import episode_seed, rng_state, seed_everything, set_rng_state
 from classical.common.training import budget_spent, lr_for
+from classical.rl.base import run_checkpoint
 from classical.rl.models import build_model
 from classical.world_models.envs import eval_start_seed, make_env
 from classical.world_models.rssm import LatentState, stack_states
@@ -186,6 +187,44 @@ class DreamerAgent(nn.Module):
         for p, tp in zip(self.critic.parameters(), self.target_critic.parameters()):
             tp.lerp_(p, self.cfg.target_tau)
 
+    # -- the agent contract (classical/rl/base.py) ---------------------------------
+    def predict(self, obs, state: tuple | None = None, deterministic: bool = True) -> tuple[np.ndarray, tuple | None]:
+        """The action for one observation, and the next recurrent state.
+
+        A latent actor filters ``obs`` into the RSSM state: ``state`` is ``(latent, previous
+        action)``, None at an episode's start. An observation actor is memoryless (state None).
+        The filter samples the posterior latent; a deterministic call draws it from a generator
+        seeded with ``cfg.seed`` (the global torch RNG is left as it was), so it is reproducible.
+        """
+        if not deterministic:
+            return self._act(obs, state, deterministic)
+        with torch.random.fork_rng():
+            torch.manual_seed(self.cfg.seed)
+            return self._act(obs, state, deterministic)
+
+    @torch.no_grad()
+    def _act(self, obs, state: tuple | None, deterministic: bool) -> tuple[np.ndarray, tuple | None]:
+        x = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(1, -1)
+        if self.cfg.actor_input == "obs":
+            action, _ = self.actor(x, deterministic)
+            return action[0].numpy(), None
+        latent, prev = state if state is not None else (self.wm.rssm.initial(1),
+                                                        torch.zeros(1, self.actor.centre.shape[0]))
+        latent, _ = self.wm.rssm.obs_step(latent, prev, self.wm.encoder(x))
+        action, _ = self.actor(latent.feature, deterministic)
+        return action[0].numpy(), (latent, action)
+
+    def save(self, path) -> None:
+        save_checkpoint_file(path, {"config": self.cfg.model_dump(), "agent": self.state_dict()})
+
+    @classmethod
+    def load(cls, path, **overrides) -> DreamerAgent:
+        """Rebuild a saved agent in a fresh interpreter (``overrides`` change config fields)."""
+        state = load_checkpoint_file(path)
+        agent = agent_for_task(Config(**{**state["config"], **overrides}))
+        agent.load_state_dict(state["agent"])
+        return agent
+
 
 def build_agent(cfg: Config, obs_dim: int, action_dim: int, low, high, backend: Any = None) -> DreamerAgent:
     """The world model, actor and critic; ``backend`` (default ``cfg.backend``) is where a circuit actor runs."""
@@ -197,27 +236,33 @@ def build_agent(cfg: Config, obs_dim: int, action_dim: int, low, high, backend: 
     return DreamerAgent(wm, GaussianActor(net, low, high), cfg)
 
 
+def agent_for_task(cfg: Config) -> DreamerAgent:
+    """An untrained agent sized for ``cfg``'s environment."""
+    env = make_env(cfg.env_id, **cfg.env_kwargs)
+    space = env.action_space
+    return build_agent(cfg, env.observation_space.shape[0], space.shape[0], space.low, space.high)
+
+
+def load_agent(run_dir, backend: str | None = None) -> DreamerAgent:
+    """The trained agent of a run folder, ready to ``predict(obs, state)`` (``qrl.load``)."""
+    config, state = run_checkpoint(run_dir, backend)
+    agent = agent_for_task(Config(**config))
+    agent.load_state_dict(state["agent"])
+    return agent
+
+
 class _Controller:
-    """Acts in the real environment: filters the latent state (latent actor) or reads the obs."""
+    """Acts in the real environment, carrying the agent's recurrent state (latents sampled from the global RNG)."""
 
     def __init__(self, agent: DreamerAgent, action_dim: int):
-        self.agent, self.action_dim = agent, action_dim
-        self.state: LatentState | None = None
-        self.prev_action = torch.zeros(1, action_dim)
+        self.agent, self.state = agent, None
 
     def reset(self) -> None:
-        self.state, self.prev_action = self.agent.wm.rssm.initial(1), torch.zeros(1, self.action_dim)
+        self.state = None
 
-    @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
-        x = torch.as_tensor(obs, dtype=torch.float32)[None]
-        if self.agent.cfg.actor_input == "obs":
-            action, _ = self.agent.actor(x, deterministic)
-        else:
-            self.state, _ = self.agent.wm.rssm.obs_step(self.state, self.prev_action, self.agent.wm.encoder(x))
-            action, _ = self.agent.actor(self.state.feature, deterministic)
-        self.prev_action = action
-        return action[0].numpy()
+        action, self.state = self.agent._act(obs, self.state, deterministic)
+        return action
 
 
 def run(cfg: Config, run: RunDir) -> dict:

@@ -24,6 +24,7 @@ order one and does not swamp the policy gradient in the layers both share.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -33,9 +34,10 @@ from pydantic import Field
 from torch import nn
 
 from classical.common.config import TrainerConfig
-from classical.common.rundir import RunDir
+from classical.common.rundir import RunDir, load_checkpoint_file, save_checkpoint_file
 from classical.common.seeding import episode_seed, rng_state, seed_everything, set_rng_state
 from classical.common.training import budget_spent, lr_for
+from classical.rl.base import run_checkpoint
 from classical.world_models.dynamics import DynamicsModel
 from classical.world_models.envs import eval_start_seed, make_env
 from classical.world_models.world_model import mlp
@@ -100,7 +102,7 @@ class I2A(nn.Module):
 
     def __init__(self, env_model: DynamicsModel, obs_dim: int, action_dim: int, low, high, cfg: Config):
         super().__init__()
-        self.env_model, self.cfg = env_model, cfg
+        self.env_model, self.cfg, self.obs_dim = env_model, cfg, obs_dim
         self.low, self.high = float(np.min(low)), float(np.max(high))
         self.rollout_policy = GaussianHead(obs_dim, action_dim, cfg.width, self.low, self.high)
         self.encoder = nn.GRU(obs_dim + 1, cfg.code_dim)
@@ -131,6 +133,33 @@ class I2A(nn.Module):
         return self.policy(joint), self.value(joint).squeeze(-1) * self.return_scale
 
     @torch.no_grad()
+    def predict(self, obs, deterministic: bool = True) -> tuple[np.ndarray, None]:
+        """The policy's mean action (``deterministic``) or a sample, clipped to the bounds.
+
+        The imagined rollouts sample the rollout policy; a deterministic call draws them from a
+        generator seeded with ``cfg.seed`` (the global torch RNG is left as it was).
+        """
+        single = np.ndim(obs) == 1
+        x = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(-1, self.obs_dim)
+        with torch.random.fork_rng() if deterministic else contextlib.nullcontext():
+            if deterministic:
+                torch.manual_seed(self.cfg.seed)
+            dist, _ = self(x)
+        action = (dist.mean if deterministic else dist.sample()).clamp(self.low, self.high).numpy()
+        return (action[0] if single else action), None
+
+    def save(self, path) -> None:
+        save_checkpoint_file(path, {"config": self.cfg.model_dump(), "agent": self.state_dict()})
+
+    @classmethod
+    def load(cls, path, **overrides) -> I2A:
+        """Rebuild a saved agent in a fresh interpreter (``overrides`` change config fields)."""
+        state = load_checkpoint_file(path)
+        agent = agent_for_task(Config(**{**state["config"], **overrides}))
+        agent.load_state_dict(state["agent"])
+        return agent
+
+    @torch.no_grad()
     def rescale_value(self, returns: torch.Tensor, rate: float = 0.1) -> torch.Tensor:
         """Move ``return_scale`` towards the mean |return| and return the new scale.
 
@@ -157,6 +186,22 @@ def gae(rewards: np.ndarray, values: np.ndarray, last_value: float, gamma: float
     return adv
 
 
+def agent_for_task(cfg: Config, env=None) -> I2A:
+    """An untrained agent (with its untrained environment model) sized for ``cfg``'s environment."""
+    env = env or make_env(cfg.env_id, **cfg.env_kwargs)
+    obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    env_model = DynamicsModel(obs_dim, action_dim, hidden=cfg.width)
+    return I2A(env_model, obs_dim, action_dim, env.action_space.low, env.action_space.high, cfg)
+
+
+def load_agent(run_dir, backend: str | None = None) -> I2A:
+    """The trained agent of a run folder, ready to ``predict`` (``qrl.load``)."""
+    config, state = run_checkpoint(run_dir, backend)
+    agent = agent_for_task(Config(**config))
+    agent.load_state_dict(state["agent"])
+    return agent
+
+
 def run(cfg: Config, run: RunDir) -> dict:
     """Train I2A within the budget (real steps and/or episodes), then evaluate its mean action."""
     torch.set_num_threads(1)
@@ -165,8 +210,8 @@ def run(cfg: Config, run: RunDir) -> dict:
     env = make_env(cfg.env_id, **cfg.env_kwargs)
     obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
     low, high = env.action_space.low, env.action_space.high
-    env_model = DynamicsModel(obs_dim, action_dim, hidden=cfg.width)
-    agent = I2A(env_model, obs_dim, action_dim, low, high, cfg)
+    agent = agent_for_task(cfg, env)
+    env_model = agent.env_model
     agent_params = [p for n, p in agent.named_parameters() if not n.startswith(("env_model", "rollout_policy"))]
     opt = torch.optim.Adam(agent_params, lr=lr_for(cfg.lr, "agent"))
     rollout_opt = torch.optim.Adam(agent.rollout_policy.parameters(), lr=lr_for(cfg.lr, "rollout_policy"))

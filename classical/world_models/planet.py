@@ -24,6 +24,7 @@ Run with ``qrl train --config configs/pendulum_planet.yaml``.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -34,7 +35,7 @@ from pydantic import Field
 from torch import nn
 
 from classical.common.config import TrainerConfig
-from classical.common.rundir import RunDir
+from classical.common.rundir import RunDir, load_checkpoint_file, save_checkpoint_file
 from classical.common.seeding import episode_seed, seed_everything
 from classical.common.training import lr_for
 from classical.world_models.cem import CEMPlanner
@@ -144,14 +145,13 @@ def build_world_model(cfg: Config, obs_dim: int, action_dim: int) -> WorldModel:
 class PlaNetAgent:
     """Latent-space CEM planner around a world model, with an SB3-like surface.
 
-    ``predict`` filters the latent state with each new observation, so it is stateful:
-    call :meth:`reset` at the start of every episode.
+    ``predict(obs, state)`` filters the latent state with each new observation: it returns the
+    next recurrent state, which the following call takes (None at an episode's start).
 
     **Example**
 
     >>> agent = PlaNetAgent(Config(n_candidates=20, n_elites=4, n_iters=2, horizon=3))
-    >>> agent.reset()
-    >>> action, _ = agent.predict(np.zeros(3, np.float32))
+    >>> action, state = agent.predict(np.zeros(3, np.float32))
     >>> action.shape, bool(np.all(np.abs(action) <= 2.0))
     ((1,), True)
     """
@@ -183,28 +183,48 @@ class PlaNetAgent:
         self.prev_action = torch.zeros(1, self.action_dim)
         self.planner.reset()
 
+    def predict(self, obs, state: tuple | None = None, deterministic: bool = True) -> tuple[np.ndarray, tuple]:
+        """The planned action for ``obs`` and the next recurrent state ``(latent, action, plan)``.
+
+        Pass ``state=None`` at an episode's start. A deterministic call is reproducible: the
+        posterior latent and the planner's candidates come from generators seeded with
+        ``cfg.seed`` (the global torch RNG is left as it was).
+        """
+        if state is None:
+            self.reset()
+        else:
+            self.state, self.prev_action, self.planner._plan = state
+        if deterministic:
+            self.planner.generator.manual_seed(self.cfg.seed)
+            with torch.random.fork_rng():
+                torch.manual_seed(self.cfg.seed)
+                action = self._act(obs)
+        else:
+            action = self._act(obs, deterministic=False)
+        return action, (self.state, self.prev_action, self.planner._plan)
+
     @torch.no_grad()
-    def predict(self, obs, deterministic: bool = True, noise: float = 0.0,
-                generator: np.random.Generator | None = None) -> tuple[np.ndarray, None]:
-        """Filter ``obs`` into the latent state, plan, and return the first action (bounded)."""
+    def _act(self, obs, deterministic: bool = True, noise: float = 0.0,
+             generator: np.random.Generator | None = None) -> np.ndarray:
+        """Filter ``obs`` into the latent state kept here, plan, and return the first action (bounded)."""
         self.state, _ = self.wm.rssm.obs_step(self.state, self.prev_action, self.wm.encoder(self.normalise(obs)))
         action = self.planner.act((self.state.h, self.state.z))[0].numpy()
         if not deterministic and noise > 0:
             action = action + noise * (generator or np.random.default_rng()).standard_normal(action.shape)
         action = np.clip(action, self.low, self.high).astype(np.float32)
         self.prev_action = torch.as_tensor(action)[None]
-        return action, None
+        return action
 
     def state_dict(self) -> dict:
         return {"config": self.cfg.model_dump(), "world_model": self.wm.state_dict()}
 
     def save(self, path) -> None:
-        torch.save(self.state_dict(), path)
+        save_checkpoint_file(path, self.state_dict())
 
     @classmethod
     def load(cls, path, **overrides) -> PlaNetAgent:
         """Rebuild a saved agent in a fresh interpreter."""
-        state = torch.load(path, weights_only=True)
+        state = load_checkpoint_file(path)
         agent = cls(Config(**{**state["config"], **overrides}))
         agent.wm.load_state_dict(state["world_model"])
         return agent
@@ -228,8 +248,7 @@ def play_episode(agent: PlaNetAgent | None, env: gym.Env, seed: int, cfg: Config
         if agent is None:
             action = rng.uniform(env.action_space.low, env.action_space.high).astype(np.float32)
         else:
-            action, _ = agent.predict(obs, deterministic=not explore, noise=cfg.exploration_noise,
-                                      generator=rng)
+            action = agent._act(obs, deterministic=not explore, noise=cfg.exploration_noise, generator=rng)
         reward = 0.0
         for _ in range(cfg.action_repeat):
             obs, r, terminated, truncated, _ = env.step(action)
@@ -293,3 +312,9 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
             "eval_return_mean": float(np.mean([r["return"] for r in rows])) if rows else None,
             "n_params": sum(p.numel() for p in agent.wm.parameters()),
             "wall_seconds": time.perf_counter() - start}
+
+
+def load_agent(run_dir, backend: str | None = None) -> PlaNetAgent:
+    """The trained planner of a run folder, ready to ``predict`` (``qrl.load``; call ``reset`` per episode)."""
+    return PlaNetAgent.load(Path(run_dir) / "checkpoint.pt",
+                                 **({"backend": backend} if backend is not None else {}))

@@ -372,3 +372,8 @@ def run(cfg: Config, run: RunDir) -> dict:
             summary |= {"solved": rate <= CLASSICAL_BOUND + 3 * se,
                         "solved_criterion": "evaluation win rate <= 0.75 + 3 standard errors (Bell bound)"}
     return summary
+
+
+def load_agent(run_dir, backend: str | None = None) -> CHSHAgent:
+    """The trained players of a run folder, ready to ``predict({player: question})`` (``qrl.load``)."""
+    return CHSHAgent.load(Path(run_dir) / "checkpoint.pt", backend)

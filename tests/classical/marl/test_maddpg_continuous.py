@@ -21,9 +21,9 @@ def test_mpe_spread_actions_are_tanh_bounded_and_noise_stays_in_range():
     env = make_joint_env("simple_spread", {"N": 3, "max_cycles": 5, "continuous_actions": True})
     agent = cm.ContinuousMADDPG(cm.Config(), env)
     obs, _ = env.reset(seed=0)
-    greedy = agent.act(obs, explore=False)
+    greedy = agent._act(obs, explore=False)
     assert greedy.shape == (3, 5) and np.abs(greedy).max() < 1
-    noisy = agent.act(obs, explore=True, progress=0.0, rng=np.random.default_rng(0))
+    noisy = agent._act(obs, explore=True, progress=0.0, rng=np.random.default_rng(0))
     assert np.abs(noisy).max() <= 1 and not np.allclose(noisy, greedy)
 
 
