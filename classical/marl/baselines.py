@@ -53,7 +53,7 @@ class GreedyAssignmentPolicy(RandomPolicy):
 
     def __init__(self, env: JointEnv, damping: float = 0.3, stop_radius: float = 0.05):
         super().__init__(env)
-        self.damping, self.stop_radius = env, damping, stop_radius
+        self.damping, self.stop_radius = damping, stop_radius
 
     def _act(self, obs, explore=True, progress=1.0, rng=None):
         agents, landmarks, _ = self.env.positions()

@@ -108,7 +108,7 @@ class MAPPO(MultiAgent):
         self.cfg = cfg
         backend = cfg.backend if backend is None else backend  # the run's resolved backend (RunDir.backend)
         self.env = env or make_joint_env(cfg.env_id, cfg.env_kwargs)
-        self._record_origin("classical.marl.mappo", cfg.model_dump(mode="json"))
+        self._record_origin(type(self).__module__, cfg.model_dump(mode="json"))   # variants subclass MAPPO
         e = self.env
         self.n_agents, self.n_actions, self.obs_dim, self.state_dim = e.n_agents, e.n_actions, e.obs_dim, e.state_dim
         self.action_mask = torch.as_tensor(e.action_mask)
