@@ -161,6 +161,46 @@ class InterruptFlag:
             signal.signal(signal.SIGINT, self._old)
 
 
+class LearningSession:
+    """What every training loop does around its steps, written once: Ctrl-C stops the loop between
+    two steps with a whole checkpoint, and checkpoints go to ``run`` every ``checkpoint_every``
+    counts (episodes or updates, as the loop counts them; None: after every step) and after the last step.
+
+    **Example**
+
+    >>> class Run:
+    ...     saved = []
+    ...     def save_checkpoint(self, state):
+    ...         self.saved.append(state["episode"])
+    >>> run = Run()
+    >>> with LearningSession(run, checkpoint_every=2) as session:
+    ...     for episode in range(1, 6):
+    ...         session.step_done(episode - 1, episode, lambda: {"episode": episode}, last=episode == 5)
+    >>> run.saved
+    [2, 4, 5]
+    """
+
+    def __init__(self, run: Any, checkpoint_every: int | None):
+        self.run, self.every = run, checkpoint_every
+        self.interrupted = InterruptFlag()
+
+    def __enter__(self) -> "LearningSession":
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.interrupted.restore()
+        return False
+
+    def step_done(self, count_before: int, count: int, state: Callable[[], Mapping[str, Any]],
+                  last: bool = False) -> None:
+        """After one step: checkpoint if due, at the end or after Ctrl-C; then stop if Ctrl-C was pressed."""
+        due = self.every is None or count // self.every > count_before // self.every
+        if self.run is not None and (due or last or self.interrupted):
+            self.run.save_checkpoint(state())
+        if self.interrupted:
+            raise KeyboardInterrupt
+
+
 def rebuild_agent(state: dict, make: Callable[[dict], Any], backend: str | None = None,
                   **device_overrides) -> Any:
     """An agent rebuilt from a checkpoint ``state`` (which stores its ``config``).

@@ -32,6 +32,7 @@ import torch
 
 from classical.common.rundir import RunDir
 from classical.common.seeding import episode_seed, rng_state, seed_everything, set_rng_state
+from classical.common.training import LearningSession
 from classical.marl.buffer import MultiAgentReplayBuffer
 from classical.marl.envs import JointEnv
 from classical.marl.metrics import agent_returns, episode_coordination, step_coordination
@@ -77,38 +78,39 @@ def train(env: JointEnv, learner, settings: LoopSettings, run: RunDir | None = N
     budget_steps = settings.max_env_steps or float("inf")
     start, start_steps = time.perf_counter(), env_steps
     losses: dict[str, float] = {}
-    while episode < settings.episodes and env_steps < budget_steps:
-        obs, state = env.reset(seed=episode_seed(settings.seed, episode))
-        team_return, done, per_agent = 0.0, False, np.zeros(env.n_agents)
-        while not done:
-            progress = min(1.0, max(episode / settings.episodes, env_steps / budget_steps))
-            actions = learner._act(obs, explore=True, progress=progress, rng=rng)
-            next_obs, next_state, rewards, terminated, truncated = env.step(actions)
-            buffer.add_step(obs, state, actions, rewards, next_obs, next_state, terminated, truncated)
-            team_return += float(rewards.sum())
-            per_agent += rewards
-            obs, state, done = next_obs, next_state, terminated or truncated
-            env_steps += 1
-            if (not learner.on_policy and env_steps >= settings.warmup_steps
-                    and env_steps % settings.train_every == 0):
-                n_step = getattr(learner, "n_step", 1)
-                for _ in range(settings.updates_per_train):
-                    batch = (buffer.sample(settings.batch_size, rng) if n_step == 1 else
-                             buffer.sample_n_step(settings.batch_size, n_step, learner.gamma, rng))
-                    losses = learner.update(batch)
-        episode += 1
-        returns.append(team_return)
-        if learner.on_policy and episode % settings.episodes_per_update == 0:
-            losses = learner.update(buffer.recent(len(buffer)))
-            buffer.clear()
-        if run is not None:
-            run.log({"episode": episode, "env_steps": env_steps, "return": team_return,
-                     **agent_returns(per_agent, env.agents, env.zero_sum), **losses})
-            finished = episode >= settings.episodes or env_steps >= budget_steps
-            if episode % settings.checkpoint_every == 0 or finished:
-                run.save_checkpoint({"learner": learner.state_dict(), "buffer": buffer.state_dict(),
-                                     "rng": rng_state(rng), "episode": episode, "env_steps": env_steps,
-                                     "returns": returns, "settings": asdict(settings)})
+    # Ctrl-C stops after the current episode with a whole checkpoint
+    with LearningSession(run, settings.checkpoint_every) as session:
+        while episode < settings.episodes and env_steps < budget_steps:
+            obs, state = env.reset(seed=episode_seed(settings.seed, episode))
+            team_return, done, per_agent = 0.0, False, np.zeros(env.n_agents)
+            while not done:
+                progress = min(1.0, max(episode / settings.episodes, env_steps / budget_steps))
+                actions = learner._act(obs, explore=True, progress=progress, rng=rng)
+                next_obs, next_state, rewards, terminated, truncated = env.step(actions)
+                buffer.add_step(obs, state, actions, rewards, next_obs, next_state, terminated, truncated)
+                team_return += float(rewards.sum())
+                per_agent += rewards
+                obs, state, done = next_obs, next_state, terminated or truncated
+                env_steps += 1
+                if (not learner.on_policy and env_steps >= settings.warmup_steps
+                        and env_steps % settings.train_every == 0):
+                    n_step = getattr(learner, "n_step", 1)
+                    for _ in range(settings.updates_per_train):
+                        batch = (buffer.sample(settings.batch_size, rng) if n_step == 1 else
+                                 buffer.sample_n_step(settings.batch_size, n_step, learner.gamma, rng))
+                        losses = learner.update(batch)
+            episode += 1
+            returns.append(team_return)
+            if learner.on_policy and episode % settings.episodes_per_update == 0:
+                losses = learner.update(buffer.recent(len(buffer)))
+                buffer.clear()
+            if run is not None:
+                run.log({"episode": episode, "env_steps": env_steps, "return": team_return,
+                         **agent_returns(per_agent, env.agents, env.zero_sum), **losses})
+            session.step_done(episode - 1, episode, lambda: {
+                "learner": learner.state_dict(), "buffer": buffer.state_dict(), "rng": rng_state(rng),
+                "episode": episode, "env_steps": env_steps, "returns": returns, "settings": asdict(settings)},
+                last=episode >= settings.episodes or env_steps >= budget_steps)
     elapsed = time.perf_counter() - start
     return {"returns": returns, "env_steps": env_steps,
             "steps_per_s": (env_steps - start_steps) / elapsed if elapsed > 0 else float("nan")}

@@ -132,6 +132,10 @@ class ContinuousMADDPG(MultiAgent):
         self.actor_opt = adam_networks({"actor": self.actor}, cfg.lr)
         self.critic_opt = adam_networks({"critic": self.critic}, cfg.lr)
         self.updates = 0
+        self.settings = LoopSettings(episodes=cfg.episodes or 10**12, max_env_steps=cfg.total_env_steps,
+                                     batch_size=cfg.batch_size, buffer_size=cfg.buffer_size,
+                                     warmup_steps=cfg.warmup_steps, train_every=cfg.train_every,
+                                     checkpoint_every=cfg.checkpoint_every, seed=cfg.seed)
 
     @property
     def n_params(self) -> int:
@@ -206,11 +210,8 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
     seed_everything(cfg.seed)
     env = make_joint_env(cfg.env_id, cfg.env_kwargs)
     agent = ContinuousMADDPG(cfg, env, backend=run_dir.backend)
-    settings = LoopSettings(episodes=cfg.episodes or 10**12, max_env_steps=cfg.total_env_steps,
-                            batch_size=cfg.batch_size, buffer_size=cfg.buffer_size, warmup_steps=cfg.warmup_steps,
-                            train_every=cfg.train_every, checkpoint_every=cfg.checkpoint_every, seed=cfg.seed)
     start = time.perf_counter()
-    out = train(env, agent, settings, run_dir)
+    out = train(env, agent, agent.settings, run_dir)
     wall_seconds = time.perf_counter() - start
     run_dir.plot_curve(x="episode", y="return", title=f"continuous MADDPG on {cfg.env_id}")
     rows = evaluate(env, agent, cfg.eval_episodes, seed=cfg.seed)

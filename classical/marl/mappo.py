@@ -42,7 +42,7 @@ from classical.common.config import TrainerConfig
 from classical.common.rundir import RunDir
 from classical.common.running_stats import RunningMeanStd
 from classical.common.seeding import episode_seed, rng_state, seed_everything, set_rng_state
-from classical.common.training import adam_networks
+from classical.common.training import LearningSession, adam_networks
 from classical.marl.envs import JointEnv, make_joint_env
 from classical.marl.loop import evaluate
 from classical.marl.metrics import agent_returns, agent_summary
@@ -213,6 +213,38 @@ class MAPPO(MultiAgent):
                          "entropy": float(entropy.detach())}
         return stats
 
+    def learn(self, run: RunDir | None = None) -> MAPPO:
+        """Collect-and-update until the budget (``episodes`` / ``total_env_steps``) is spent; metrics and
+        checkpoints (every ``checkpoint_every`` updates) go to ``run``, which it resumes when asked to."""
+        cfg, env = self.cfg, self.env
+        rng = np.random.default_rng(cfg.seed)     # stored with the checkpoints
+        episode, env_steps, updates, wall = 0, 0, 0, 0.0
+        if run is not None and run.resume and (state := run.load_checkpoint()) is not None:
+            self.load_state_dict(state["learner"])
+            set_rng_state(state["rng"], rng)
+            torch.set_rng_state(state["torch_rng"])
+            episode, env_steps, updates, wall = state["episode"], state["env_steps"], state["updates"], state["wall"]
+        max_episodes = cfg.episodes or float("inf")
+        max_steps = cfg.total_env_steps or float("inf")
+        start = time.perf_counter() - wall
+        with LearningSession(run, cfg.checkpoint_every) as session:
+            while episode < max_episodes and env_steps < max_steps:
+                n = int(min(cfg.episodes_per_update, max_episodes - episode))
+                batch, rows = collect_episodes(env, lambda o: self._act(o, explore=True), n, episode, cfg.seed)
+                losses = self.update(batch)
+                updates += 1
+                for row in rows:
+                    episode += 1
+                    env_steps += row.pop("steps")
+                    if run is not None:
+                        run.log({"episode": episode, "env_steps": env_steps, **row, **losses})
+                session.step_done(updates - 1, updates, lambda: {
+                    "learner": self.state_dict(), "rng": rng_state(rng), "torch_rng": torch.get_rng_state(),
+                    "episode": episode, "env_steps": env_steps, "updates": updates,
+                    "wall": time.perf_counter() - start}, last=episode >= max_episodes or env_steps >= max_steps)
+        self.episodes_done, self.env_steps, self.wall_seconds = episode, env_steps, time.perf_counter() - start
+        return self
+
     # -- persistence -----------------------------------------------------------
     def state_dict(self) -> dict:
         s = self.returns_stats
@@ -257,33 +289,11 @@ def collect_episodes(env: JointEnv, act, episodes: int, first_episode: int, seed
 def run(cfg: Config, run_dir: RunDir, agent: MAPPO | None = None) -> dict:
     """Train MAPPO (or ``agent``, a variant), checkpoint, evaluate greedily into ``eval.csv``; return the summary."""
     torch.set_num_threads(1)
-    rng = seed_everything(cfg.seed)
+    seed_everything(cfg.seed)
     agent = agent or MAPPO(cfg, backend=run_dir.backend)
     env = agent.env
-    episode, env_steps, updates, wall = 0, 0, 0, 0.0
-    if run_dir.resume and (state := run_dir.load_checkpoint()) is not None:
-        agent.load_state_dict(state["learner"])
-        set_rng_state(state["rng"], rng)
-        torch.set_rng_state(state["torch_rng"])
-        episode, env_steps, updates, wall = state["episode"], state["env_steps"], state["updates"], state["wall"]
-    max_episodes = cfg.episodes or float("inf")
-    max_steps = cfg.total_env_steps or float("inf")
-    start = time.perf_counter() - wall
-    while episode < max_episodes and env_steps < max_steps:
-        n = int(min(cfg.episodes_per_update, max_episodes - episode))
-        batch, rows = collect_episodes(env, lambda o: agent._act(o, explore=True), n, episode, cfg.seed)
-        losses = agent.update(batch)
-        updates += 1
-        for row in rows:
-            episode += 1
-            env_steps += row.pop("steps")
-            run_dir.log({"episode": episode, "env_steps": env_steps, **row, **losses})
-        if updates % cfg.checkpoint_every == 0 or episode >= max_episodes or env_steps >= max_steps:
-            run_dir.save_checkpoint({"learner": agent.state_dict(), "rng": rng_state(rng),
-                                     "torch_rng": torch.get_rng_state(), "episode": episode,
-                                     "env_steps": env_steps, "updates": updates,
-                                     "wall": time.perf_counter() - start})
-    wall_seconds = time.perf_counter() - start
+    agent.learn(run_dir)
+    episode, env_steps, wall_seconds = agent.episodes_done, agent.env_steps, agent.wall_seconds
     run_dir.plot_curve(x="episode", y="return", title=f"MAPPO on {cfg.env_id}")
     rows = evaluate(env, agent, cfg.eval_episodes, seed=cfg.seed)
     run_dir.write_eval(rows)

@@ -37,7 +37,7 @@ from classical.common.progress import Progress
 from classical.common.rollouts import evaluate_policy, make_env
 from classical.common.rundir import load_checkpoint_file, save_checkpoint_file, strip_provenance
 from classical.common.seeding import rng_state, set_rng_state
-from classical.common.training import InterruptFlag, budget_spent, reached_target, rebuild_agent
+from classical.common.training import LearningSession, budget_spent, reached_target, rebuild_agent
 
 
 class Agent:
@@ -120,26 +120,20 @@ class Agent:
         elif progress:
             display = Progress(total, unit=unit, desc=type(self).__name__, initial=min(done(), total))
             own_display = True
-        interrupted = InterruptFlag()
-        every = getattr(cfg, "checkpoint_every", None)
         self._begin_learning()
         try:
-            while not budget_spent(cfg, self.episodes_done, self.env_steps) and not self.solved:
-                self._step_start, episodes_before = time.perf_counter(), self.episodes_done
-                self._learning_step(run)
-                self.wall_seconds += time.perf_counter() - self._step_start
-                last = budget_spent(cfg, self.episodes_done, self.env_steps) or self.solved
-                due = every is None or self.episodes_done // every > episodes_before // every
-                if run is not None and (due or last or interrupted):
-                    run.save_checkpoint(self.state_dict())
-                if display is not None and run is None:
-                    display.update_to(min(done(), total), **self._progress_postfix())
-                elif display is not None:
-                    display.add_fields(**self._progress_postfix())  # shown with the next row
-                if interrupted:
-                    raise KeyboardInterrupt
+            with LearningSession(run, getattr(cfg, "checkpoint_every", None)) as session:
+                while not budget_spent(cfg, self.episodes_done, self.env_steps) and not self.solved:
+                    self._step_start, episodes_before = time.perf_counter(), self.episodes_done
+                    self._learning_step(run)
+                    self.wall_seconds += time.perf_counter() - self._step_start
+                    if display is not None and run is None:
+                        display.update_to(min(done(), total), **self._progress_postfix())
+                    elif display is not None:
+                        display.add_fields(**self._progress_postfix())  # shown with the next row
+                    session.step_done(episodes_before, self.episodes_done, self.state_dict,
+                                      last=budget_spent(cfg, self.episodes_done, self.env_steps) or self.solved)
         finally:
-            interrupted.restore()
             if own_display and run is not None:
                 run.close_progress()
             elif own_display:
@@ -217,6 +211,14 @@ class MultiAgent:
 
     def _act(self, obs: np.ndarray, explore: bool, progress: float, rng) -> np.ndarray:
         raise NotImplementedError
+
+    def learn(self, run=None):
+        """Train with the shared multi-agent loop (:func:`classical.marl.loop.train`) under the budget
+        and settings (``self.settings``) its trainer gave it; metrics and checkpoints go to ``run``."""
+        from classical.marl.loop import train   # the multi-agent loop lives with the multi-agent pieces
+
+        self.last_training = train(self.env, self, self.settings, run)
+        return self
 
     def predict(self, obs: dict, deterministic: bool = True) -> tuple[dict, None]:
         """``{agent: observation}`` -> ``({agent: action}, None)``; greedy by default.

@@ -47,7 +47,7 @@ from pydantic import Field
 from classical.common.config import TrainerConfig
 from classical.common.rundir import RunDir, load_checkpoint_file, save_checkpoint_file
 from classical.common.seeding import seed_everything
-from classical.common.training import InterruptFlag, adam_per_group
+from classical.common.training import LearningSession, adam_per_group
 from qrl.backends import Backend
 from qrl.envs.chsh import AGENTS, CHSHGame
 
@@ -285,20 +285,15 @@ class CHSHAgent:
         """Train until the episode or round budget is spent."""
         cfg = self.cfg
         env = CHSHGame(**cfg.env_kwargs)
-        interrupted = InterruptFlag()
-        try:
-            while self._budget_left() and not interrupted:
+        with LearningSession(run, cfg.checkpoint_every) as session:
+            while self._budget_left():
                 start = time.perf_counter()
                 row = self.update(env, seed=cfg.seed * 1_000_003 + self.episodes_done)
                 self.wall_seconds += time.perf_counter() - start
                 if run is not None:
                     run.log({**row, "wall_seconds": round(self.wall_seconds, 3)})
-                    if self.updates_done % cfg.checkpoint_every == 0:
-                        run.save_checkpoint(self.state_dict())
-        finally:
-            interrupted.restore()
-        if run is not None:
-            run.save_checkpoint(self.state_dict())
+                session.step_done(self.updates_done - 1, self.updates_done, self.state_dict,
+                                  last=not self._budget_left())
         return self
 
     def evaluate(self, episodes: int, seed: int | None = None) -> list[dict]:
