@@ -1,8 +1,7 @@
 """``qrl compare``: a grid of agents × seeds at equal environment steps, and an honest report.
 
 The arms come from an experiment file (:mod:`qrl.experiments.spec`). Every arm
-gets the same budget of environment steps per seed. Runs that count episodes are
-trained in chunks (resuming from their checkpoint) until the budget is spent;
+gets the same budget of environment steps per seed (its ``total_env_steps``);
 each seed is then scored by the mean return of its last ``score_window`` episodes
 that ended within the budget, and its sample-efficiency curve is read on a common
 grid of environment steps (:mod:`qrl.experiments.runner`).

@@ -19,7 +19,6 @@ import concurrent.futures as cf
 import contextlib
 import csv
 import json
-import math
 import multiprocessing
 import os
 import time
@@ -32,9 +31,7 @@ from classical.common.config import ConfigError, resolve_algo
 from qrl.experiments.spec import read_preset
 
 RESULT_FILE = "result.json"
-# Config fields that count environment steps directly; otherwise the budget is met in episode chunks.
-STEP_BUDGET_FIELDS = ("total_env_steps",)  # the vocabulary's step budget (README, "Config vocabulary")
-MAX_CHUNK_EPISODES = 50  # episode-budgeted runs are resumed in chunks of at most this many episodes
+
 
 
 def train_preset(config: str | Path | None, out: str | Path, algo: str | None = None, resume: bool = False,
@@ -114,39 +111,21 @@ def _metrics(seed_dir: Path) -> tuple[np.ndarray, np.ndarray, float]:
 
 def _train_to_budget(algo: str, config: dict, seed_dir: Path, env_steps: int, tensorboard: bool = True,
                      backends_file: str | None = None) -> None:
-    """Train with the algorithm's own run() until ``env_steps`` are spent, resuming between chunks."""
+    """Train with the algorithm's own run() for exactly ``env_steps`` environment steps (resuming an
+    interrupted seed from its checkpoint).
+
+    Every trainer honours the vocabulary's ``total_env_steps`` (README, "Config vocabulary"), so the
+    step budget alone decides: the preset's episode limit is lifted, or it would stop some arms early.
+    """
     from qrl.training import train_from_config
 
-    fields = resolve_algo(algo).Config.model_fields
+    if "total_env_steps" not in resolve_algo(algo).Config.model_fields:
+        raise ConfigError(f"{algo}: its Config has no 'total_env_steps', so qrl compare cannot give it an "
+                          "environment-step budget; compare trainers that follow the config vocabulary.")
     resume = (seed_dir / "checkpoint.pt").exists()
-
-    def train(budget: dict) -> None:
-        train_from_config({"algo": algo, **config}, budget, out=seed_dir, resume=resume, overwrite=not resume,
-                          extend_budget=True, tensorboard=tensorboard, backends_file=backends_file)
-
-    step_field = next((f for f in STEP_BUDGET_FIELDS if f in fields), None)
-    if step_field is not None:
-        # the step budget alone decides: a preset's episode limit would stop some arms early
-        train({step_field: env_steps, **({"episodes": None} if "episodes" in fields else {})})
-        return
-    if "episodes" not in fields:
-        raise ConfigError(f"{algo}: its Config has neither 'episodes' nor one of {STEP_BUDGET_FIELDS}; "
-                          "qrl compare cannot give it an environment-step budget.")
-    batch = int(config.get("batch_episodes", 1) or 1)
-    last_episodes = -1
-    while True:
-        steps, _, _ = _metrics(seed_dir)
-        done_steps, done_episodes = (int(steps[-1]) if len(steps) else 0), len(steps)
-        if done_steps >= env_steps or done_episodes == last_episodes:  # budget spent, or the run stopped itself
-            return
-        last_episodes = done_episodes
-        recent = np.diff(np.concatenate([[0.0], steps]))[-10:] if len(steps) else np.array([20.0])
-        # Episodes lengthen as an agent learns, so spend at most half the estimated remainder per chunk.
-        more = math.ceil((env_steps - done_steps) / max(float(np.mean(recent)), 1.0) / 2)
-        more = min(more, max(MAX_CHUNK_EPISODES, batch))
-        target = done_episodes + max(batch, math.ceil(more / batch) * batch)
-        train({"episodes": target})
-        resume = True
+    train_from_config({"algo": algo, **config}, {"total_env_steps": env_steps, "episodes": None}, out=seed_dir,
+                      resume=resume, overwrite=not resume, extend_budget=True, tensorboard=tensorboard,
+                      backends_file=backends_file)
 
 
 def prepare_process(task: dict) -> None:

@@ -104,3 +104,21 @@ def test_cli_compare_refuses_a_missing_file_with_exit_code_2(tmp_path):
     result = CliRunner().invoke(app, ["compare", "--config", str(tmp_path / "missing.yaml")])
     assert result.exit_code == 2
     assert "no such file" in result.output
+
+
+def test_every_arm_trains_to_the_step_budget_in_one_go_or_is_refused(tmp_path):
+    """qrl compare gives each arm ``total_env_steps`` (every vocabulary trainer has it) and lifts the
+    preset's episode limit; a trainer without a step budget is refused, never chunked by episodes."""
+    from qrl.experiments import runner
+
+    config = {"model": {"type": "mlp", "hidden": [8]}, "batch_episodes": 2, "episodes": 2, "eval_episodes": 0,
+              "env_kwargs": {"max_episode_steps": 10}, "seed": 0}
+    runner._train_to_budget("classical.rl.reinforce", config, tmp_path / "r", 45, tensorboard=False)
+    with open(tmp_path / "r" / "metrics.csv", newline="") as f:
+        steps = [int(r["env_steps"]) for r in csv.DictReader(f)]
+    assert len(steps) > 2 and steps[-1] >= 45 and steps[-3] < 45   # past the preset's 2 episodes, one batch over
+    saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    assert (saved["total_env_steps"], saved["episodes"]) == (45, None)
+    with pytest.raises(ConfigError, match=r"^qrl.qec: its Config has no 'total_env_steps', so qrl compare cannot "
+                                          r"give it an environment-step budget"):
+        runner._train_to_budget("qrl.qec", {}, tmp_path / "q", 45)
