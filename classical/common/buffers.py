@@ -125,6 +125,12 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     def __init__(self, capacity: int, alpha: float = 0.6, beta: float = 0.4, beta_steps: int = 100_000,
                  eps: float = 1e-3):
         super().__init__(capacity)
+        for name, value, ok, rule in (("alpha", alpha, lambda v: v >= 0, ">= 0"),
+                                      ("beta", beta, lambda v: 0 <= v <= 1, "in [0, 1]"),
+                                      ("beta_steps", beta_steps, lambda v: v > 0, "> 0"),
+                                      ("eps", eps, lambda v: v >= 0, ">= 0")):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+                raise ValueError(f"option '{name}' = {value!r} must be a number {rule}")
         self.alpha, self.beta0, self.beta_steps, self.eps = alpha, beta, beta_steps, eps
         self.priorities = np.zeros(self.capacity)
         self.samples_drawn = 0
@@ -192,7 +198,16 @@ def build_buffer(spec: Mapping, capacity: int) -> ReplayBuffer:
         hint = " (type quantum registers itself when qrl.models is imported; the qrl CLI does this)" \
             if kind == "quantum" else ""
         raise ValueError(f"replay type '{kind}' is unknown; use one of {sorted(_BUFFERS)}{hint}.")
+    import inspect
+
+    params = inspect.signature(_BUFFERS[kind]).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        known = [n for n in params if n != "capacity"]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise ValueError(f"replay type '{kind}' has no option {', '.join(map(repr, unknown))}; its options are "
+                             f"{', '.join(known) or 'none'}.")
     try:
         return _BUFFERS[kind](capacity, **options)
-    except TypeError as err:
-        raise ValueError(f"replay: {err}; check the option names of replay type '{kind}'.") from None
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"replay type '{kind}': {err}.") from None

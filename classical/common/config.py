@@ -169,7 +169,7 @@ def format_validation_error(err: ValidationError, where: str, prefix: str | None
             lines.append(f"{where}: {e['msg'].removeprefix('Value error, ').rstrip('.')}.")
         else:
             value = e.get("input")
-            lines.append(f"{where}: key '{key}' = {value!r}: {e['msg']}.")
+            lines.append(f"{where}: key '{key}' = {value!r}: {e['msg'].removeprefix('Value error, ').rstrip('.')}.")
     return "\n".join(lines)
 
 

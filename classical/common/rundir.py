@@ -36,6 +36,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -133,14 +134,24 @@ def load_checkpoint_file(path: str | os.PathLike) -> dict:
     if path.stat().st_size == 0:
         raise ConfigError(f"{path}: the checkpoint is empty (0 bytes); the run that wrote it was cut off. "
                           "Start the run again with --overwrite.")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; its directory sits at the end
+        if head.startswith(b"PK"):
+            raise ConfigError(f"{path}: the checkpoint is truncated (its end is missing: the run that wrote it "
+                              "was cut off, or the copy is incomplete). Copy it again, or start the run again "
+                              "with --overwrite.")
+        raise ConfigError(f"{path}: not a qrl checkpoint (not a file torch.save writes). Point to the "
+                          "checkpoint.pt of a run folder, or start the run again with --overwrite.")
     try:
         state = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, OSError, ValueError...
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if "weights_only" in str(err) or "Unsupported global" in str(err):
-            reason = "it holds pickled Python objects, which are never loaded (they could run code)"
-        raise ConfigError(f"{path}: not a readable qrl checkpoint ({reason[:200]}). It may be truncated or "
-                          "from another program; start the run again with --overwrite.") from None
+            raise ConfigError(f"{path}: the checkpoint holds pickled Python objects, which are never loaded "
+                              "(they could run code). Use a checkpoint qrl wrote, or start the run again with "
+                              "--overwrite.") from None
+        raise ConfigError(f"{path}: the checkpoint is damaged ({type(err).__name__} while reading it). Copy it "
+                          "again, or start the run again with --overwrite.") from None
     if not isinstance(state, dict):
         raise ConfigError(f"{path}: not a qrl checkpoint (it holds a {type(state).__name__}, not a mapping).")
     return _decode(state)

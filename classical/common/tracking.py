@@ -170,8 +170,21 @@ class Tracker:
         self.writer.flush()
 
     def close(self) -> None:
-        self._push()
-        self.writer.close()
+        """Write what is pending and close the event files.
+
+        When the folder is gone (a run folder deleted before an unclosed run's close at interpreter
+        exit, e.g. a test's temporary folder), the pending rows have nowhere to go: they are dropped
+        silently instead of failing in TensorBoard's writer thread, and nothing is recreated.
+        """
+        if not self.path.is_dir():
+            self._pending.clear()
+            try:
+                self.writer.close()
+            except OSError:  # an event written just before the folder went
+                pass
+        else:
+            self._push()
+            self.writer.close()
         if self.wandb is not None:
             self.wandb.finish()
             self.wandb = None

@@ -42,7 +42,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from classical.common.buffers import build_buffer
 from classical.common.config import TrainerConfig
@@ -106,6 +106,12 @@ class Config(TrainerConfig):
     eval_info_keys: list[str] = Field(default_factory=list,
                                       description="info entries copied into eval.csv (e.g. success, fidelity)")
     seed: int = Field(0, description="seed for torch, numpy and the environments")
+
+    @field_validator("replay")
+    @classmethod
+    def _replay_builds(cls, replay: dict[str, Any]) -> dict[str, Any]:
+        build_buffer(replay, 1)   # an unknown type or option is refused with the config, not at the first step
+        return replay
 
     @model_validator(mode="after")
     def _replay_fits(self) -> "Config":

@@ -223,16 +223,24 @@ def test_the_checkpoint_carries_the_config_fingerprint_and_the_backend_used(fini
 
 # -- checkpoints -----------------------------------------------------------------
 @pytest.mark.parametrize("damage, message", [
-    (lambda p: p.write_bytes(b""), "the checkpoint is empty (0 bytes)"),
-    (lambda p: p.write_bytes(p.read_bytes()[:200]), "not a readable qrl checkpoint"),
-    (lambda p: p.write_text("hello"), "not a readable qrl checkpoint"),
-    (lambda p: torch.save({"x": ConfigError("pickled")}, p), "pickled Python objects"),
+    (lambda p: p.write_bytes(b""), "the checkpoint is empty (0 bytes); the run that wrote it was cut off. Start the "
+                                   "run again with --overwrite."),
+    (lambda p: p.write_bytes(p.read_bytes()[:200]),
+     "the checkpoint is truncated (its end is missing: the run that wrote it was cut off, or the copy is "
+     "incomplete). Copy it again, or start the run again with --overwrite."),
+    (lambda p: p.write_bytes(p.read_bytes()[:-10]), "the checkpoint is truncated (its end is missing"),
+    (lambda p: p.write_text("hello"), "not a qrl checkpoint (not a file torch.save writes). Point to the "
+                                      "checkpoint.pt of a run folder, or start the run again with --overwrite."),
+    (lambda p: torch.save({"x": ConfigError("pickled")}, p),
+     "the checkpoint holds pickled Python objects, which are never loaded (they could run code). Use a "
+     "checkpoint qrl wrote, or start the run again with --overwrite."),
 ])
 def test_a_damaged_or_foreign_checkpoint_is_one_error_naming_the_file(finished_run, damage, message):
     cfg, out = finished_run
     damage(out / "checkpoint.pt")
     code, text = _train("--config", cfg, "--out", out, "--resume")
-    assert code == 2 and f"{out / 'checkpoint.pt'}:" in text and message in text
+    assert code == 2 and f"error: {out / 'checkpoint.pt'}: {message}" in text
+    assert "PytorchStreamReader" not in text and "miniz" not in text   # no clipped torch error
     res = runner.invoke(app, ["evaluate", "--run", str(out), "--backend", "qrl.torch", "--episodes", "1"])
     assert res.exit_code == 2 and message in " ".join(res.output.split())
 
@@ -247,3 +255,20 @@ def test_an_explicit_backend_may_move_a_resumed_run_and_is_recorded(finished_run
     other = _write(tmp_path / "other.yaml", {**TINY, "backend": "aer.fast"})
     code, text = _train("--config", other, "--out", out, "--resume")  # in the file, not a flag: refused
     assert code == 2 and "differs from the checkpoint's in backend: 'qrl.torch' -> 'aer.fast'" in text
+
+
+@pytest.mark.parametrize("replay, message", [
+    ({"type": "prioritized", "alfa": 0.6},
+     "key 'replay' = {'alfa': 0.6, 'type': 'prioritized'}: replay type 'prioritized' has no option 'alfa'; "
+     "its options are alpha, beta, beta_steps, eps."),
+    ({"type": "prioritised"}, "key 'replay' = {'type': 'prioritised'}: replay type 'prioritised' is unknown; "
+                              "use one of ['prioritized', 'quantum', 'uniform']."),
+    ({"type": "prioritized", "beta": 2}, "key 'replay' = {'beta': 2, 'type': 'prioritized'}: replay type "
+                                         "'prioritized': option 'beta' = 2 must be a number in [0, 1]."),
+])
+def test_a_bad_replay_mapping_is_caught_by_check_naming_the_key(tmp_path, replay, message):
+    dqn = {"algo": "classical.rl.dqn", "model": {"type": "mlp", "hidden": [8]}, "episodes": 2, "replay": replay}
+    cfg = _write(tmp_path / "dqn.yaml", dqn)
+    code, text = _train("--config", cfg, "--check", "--out", tmp_path / "run")
+    assert code == 2 and text == f"error: {cfg}: {message}"
+    assert not (tmp_path / "run").exists()

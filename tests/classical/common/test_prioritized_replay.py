@@ -53,5 +53,8 @@ def test_build_buffer_from_a_config_mapping():
     assert build_buffer({"type": "prioritized", "alpha": 0.7}, 10).alpha == 0.7
     with pytest.raises(ValueError, match=r"replay type 'sum_tree' is unknown; use one of"):
         build_buffer({"type": "sum_tree"}, 10)
-    with pytest.raises(ValueError, match=r"check the option names of replay type 'prioritized'"):
+    with pytest.raises(ValueError, match=r"^replay type 'prioritized' has no option 'alhpa'; its options are "
+                                         r"alpha, beta, beta_steps, eps\.$"):
         build_buffer({"type": "prioritized", "alhpa": 0.7}, 10)
+    with pytest.raises(ValueError, match=r"^replay type 'prioritized': option 'alpha' = -1 must be a number >= 0\.$"):
+        build_buffer({"type": "prioritized", "alpha": -1}, 10)

@@ -134,3 +134,31 @@ def test_wandb_is_optional_and_gets_the_same_scalars(tmp_path, monkeypatch):
     rows = rows_of(tmp_path / "b")
     returns = [v["metrics/return"] for _, v in logged[:6]]
     assert returns == [r["return"] for r in rows] and logged[-1] == "finished"
+
+
+def _exit_without_close(tmp_path, delete: bool):
+    """A run logged to but never closed, its folder deleted (or not) before the interpreter exits."""
+    import subprocess
+    import sys
+
+    script = f"""
+import shutil
+from classical.common.rundir import RunDir
+run = RunDir({str(tmp_path / "run")!r})
+for i in range(3):
+    run.log({{"episode": i + 1, "return": float(i), "env_steps": 10 * (i + 1)}})
+if {delete}:
+    shutil.rmtree({str(tmp_path / "run")!r})
+"""
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+
+
+def test_an_unclosed_run_is_flushed_at_exit_and_a_deleted_one_is_silent(tmp_path):
+    from classical.common.tracking import read_scalars
+
+    kept = _exit_without_close(tmp_path, delete=False)
+    assert kept.returncode == 0 and kept.stderr == ""
+    assert [v for _, v in read_scalars(tmp_path / "run" / "tb")["metrics/return"]] == [0.0, 1.0, 2.0]
+    deleted = _exit_without_close(tmp_path / "other", delete=True)
+    assert deleted.returncode == 0 and deleted.stderr == ""   # no FileNotFoundError from the writer thread
+    assert not (tmp_path / "other" / "run").exists()          # and nothing recreated
