@@ -178,7 +178,7 @@ class DQN(Agent):
             explore = self.rng.random(len(obs)) < self.epsilon
         actions = self.rng.integers(0, self.n_actions, len(obs)) if not deterministic else np.zeros(len(obs), int)
         if not explore.all():
-            with torch.no_grad():
+            with torch.inference_mode():  # no autograd graph, no version counters: acting is forward-only
                 q = self.acting_q if self.acting_q is not None else self.q
                 actions[~explore] = q(self._obs(obs[~explore])).argmax(-1).numpy()
         return (actions[0] if single else actions), None

@@ -22,7 +22,8 @@ import pennylane as qml
 import torch
 
 from qrl.devices.torch_sim.gates import ANGLE_KINDS, FIXED_1Q, op_batch_size
-from qrl.devices.torch_sim.plan import MatrixGate, build_plan
+from qrl.devices.torch_sim.measure import z_expval_table
+from qrl.devices.torch_sim.plan import LAYERED_MAX_AMPLITUDES, MatrixGate, build_layered_plan, build_plan
 
 
 class Gate:
@@ -68,6 +69,7 @@ class CompiledCircuit:
         packable: whether :meth:`packed` applies.
     """
 
+    @torch.inference_mode(False)  # its index tensors and tables outlive an acting call
     def __init__(self, simulator, tape, wire_order):
         self.simulator = simulator
         ops = tape.operations
@@ -116,6 +118,11 @@ class CompiledCircuit:
         self._data_ops = [i for i, name in enumerate(self._names) if name in FIXED_1Q
                           or i in self._templates or (self._arity[i] and name not in ANGLE_KINDS)]
         self._op_start = op_start
+        # circuits of RX/RY/RZ and constant CZ/CNOT-like gates run as dense layers
+        self._layered = build_layered_plan(plan, ops, {i: self._slots[op_start[i]] for i, m in enumerate(
+            self._arity) if m == 1}, self._n) if self.packable else None
+        self._z_table = z_expval_table(self._measurements, self._axis, self._n)
+        self._fixed_cache = None  # (fixed angles, their layer matrices), used without autograd
 
     def _check_packable(self):
         if not self.packable:
@@ -154,6 +161,8 @@ class CompiledCircuit:
         if self._n_broadcast:
             broadcast = broadcast.to(r_dtype)
             batch = broadcast.shape[0]
+        if self._layered is not None and (batch or 1) << self._n <= LAYERED_MAX_AMPLITUDES:
+            return self._run_layered(fixed, broadcast, batch)
         angles = {}
         for key, cols in self._kind_index.items():
             params = []
@@ -174,8 +183,26 @@ class CompiledCircuit:
                 for flag, pos in self._slots[start:start + self._arity[i]]], self._templates.get(i))
         return self._simulate(gates, batch, angles)
 
+    def _run_layered(self, fixed, broadcast, batch) -> tuple:
+        sim, lp = self.simulator, self._layered
+        if torch.is_grad_enabled():
+            fixed_mats = sim.layer_matrices(lp, fixed, False)
+        else:  # acting: the fixed layers stay valid until the angles change
+            cached = self._fixed_cache
+            if cached is None or not torch.equal(cached[0], fixed):
+                cached = self._fixed_cache = (fixed.clone(), sim.layer_matrices(lp, fixed, False))
+            fixed_mats = cached[1]
+        broadcast_mats = sim.layer_matrices(lp, broadcast, True) if batch is not None else []
+        state = sim.run_layered(lp, fixed_mats, broadcast_mats, self._n, batch)
+        return self._measure(state, batch)
+
     def _simulate(self, gates, batch, angles=None) -> tuple:
         sim = self.simulator
         state = sim.initial_state(self._n)
         state = sim.run(self._plan, gates, state, self._n, batch, angles)
-        return sim.measure(state, self._n, self._axis, batch, self._measurements)
+        return self._measure(state, batch)
+
+    def _measure(self, state, batch) -> tuple:
+        if self._z_table is not None:
+            return self.simulator.measure_z_table(state, self._z_table, batch)
+        return self.simulator.measure(state, self._n, self._axis, batch, self._measurements)

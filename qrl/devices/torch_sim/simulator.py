@@ -34,9 +34,12 @@ from qrl.devices.torch_sim.gates import (ANGLE_KINDS, ROTATION_BUILDERS, ROTATIO
                                          diag_generator, fixed_matrix, lift_diag, lift_monomial, mul2x2,
                                          op_batch_size, parity_signs, rot)
 from qrl.devices.torch_sim.measure import Measurer
-from qrl.devices.torch_sim.plan import Block, FusedGate, GlobalPhase, MatrixGate, Plan, build_plan
+from qrl.devices.torch_sim.plan import Block, FusedGate, GlobalPhase, Layer, LayeredPlan, MatrixGate, Plan, build_plan
 
 PLAN_CACHE_SIZE = 64
+# Cached constants must be normal tensors even when first made under torch.inference_mode
+# (acting), or autograd could not save them for a later training step.
+_NORMAL_TENSORS = torch.inference_mode(False)
 
 
 class Simulator:
@@ -64,6 +67,7 @@ class Simulator:
             return p.to(self.r_dtype)
         return torch.as_tensor(np.asarray(p, dtype=np.float64), dtype=self.r_dtype)
 
+    @_NORMAL_TENSORS
     def signs(self, n: int, axes) -> torch.Tensor:
         """The float64 diagonal of Z on ``axes`` over all ``2**n`` basis states (cached)."""
         key = ("signs", n, axes)
@@ -71,6 +75,7 @@ class Simulator:
             self._consts[key] = torch.as_tensor(parity_signs(axes, n)).to(torch.float64)
         return self._consts[key]
 
+    @_NORMAL_TENSORS
     def fixed_matrix(self, name: str) -> torch.Tensor:
         """The matrix of a parameter-free gate in the state's dtype (cached)."""
         key = (name, self.c_dtype)
@@ -78,6 +83,7 @@ class Simulator:
             self._consts[key] = torch.as_tensor(fixed_matrix(name)).to(self.c_dtype)
         return self._consts[key]
 
+    @_NORMAL_TENSORS
     def plan(self, ops, axes_of, batched, n: int, start: int = 0) -> Plan:
         """The (cached) plan of a circuit structure."""
         key = (n, start, self.fuse, tuple((op.name, axes_of[i], batched[i]) for i, op in enumerate(ops)))
@@ -91,6 +97,7 @@ class Simulator:
             self._plans.move_to_end(key)
         return plan
 
+    @_NORMAL_TENSORS
     def initial_state(self, n: int, prep=None, wire_order=None) -> torch.Tensor:
         """``|0...0>`` as one row ``[1, 2**n]``, or the vector of a state preparation ``[rows, 2**n]``."""
         if prep is not None:
@@ -239,6 +246,7 @@ class Simulator:
 
     # multi-qubit gates ------------------------------------------------------------
 
+    @_NORMAL_TENSORS
     def block_tensors(self, plan: Plan, block: Block, n: int):
         """``(gather index or None, phase vector or None, generators [G, 2**n] or None)`` of a block."""
         key = (id(block), self.c_dtype)
@@ -272,3 +280,100 @@ class Simulator:
             angle = theta.transpose(0, -1) @ gen if theta.dim() == 2 else theta @ gen
             state = state * torch.complex(torch.cos(angle), torch.sin(angle))
         return state
+
+    # ------------------------------------------------------------ layered plans (compiled circuits)
+
+    @_NORMAL_TENSORS
+    def _layered_consts(self, lp: LayeredPlan, flag: bool):
+        """Index tensors and Pauli matrices of a layered plan, built once per dtype."""
+        key = (flag, self.c_dtype)
+        if key in lp.tensors:
+            return lp.tensors[key]
+        paulis = {"X": [[0, 1], [1, 0]], "Y": [[0, -1j], [1j, 0]], "Z": [[1, 0], [0, -1]]}
+        minus_i_p = torch.as_tensor(np.array([paulis[p] for p in lp.paulis[flag]], dtype=np.complex128) * -1j)
+        runs = lp.runs[flag]
+        by_len: dict[int, list[int]] = {}
+        for r, run in enumerate(runs):
+            by_len.setdefault(len(run), []).append(r)
+        products, row_of = [], {}
+        for length, rids in sorted(by_len.items()):
+            products.append(torch.tensor([[runs[r][j] for r in rids] for j in range(length)]))
+            for r in rids:
+                row_of[r] = len(row_of)
+        identity_row = len(runs)
+        n = lp.n
+        layers = [item for item in lp.items if type(item) is Layer and item.broadcast == flag]
+        table = torch.tensor([[row_of[layer.runs[a]] if a in layer.runs else identity_row for a in range(n)]
+                              for layer in layers]).reshape(-1)
+        eye = torch.eye(2, dtype=self.c_dtype)
+        lp.tensors[key] = (minus_i_p.to(self.c_dtype), products, table, eye)
+        return lp.tensors[key]
+
+    def layer_matrices(self, lp: LayeredPlan, angles: torch.Tensor, flag: bool) -> list[torch.Tensor]:
+        """The chunk matrices of every layer with this flag, layer-major: [D, D] or [batch, D, D] each.
+
+        ``angles`` are the packed parameters: fixed [P] or broadcast [batch, Q].
+        """
+        minus_i_p, products, table, eye = self._layered_consts(lp, flag)
+        n, c = lp.n, lp.chunk
+        shape = (*angles.shape, 1, 1)
+        half = (angles * 0.5).view(shape)
+        mats = torch.cos(half) * eye + torch.sin(half) * minus_i_p  # [(batch,) params, 2, 2]
+        dim = mats.dim() - 3  # the parameter axis
+        prods = []
+        for idx in products:
+            prod = mats.index_select(dim, idx[0])
+            for j in range(1, idx.shape[0]):
+                prod = mul2x2(mats.index_select(dim, idx[j]), prod)
+            prods.append(prod)
+        ident = eye.expand(*mats.shape[:dim], 1, 2, 2)
+        runs = torch.cat(prods + [ident], dim)
+        per_qubit = runs.index_select(dim, table).unflatten(dim, (-1, n // c, c))  # [(B,) L, C, c, 2, 2]
+        factors = per_qubit.unbind(-3)
+        lead = factors[0].shape[:-2]
+        kron, d = factors[0], 2
+        for right in factors[1:]:  # kron[(i k), (j l)] = kron[i, j] * right[k, l]
+            kron = (kron.reshape(*lead, d, 1, d, 1) * right.reshape(*lead, 1, 2, 1, 2)).reshape(*lead, 2 * d, 2 * d)
+            d *= 2
+        if dim:  # broadcast: [B, L, C, D, D] -> layer-major list of [B, D, D]
+            kron = kron.movedim(0, -3)
+        return list(kron.flatten(0, 1).unbind(0))
+
+    def run_layered(self, lp: LayeredPlan, fixed_mats, broadcast_mats, n: int, batch) -> torch.Tensor:
+        """Run a layered plan from ``|0...0>`` with the chunk matrices of :meth:`layer_matrices`."""
+        state = self.initial_state(n)
+        c = lp.chunk
+        n_chunks = n // c
+        d = 2**c
+        for item in lp.items:
+            if type(item) is Block:
+                state = self.apply_block(lp, item, None, state, n, batch)
+                continue
+            mats = broadcast_mats if item.broadcast else fixed_mats
+            touched = {a // c for a in item.runs}
+            for k in range(n_chunks):
+                if k not in touched:
+                    continue
+                u = mats[item.index * n_chunks + k]
+                rows = state.shape[0]
+                view = state.view(rows, 2 ** (k * c), d, 2 ** (n - (k + 1) * c))
+                if item.broadcast:
+                    if rows != u.shape[0]:
+                        view = view.expand(u.shape[0], -1, -1, -1)
+                        rows = u.shape[0]
+                    view = torch.matmul(u.unsqueeze(1), view)
+                else:
+                    view = torch.matmul(u, view)
+                state = view.reshape(rows, 2**n)
+        return state
+
+    def measure_z_table(self, state: torch.Tensor, table: torch.Tensor, batch) -> tuple:
+        """Expectation values from a :func:`~.measure.z_expval_table`: one product for all of them."""
+        probs = state.real**2 + state.imag**2
+        # sums over 2**n amplitudes accumulate in float64: in float32 they lose ~1e-5
+        vals = (probs.to(torch.float64) @ table).to(self.r_dtype)
+        if batch is None:
+            return tuple(vals[0].unbind(0))
+        if vals.shape[0] != batch:
+            vals = vals.expand(batch, -1)
+        return tuple(vals.unbind(1))

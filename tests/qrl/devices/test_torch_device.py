@@ -564,3 +564,79 @@ def test_compiled_circuit_refuses_what_it_cannot_run():
         compiled([torch.tensor(0.3)])
     with pytest.raises(ValueError, match=r"takes fixed \[2\] and broadcast \[batch, 0\] parameters; got \(3,\)"):
         compiled.packed(torch.zeros(3))
+
+
+# --------------------------------------------------------------------------- layered compiled circuits
+
+
+def _layered_circuit(n, entangler, observables):
+    """Re-uploading layers of RX/RY/RZ and a constant entangler: compiled as dense layers."""
+    def circuit(x, w):
+        for layer in range(w.shape[0] - 1):
+            for q in range(n):
+                qml.RZ(w[layer, q, 0], wires=q)
+                qml.RY(w[layer, q, 1], wires=q)
+            for q in range(n):
+                entangler(wires=[q, (q + 1) % n])
+            for q in range(n):
+                qml.RX(x[..., q % x.shape[-1]] * w[layer, q, 2], wires=q)
+        for q in range(n):
+            qml.RY(w[-1, q, 0], wires=q)
+        return [qml.expval(o) for o in observables]
+    return circuit
+
+
+@pytest.mark.parametrize("n, entangler", [(4, qml.CZ), (3, qml.CNOT), (5, qml.CZ), (6, qml.CNOT), (8, qml.CZ)])
+@pytest.mark.parametrize("c_dtype", [torch.complex64, torch.complex128])
+@pytest.mark.parametrize("batched", [True, False])
+def test_layered_compiled_circuit_matches_default_qubit(n, entangler, c_dtype, batched, monkeypatch):
+    """Dense layers (one chunk up to 4 qubits, chunks of 4, 3, 2 or 1 above) and the one-pass Z table."""
+    monkeypatch.setattr("qrl.devices.torch_sim.compiled.LAYERED_MAX_AMPLITUDES", 2**20)  # layered at any size
+    observables = [qml.Z(0) @ qml.Z(n - 1), 0.5 * qml.Z(1) - 1.5 * qml.Z(0) @ qml.Z(2), qml.Z(n - 1)]
+    qfunc = _layered_circuit(n, entangler, observables)
+    dev = qml.device("qrl.torch", wires=n, c_dtype=c_dtype)
+    qnode = qml.QNode(qfunc, dev, interface="torch", diff_method="backprop")
+    gen = torch.Generator().manual_seed(21)
+    shape = (BATCH, 2) if batched else (2,)
+    w = (torch.rand((3, n, 3), generator=gen, dtype=torch.float64) * 2 * np.pi).requires_grad_()
+    x = (torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1).requires_grad_()
+    compiled = dev.compile(qml.workflow.construct_tape(qnode)(x.detach(), w.detach()))
+    assert compiled._layered is not None and compiled._z_table is not None
+    ours = compiled.packed(*compiled.pack(_gate_parameters(qnode, x, w)))
+    ref_qnode = qml.QNode(qfunc, qml.device("default.qubit", wires=n), interface="torch", diff_method="backprop")
+    ref = ref_qnode(x, w)
+    tol = TOLERANCES[c_dtype]
+    for a, b in zip(ours, ref):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), atol=tol, rtol=0)
+    ours_grad = torch.autograd.grad(_scalar(ours), [x, w])
+    ref_grad = torch.autograd.grad(_scalar(ref), [x, w])
+    for a, b in zip(ours_grad, ref_grad):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=tol * 10, rtol=tol)
+
+
+def test_acting_reuses_fixed_layers_only_while_the_angles_are_equal():
+    """Under inference_mode the fixed layers are cached by value; a changed weight is seen at once,
+    and a circuit first called (and compiled) under inference_mode still trains afterwards."""
+    n = 4
+    qfunc = _layered_circuit(n, qml.CZ, [qml.Z(0) @ qml.Z(1)])
+    dev = qml.device("qrl.torch", wires=n, c_dtype=torch.complex128)
+    qnode = qml.QNode(qfunc, dev, interface="torch", diff_method="backprop")
+    w = torch.rand(3, n, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) * 6
+    x = torch.rand(1, 2, dtype=torch.float64)
+    with torch.inference_mode():
+        compiled = dev.compile(qml.workflow.construct_tape(qnode)(x, w))
+        first = compiled.packed(*compiled.pack(_gate_parameters(qnode, x, w)))[0]
+        again = compiled.packed(*compiled.pack(_gate_parameters(qnode, x, w)))[0]
+    np.testing.assert_allclose(first.numpy(), again.numpy(), atol=0)
+    w_new = w.clone()
+    w_new[1, 2, 0] += 0.3
+    with torch.no_grad():
+        changed = compiled.packed(*compiled.pack(_gate_parameters(qnode, x, w_new)))[0]
+    np.testing.assert_allclose(changed.numpy(), qnode(x, w_new)[0].numpy(), atol=1e-10)
+    assert abs(float(changed[0] - first[0])) > 1e-3
+    w_new.requires_grad_()
+    out = compiled.packed(*compiled.pack(_gate_parameters(qnode, x, w_new)))[0]
+    grad = torch.autograd.grad(out.sum(), w_new)[0]
+    ref_grad = torch.autograd.grad(qnode(x, w_new)[0].sum(), w_new)[0]
+    np.testing.assert_allclose(grad.numpy(), ref_grad.numpy(), atol=1e-10)
