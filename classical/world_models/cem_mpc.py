@@ -165,12 +165,17 @@ class CEMAgent:
     @torch.no_grad()
     def predict(self, obs, state: torch.Tensor | None = None,
                 deterministic: bool = True) -> tuple[np.ndarray, torch.Tensor]:
-        """The first planned action for ``obs`` (one observation or a batch) and the plan as the next state."""
+        """The first planned action for ``obs`` (one observation or a batch) and the plan as the next state.
+
+        A deterministic call draws the planner's candidates from a generator seeded with ``cfg.seed``.
+        """
         single = np.ndim(obs) == 1
         x = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(-1, self.obs_dim)
         self.planner.reset()
         if state is not None:
             self.planner._plan = state
+        if deterministic:       # the same candidates for the same observation and plan
+            self.planner.generator.manual_seed(self.cfg.seed)
         action = self.planner.act(x).numpy()
         return (action[0] if single else action), self.planner._plan
 
