@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import inspect
 import json
 import sys
 import time
@@ -201,6 +202,11 @@ def evaluate(run: Path, backend: str, episodes: int = 3, shots: Optional[int] = 
     if not hasattr(module, "load_agent"):
         raise ValueError(f"algorithm {algo} has no load_agent(run_dir, backend=...) yet; "
                          "qrl evaluate cannot rebuild its agent.")
+    # single-agent circuit policies take the device options (load_agent(..., **device_overrides));
+    # the other agents load with qrl.load(run) and act with predict
+    if not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(module.load_agent).parameters.values()):
+        raise ValueError(f"qrl evaluate plays single-agent circuit policies episode by episode; a {algo} run "
+                         "is loaded with qrl.load(run) and played with its predict instead.")
     # the circuits read `backend` from the file chosen here (a model spec key of qrl.models.VQC)
     overrides = {"backends_file": str(backends)} if backends is not None else {}
     if on_qiskit:

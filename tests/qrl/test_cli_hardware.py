@@ -111,3 +111,10 @@ def test_evaluate_refuses_what_it_cannot_do(trained_run, tmp_path):
         cli_hardware.evaluate(tmp_path, "aer.fast")
     with pytest.raises(ValueError, match="--dry-run applies to qrl.qiskit backends"):
         cli_hardware.evaluate(trained_run, "default.qubit", dry_run=True)
+
+
+def test_evaluate_sends_multi_agent_runs_to_qrl_load(tmp_path):
+    (tmp_path / "config.yaml").write_text("algo: classical.marl.train\n")
+    (tmp_path / "checkpoint.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match="a classical.marl.train run is loaded with qrl.load"):
+        cli_hardware.evaluate(tmp_path, "default.qubit")
