@@ -39,10 +39,10 @@ def evaluate_everywhere(policy, cfg, episodes: int = EVAL_EPISODES) -> dict:
 
 def federated(cfg, policy_factory=None, final_eval_episodes: int = EVAL_EPISODES) -> dict:
     from classical.federated.simulation import run_federation
-    from classical.federated.task import mlp_policy, set_weights
+    from classical.federated.task import mlp_policy_factory, set_weights
 
     rows = []
-    factory = policy_factory or (lambda o, a: mlp_policy(o, a, cfg.model["hidden"]))
+    factory = policy_factory or mlp_policy_factory(cfg.model)
     weights = run_federation(cfg, lambda row, w: rows.append(row), policy_factory=factory)
     policy = factory(4, 2)
     set_weights(policy, weights)

@@ -218,10 +218,9 @@ def train_from_config(config: str | Path | Mapping, overrides: Mapping[str, Any]
     return plan.run()
 
 
-# budget key of a config -> (metrics column giving the position, unit); the first one set is shown
-# federated configs count rounds (their rows), so rounds come first
-_BUDGETS = (("rounds", "round", "round"), ("episodes", "episode", "ep"),
-            ("total_env_steps", "env_steps", "step"))
+# budget key of a config -> (metrics column giving the position, unit); the first one set is shown.
+# Federated rows carry `episode` too (each client's episodes so far), so they count like the rest.
+_BUDGETS = (("episodes", "episode", "ep"), ("total_env_steps", "env_steps", "step"))
 
 
 def _start_progress(run: RunDir, cfg: BaseModel, algo: str) -> None:

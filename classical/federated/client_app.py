@@ -30,8 +30,8 @@ from flwr.clientapp import ClientApp
 
 from classical.federated import compression, privacy, secure_aggregation
 from classical.federated.task import (ATTACKS, N_ACTIONS, OBS_DIM, PolicyFactory, client_dynamics, evaluate,
-                                      from_record, get_weights, make_env, mlp_policy, set_weights, to_record,
-                                      train_reinforce)
+                                      from_record, get_weights, make_env, mlp_policy_factory, set_weights,
+                                      to_record, train_reinforce)
 
 
 def client_seed(seed: int, partition_id: int, global_round: int) -> int:
@@ -53,8 +53,10 @@ def attack_update(update: dict[str, np.ndarray], attack: str, scale: float,
     raise ValueError(f"unknown attack '{attack}'; use one of {ATTACKS}.")
 
 
-def make_client_app(policy_factory: PolicyFactory = mlp_policy) -> ClientApp:
-    """A ClientApp training the policy ``policy_factory(obs_dim, n_actions)`` builds."""
+def make_client_app(policy_factory: PolicyFactory | None = None) -> ClientApp:
+    """A ClientApp training the policy ``policy_factory(obs_dim, n_actions)`` builds (default: the
+    federation's default MLP, :data:`classical.federated.task.DEFAULT_MODEL`)."""
+    policy_factory = policy_factory or mlp_policy_factory()
     app = ClientApp()
 
     @app.query("secagg_keys")

@@ -39,9 +39,9 @@ from classical.common.training import lr_for
 from classical.federated import privacy
 from classical.federated.compression import METHODS
 from classical.federated.strategy import UpdateDecoding
-from classical.federated.task import (ATTACKS, N_ACTIONS, OBS_DIM, PolicyFactory, evaluate, from_record,
-                                      get_weights, held_out_dynamics, make_env, mlp_policy, set_weights,
-                                      to_record)
+from classical.federated.task import (ATTACKS, DEFAULT_MODEL, N_ACTIONS, OBS_DIM, PolicyFactory, evaluate,
+                                      from_record, get_weights, held_out_dynamics, make_env, mlp_policy_factory,
+                                      set_weights, to_record)
 
 
 class FederationConfig(TrainerConfig):
@@ -68,7 +68,7 @@ class FederationConfig(TrainerConfig):
     gamma: float = Field(0.99, description="Discount factor.")
     heterogeneity: float = Field(0.5, ge=0, lt=1, description="Spread of pole length/mass/gravity across clients.")
     eval_episodes: int = Field(5, ge=1, description="Greedy episodes per evaluation (each client and held-out).")
-    model: dict[str, Any] = Field(default_factory=lambda: {"type": "mlp", "hidden": [16]},
+    model: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_MODEL),
                                   description="Policy network spec (an MLP here: {type: mlp, hidden: [16]}).")
     strategy: Literal["fedavg", "fedprox", "trimmed_mean", "krum"] = Field(
         "fedavg", description="Aggregation rule (Flower's FedAvg, FedProx, FedTrimmedAvg, Krum).")
@@ -201,7 +201,7 @@ def serve(grid: Grid, cfg: FederationConfig, policy_factory: PolicyFactory,
         set_weights(policy, global_weights)
         held_out_return = evaluate(policy, held_out, cfg.eval_episodes, seed=20_000)
         client_returns = decoding.client_returns
-        row = {"round": r,
+        row = {"round": r, "episode": r * cfg.local_episodes,   # each client's episodes so far: the budget's unit
                "mean_return": float(np.mean(list(client_returns.values()))) if client_returns else "",
                "held_out_return": held_out_return,
                "train_return": float(np.mean(list(decoding.train_returns.values()))),
@@ -227,5 +227,5 @@ app = ServerApp()
 def main(grid: Grid, context: Context) -> None:
     """Deployed entry: settings come from the run config (``flwr run . --run-config ...``)."""
     cfg = FederationConfig(**{k.replace("-", "_"): v for k, v in context.run_config.items()})
-    serve(grid, cfg, lambda o, a: mlp_policy(o, a, cfg.model["hidden"]),
+    serve(grid, cfg, mlp_policy_factory(cfg.model),
           on_round=lambda row, w: logging.getLogger("flwr").info("round %s: %s", row["round"], row))

@@ -36,7 +36,7 @@ from flwr.supercore.task_identity import TaskIdentity
 
 from classical.federated.client_app import make_client_app
 from classical.federated.server_app import FederationConfig, serve
-from classical.federated.task import PolicyFactory, mlp_policy
+from classical.federated.task import PolicyFactory, mlp_policy_factory
 
 
 class InProcessGrid(Grid):
@@ -111,7 +111,7 @@ def run_federation(cfg: FederationConfig, on_round: Callable[[dict, dict], None]
                    policy_factory: PolicyFactory | None = None, start: dict | None = None,
                    on_receive: Callable[[Message], None] | None = None):
     """Run one federation as ``cfg.engine`` says; return the final global weights."""
-    policy_factory = policy_factory or (lambda o, a: mlp_policy(o, a, cfg.model["hidden"]))
+    policy_factory = policy_factory or mlp_policy_factory(cfg.model)
     client_app = make_client_app(policy_factory)
     if cfg.engine == "inprocess":
         with in_process_identity():

@@ -3,7 +3,8 @@
 Each Flower client (SuperNode) owns one CartPole whose pole length, pole mass and
 gravity differ from the others' (:func:`client_dynamics`); a held-out CartPole with
 dynamics no client has is used for the server-side evaluation. Local training is
-plain REINFORCE for ``k`` episodes, optionally with FedProx's proximal term. The
+REINFORCE for ``k`` episodes, one update per episode with the loss of
+:func:`classical.rl.reinforce.reinforce_loss`, optionally with FedProx's proximal term. The
 policy is passed in (an MLP here, a variational circuit in ``hybrid/``), so the same
 loop trains both.
 
@@ -18,8 +19,9 @@ loop trains both.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -28,7 +30,8 @@ from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 from flwr.app import Array, ArrayRecord
 from torch import nn
 
-from classical.common.rollouts import collect_episodes, discounted_returns
+from classical.common.rollouts import collect_episodes
+from classical.rl.reinforce import reinforce_loss
 
 ATTACKS = ("none", "sign_flip", "scale", "random")   # what a malicious client may do to its update
 
@@ -46,6 +49,8 @@ PolicyFactory = Callable[[int, int], nn.Module]
 """Builds a policy ``(obs_dim, n_actions) -> module`` whose forward returns action logits."""
 
 OBS_DIM, N_ACTIONS = 4, 2
+#: The policy every federation trains unless told otherwise (``FederationConfig.model``, the deployed apps).
+DEFAULT_MODEL: dict[str, Any] = {"type": "mlp", "hidden": [16]}
 
 
 @dataclass(frozen=True)
@@ -97,12 +102,21 @@ def dynamics_dict(d: CartPoleDynamics) -> dict:
     return asdict(d)
 
 
-def mlp_policy(obs_dim: int, n_actions: int, hidden: Sequence[int] = (16,)) -> nn.Module:
+def mlp_policy(obs_dim: int, n_actions: int, hidden: Sequence[int] = tuple(DEFAULT_MODEL["hidden"])) -> nn.Module:
     """A small tanh MLP giving action logits (the classical policy); ``hidden`` lists the widths."""
     sizes, layers = [obs_dim, *hidden], []
     for a, b in zip(sizes[:-1], sizes[1:]):
         layers += [nn.Linear(a, b), nn.Tanh()]
     return nn.Sequential(*layers, nn.Linear(sizes[-1], n_actions))
+
+
+def mlp_policy_factory(model: Mapping[str, Any] = DEFAULT_MODEL) -> PolicyFactory:
+    """The policy builder of a federation's ``model`` spec ``{type: mlp, hidden: [...]}``: the one
+    place server, clients and the final evaluation get their policy from."""
+    if model.get("type", "mlp") != "mlp" or set(model) - {"type", "hidden"}:
+        raise ValueError(f"model {dict(model)}: federated clients train {{type: mlp, hidden: [...]}} here "
+                         "(circuits: hybrid.federated_vqc).")
+    return functools.partial(mlp_policy, hidden=tuple(model.get("hidden", DEFAULT_MODEL["hidden"])))
 
 
 # -- parameters as NumPy arrays (what Flower ships) ----------------------------------------
@@ -139,8 +153,8 @@ def train_reinforce(policy: nn.Module, env: gym.Env, episodes: int, lr: float, s
                     anchor: dict[str, np.ndarray] | None = None) -> list[float]:
     """Train ``policy`` in place with REINFORCE for ``episodes`` episodes; return their returns.
 
-    One Adam step per episode on ``-sum_t log pi(a_t|s_t) * G_t`` with the episode's
-    returns standardised. With ``proximal_mu > 0`` the loss gains FedProx's
+    One Adam step per episode on REINFORCE's loss (:func:`classical.rl.reinforce.reinforce_loss`,
+    the episode's returns standardised). With ``proximal_mu > 0`` the loss gains FedProx's
     ``mu/2 * ||w - w_global||^2`` (``anchor`` holds ``w_global``), which keeps
     heterogeneous clients near the global model.
     """
@@ -158,11 +172,9 @@ def train_reinforce(policy: nn.Module, env: gym.Env, episodes: int, lr: float, s
     for ep in range(episodes):
         with torch.no_grad():  # one no-grad context per episode, not per step
             episode = collect_episodes(envs, sample_actions, seed=seed * 1000 + ep)[0]
-        g = torch.as_tensor(discounted_returns(episode.rewards, gamma), dtype=torch.float32)
-        g = (g - g.mean()) / (g.std() + 1e-8) if len(g) > 1 else g * 0
         # one batched forward pass over the episode's states for the gradient
-        log_probs = torch.log_softmax(policy(torch.as_tensor(episode.observations, dtype=torch.float32)), -1)
-        loss = -(log_probs[torch.arange(len(episode)), torch.as_tensor(episode.actions)] * g).sum()
+        logits = policy(torch.as_tensor(episode.observations, dtype=torch.float32))
+        loss = reinforce_loss(logits, [episode], gamma)
         if anchor_t is not None:
             loss = loss + 0.5 * proximal_mu * sum(((p - anchor_t[k]) ** 2).sum() for k, p in named.items())
         opt.zero_grad()

@@ -2,7 +2,7 @@
 
 Runs one federation (:func:`~classical.federated.simulation.run_federation`) and
 writes the run directory: ``rounds.csv`` (one row per round: ``round``,
-``mean_return`` over the clients' own CartPoles, ``held_out_return``, per-client
+``episode`` (each client's episodes so far, the unit of the ``episodes`` budget), ``mean_return`` over the clients' own CartPoles, ``held_out_return``, per-client
 ``return_c<i>``, ``epsilon``/``delta`` when DP is on, ``bytes_up``/``bytes_down``),
 ``checkpoint.pt`` every ``checkpoint_every`` rounds (global weights and round; a
 resumed run restarts clients' error-feedback memory), ``curve.png`` (mean return
@@ -30,7 +30,7 @@ from classical.common.seeding import seed_everything
 from classical.federated.server_app import FederationConfig, epsilon_after
 from classical.federated.simulation import run_federation
 from classical.federated.task import (N_ACTIONS, OBS_DIM, PolicyFactory, client_dynamics, evaluate,
-                                      get_weights, held_out_dynamics, make_env, mlp_policy, set_weights)
+                                      get_weights, held_out_dynamics, make_env, mlp_policy_factory, set_weights)
 from classical.rl.base import run_checkpoint
 
 Config = FederationConfig
@@ -79,7 +79,7 @@ def agent_from_config(config: dict, policy_factory: PolicyFactory | None = None,
                       algo: str = "classical.federated.train") -> GlobalPolicy:
     """An untrained global model for ``config`` (a :class:`Config` as a dict)."""
     cfg = FederationConfig(**{k: v for k, v in config.items() if k in FederationConfig.model_fields})
-    policy_factory = policy_factory or (lambda o, a: mlp_policy(o, a, cfg.model["hidden"]))
+    policy_factory = policy_factory or mlp_policy_factory(cfg.model)
     return GlobalPolicy(policy_factory(OBS_DIM, N_ACTIONS), algo, config)
 
 
@@ -113,7 +113,7 @@ def run(cfg: FederationConfig, run: RunDir, policy_factory: PolicyFactory | None
                      config=run.config, backend=run.backend)
     torch.set_num_threads(1)
     seed_everything(cfg.seed)
-    policy_factory = policy_factory or (lambda o, a: mlp_policy(o, a, cfg.model["hidden"]))
+    policy_factory = policy_factory or mlp_policy_factory(cfg.model)
     start = run.load_checkpoint() if run.resume else None
     if start is not None:
         start = {"round": start["round"], "weights": start["weights"]}

@@ -57,6 +57,29 @@ class Config(TrainerConfig):
     seed: int = Field(0, description="seed for torch, numpy and the environments")
 
 
+def reinforce_loss(logits: torch.Tensor, episodes, gamma: float, normalize: bool = True) -> torch.Tensor:
+    """The REINFORCE loss of a batch of episodes: −Σₜ log π(aₜ|sₜ)·Ĝₜ / number of episodes.
+
+    Ĝ are each episode's discounted returns-to-go, standardised over the whole batch when
+    ``normalize`` (and the batch has more than one step). ``logits`` are the policy's outputs
+    for every visited state, the episodes' observations concatenated in order. The federated
+    clients (:mod:`classical.federated.task`) train with this same loss.
+
+    **Example**
+
+    >>> from classical.common.rollouts import Episode
+    >>> ep = Episode(np.zeros((2, 1)), np.array([0, 1]), np.array([1.0, 1.0]))
+    >>> round(reinforce_loss(torch.zeros(2, 2), [ep], gamma=1.0, normalize=False).item(), 4)   # -ln(1/2)·(2 + 1)
+    2.0794
+    """
+    g = np.concatenate([discounted_returns(ep.rewards, gamma) for ep in episodes])
+    if normalize and len(g) > 1:
+        g = (g - g.mean()) / (g.std() + 1e-8)
+    actions = torch.as_tensor(np.concatenate([ep.actions for ep in episodes]))
+    log_probs = torch.distributions.Categorical(logits=logits).log_prob(actions)
+    return -(log_probs * torch.as_tensor(g, dtype=log_probs.dtype)).sum() / len(episodes)
+
+
 class Reinforce(Agent):
     """Policy-gradient agent with a Stable-Baselines3-like surface.
 
@@ -95,14 +118,8 @@ class Reinforce(Agent):
     def update(self, episodes) -> float:
         """One policy-gradient step on a batch of episodes; returns the loss."""
         cfg = self.cfg
-        returns = [discounted_returns(ep.rewards, cfg.gamma) for ep in episodes]
-        g = np.concatenate(returns)
-        if cfg.normalize_returns and len(g) > 1:
-            g = (g - g.mean()) / (g.std() + 1e-8)
         obs = self._obs(np.concatenate([ep.observations for ep in episodes]))
-        actions = torch.as_tensor(np.concatenate([ep.actions for ep in episodes]))
-        log_probs = torch.distributions.Categorical(logits=self.policy(obs)).log_prob(actions)
-        loss = -(log_probs * torch.as_tensor(g, dtype=log_probs.dtype)).sum() / len(episodes)
+        loss = reinforce_loss(self.policy(obs), episodes, cfg.gamma, cfg.normalize_returns)
         self.optimizer.zero_grad()
         loss.backward()
         if cfg.max_grad_norm is not None:

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from flwr.app import ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp.strategy import DifferentialPrivacyClientSideFixedClipping, FedAvg
 from opacus.accountants import RDPAccountant
@@ -139,3 +140,42 @@ def test_deploy_project_is_a_valid_flower_app_whose_run_config_is_a_federation_c
     run_config = conf["tool"]["flwr"]["app"]["config"]
     assert "hidden" not in run_config  # the deployed ClientApp always builds the default MLP
     FederationConfig(**{k.replace("-", "_"): v for k, v in run_config.items()})  # what the ServerApp does
+    # Flower needs every overridable key declared with a value; those values are FederationConfig's
+    # defaults, which stay the one place the federation's defaults are defined
+    defaults = FederationConfig()
+    assert {k: v for k, v in run_config.items()} == {k: getattr(defaults, k.replace("-", "_")) for k in run_config}
+
+
+def test_every_part_of_a_federation_builds_the_same_default_policy():
+    from classical.federated import client_app
+    from classical.federated.task import DEFAULT_MODEL, mlp_policy, mlp_policy_factory
+
+    assert FederationConfig().model == DEFAULT_MODEL == {"type": "mlp", "hidden": [16]}
+    n_params = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n_params(mlp_policy(4, 2)) == n_params(mlp_policy_factory()(4, 2)) == 4 * 16 + 16 + 16 * 2 + 2
+    assert n_params(mlp_policy_factory({"type": "mlp", "hidden": [8, 8]})(4, 2)) == 4 * 8 + 8 + 8 * 8 + 8 + 8 * 2 + 2
+    with pytest.raises(ValueError, match="federated clients train {type: mlp, hidden"):
+        mlp_policy_factory({"type": "vqc"})
+    assert client_app.app is not None
+
+
+def test_local_training_is_reinforce_with_its_one_loss(monkeypatch):
+    """Clients train with classical.rl.reinforce's loss (one update per episode), checked by hand too."""
+    from classical.common.rollouts import Episode
+    from classical.federated import task
+    from classical.rl.reinforce import reinforce_loss
+
+    logits = torch.tensor([[0.0, float(np.log(3.0))], [0.0, 0.0]])   # pi(1|s0) = 3/4, pi(0|s1) = 1/2
+    ep = Episode(np.zeros((2, 4)), np.array([1, 0]), np.array([1.0, 1.0]))
+    # returns-to-go (2, 1) standardised to (1, -1): loss = -(ln 3/4 - ln 1/2)
+    assert reinforce_loss(logits, [ep], gamma=1.0).item() == pytest.approx(-np.log(1.5), abs=1e-6)
+    calls = []
+
+    def spy(logits, episodes, gamma, normalize=True):
+        calls.append((len(episodes), gamma))
+        return reinforce_loss(logits, episodes, gamma, normalize)
+
+    monkeypatch.setattr(task, "reinforce_loss", spy)
+    env = task.make_env(task.CartPoleDynamics(), seed=0)
+    returns = task.train_reinforce(task.mlp_policy(4, 2), env, episodes=3, lr=0.01, seed=0, gamma=0.9)
+    assert len(returns) == 3 and calls == [(1, 0.9)] * 3
