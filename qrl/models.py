@@ -187,7 +187,7 @@ class VQC(nn.Module):
                 self._compiled = False
                 return self.qnode(x, self.input_scaling, self.weights)
             self._compiled = compiled
-        return self._compiled.packed(fixed, broadcast)
+        return self._compiled.expvals(fixed, broadcast)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expectations = self.expectations(x)

@@ -25,8 +25,10 @@ What makes it fast, compared with ``default.qubit`` on the same circuit:
   ``|psi|^2`` (Z words) or ``conj(psi) * flip(psi)`` (words with X/Y) against
   +-1 sign vectors; no observable matrix is built.
 
-No ``[2**n, 2**n]`` matrix is ever built: the largest objects are the state, a
-few vectors of length ``2**n`` and gate matrices on at most three wires. Gates
+No ``[2**n, 2**n]`` matrix is built beyond 4 qubits: the largest objects are the
+state, a few vectors of length ``2**n`` and gate matrices on at most three wires, or,
+in compiled circuits with small states (batch x 2**n <= 256), dense layer matrices on
+chunks of at most four qubits (16 x 16), which cut the number of torch operations. Gates
 outside the supported set are decomposed by PennyLane's ``decompose`` transform.
 Results are analytic (exact); finite shots are refused.
 """

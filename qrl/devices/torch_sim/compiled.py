@@ -122,6 +122,9 @@ class CompiledCircuit:
         self._layered = build_layered_plan(plan, ops, {i: self._slots[op_start[i]] for i, m in enumerate(
             self._arity) if m == 1}, self._n) if self.packable else None
         self._z_table = z_expval_table(self._measurements, self._axis, self._n)
+        if self._z_table is not None and self._n <= 10:
+            # up to 2**10 terms a float32 sum stays well inside complex64's 1e-5: no float64 pass
+            self._z_table = self._z_table.to(simulator.r_dtype)
         self._fixed_cache = None  # (fixed angles, their layer matrices), used without autograd
 
     def _check_packable(self):
@@ -147,8 +150,21 @@ class CompiledCircuit:
         batch = None if self._first_batched is None else params[self._first_batched].shape[0]
         return self._simulate(gates, batch)
 
+    def expvals(self, fixed: torch.Tensor, broadcast: torch.Tensor | None = None) -> torch.Tensor:
+        """All results of a circuit that measures expectation values only, as one tensor.
+
+        The same numbers as :meth:`packed`, stacked: ``[batch, n_measurements]`` (or
+        ``[n_measurements]`` without broadcasting). For Z-word expectation values this
+        skips splitting the one product that computes them all.
+        """
+        out = self._packed(fixed, broadcast, split=False)
+        return out if isinstance(out, torch.Tensor) else torch.stack(out, -1)
+
     def packed(self, fixed: torch.Tensor, broadcast: torch.Tensor | None = None) -> tuple:
         """Results from packed parameters (see the class docstring)."""
+        return self._packed(fixed, broadcast, split=True)
+
+    def _packed(self, fixed, broadcast, split: bool):
         self._check_packable()
         if fixed.shape != (self._n_fixed,) or (self._n_broadcast and (
                 broadcast is None or broadcast.dim() != 2 or broadcast.shape[1] != self._n_broadcast)):
@@ -162,7 +178,7 @@ class CompiledCircuit:
             broadcast = broadcast.to(r_dtype)
             batch = broadcast.shape[0]
         if self._layered is not None and (batch or 1) << self._n <= LAYERED_MAX_AMPLITUDES:
-            return self._run_layered(fixed, broadcast, batch)
+            return self._run_layered(fixed, broadcast, batch, split)
         angles = {}
         for key, cols in self._kind_index.items():
             params = []
@@ -181,9 +197,9 @@ class CompiledCircuit:
             gates[i] = Gate(self._names[i], [
                 broadcast[:, pos] if flag else fixed[pos]
                 for flag, pos in self._slots[start:start + self._arity[i]]], self._templates.get(i))
-        return self._simulate(gates, batch, angles)
+        return self._simulate(gates, batch, angles, split)
 
-    def _run_layered(self, fixed, broadcast, batch) -> tuple:
+    def _run_layered(self, fixed, broadcast, batch, split: bool = True):
         sim, lp = self.simulator, self._layered
         if torch.is_grad_enabled():
             fixed_mats = sim.layer_matrices(lp, fixed, False)
@@ -194,15 +210,16 @@ class CompiledCircuit:
             fixed_mats = cached[1]
         broadcast_mats = sim.layer_matrices(lp, broadcast, True) if batch is not None else []
         state = sim.run_layered(lp, fixed_mats, broadcast_mats, self._n, batch)
-        return self._measure(state, batch)
+        return self._measure(state, batch, split)
 
-    def _simulate(self, gates, batch, angles=None) -> tuple:
+    def _simulate(self, gates, batch, angles=None, split: bool = True):
         sim = self.simulator
         state = sim.initial_state(self._n)
         state = sim.run(self._plan, gates, state, self._n, batch, angles)
-        return self._measure(state, batch)
+        return self._measure(state, batch, split)
 
-    def _measure(self, state, batch) -> tuple:
+    def _measure(self, state, batch, split: bool = True):
+        """The results: a tuple, or with ``split=False`` and a Z table one [batch, M] tensor."""
         if self._z_table is not None:
-            return self.simulator.measure_z_table(state, self._z_table, batch)
+            return self.simulator.measure_z_table(state, self._z_table, batch, split=split)
         return self.simulator.measure(state, self._n, self._axis, batch, self._measurements)

@@ -328,6 +328,8 @@ class Simulator:
             prods.append(prod)
         ident = eye.expand(*mats.shape[:dim], 1, 2, 2)
         runs = torch.cat(prods + [ident], dim)
+        if c == n:  # one chunk: the state is a row vector and takes the transposed matrices
+            runs = runs.transpose(-1, -2)
         per_qubit = runs.index_select(dim, table).unflatten(dim, (-1, n // c, c))  # [(B,) L, C, c, 2, 2]
         factors = per_qubit.unbind(-3)
         lead = factors[0].shape[:-2]
@@ -349,6 +351,10 @@ class Simulator:
             if type(item) is Block:
                 state = self.apply_block(lp, item, None, state, n, batch)
                 continue
+            if n_chunks == 1:  # whole-register matrices (transposed): one product per layer
+                u_t = (broadcast_mats if item.broadcast else fixed_mats)[item.index]
+                state = (state.unsqueeze(-1) * u_t).sum(-2) if item.broadcast else state @ u_t
+                continue
             mats = broadcast_mats if item.broadcast else fixed_mats
             touched = {a // c for a in item.runs}
             for k in range(n_chunks):
@@ -367,13 +373,18 @@ class Simulator:
                 state = view.reshape(rows, 2**n)
         return state
 
-    def measure_z_table(self, state: torch.Tensor, table: torch.Tensor, batch) -> tuple:
-        """Expectation values from a :func:`~.measure.z_expval_table`: one product for all of them."""
-        probs = state.real**2 + state.imag**2
-        # sums over 2**n amplitudes accumulate in float64: in float32 they lose ~1e-5
-        vals = (probs.to(torch.float64) @ table).to(self.r_dtype)
+    def measure_z_table(self, state: torch.Tensor, table: torch.Tensor, batch, split: bool = True):
+        """Expectation values from a :func:`~.measure.z_expval_table`: one product for all of them.
+
+        Returns one tensor per measurement, or (``split=False``) one ``[batch, M]`` tensor.
+        """
+        probs = torch.view_as_real(state).square().sum(-1)
+        if table.dtype == probs.dtype:
+            vals = probs @ table
+        else:  # large registers: sums over 2**n amplitudes accumulate in float64
+            vals = (probs.to(table.dtype) @ table).to(self.r_dtype)
         if batch is None:
-            return tuple(vals[0].unbind(0))
-        if vals.shape[0] != batch:
+            vals = vals[0]
+        elif vals.shape[0] != batch:
             vals = vals.expand(batch, -1)
-        return tuple(vals.unbind(1))
+        return vals if not split else tuple(vals.unbind(-1))

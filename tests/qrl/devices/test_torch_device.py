@@ -603,6 +603,9 @@ def test_layered_compiled_circuit_matches_default_qubit(n, entangler, c_dtype, b
     compiled = dev.compile(qml.workflow.construct_tape(qnode)(x.detach(), w.detach()))
     assert compiled._layered is not None and compiled._z_table is not None
     ours = compiled.packed(*compiled.pack(_gate_parameters(qnode, x, w)))
+    stacked = compiled.expvals(*compiled.pack(_gate_parameters(qnode, x, w)))
+    assert stacked.shape == ((BATCH, 3) if batched else (3,))
+    np.testing.assert_allclose(stacked.detach().numpy(), torch.stack(ours, -1).detach().numpy(), atol=0)
     ref_qnode = qml.QNode(qfunc, qml.device("default.qubit", wires=n), interface="torch", diff_method="backprop")
     ref = ref_qnode(x, w)
     tol = TOLERANCES[c_dtype]
