@@ -81,6 +81,11 @@ class VQC(nn.Module):
             It carries the mean of the target (CartPole's Q-values sit near 1/(1 − γ)),
             so the expectation values can stay in their responsive middle range
             instead of near ±1. It is shared by all outputs: it moves no argmax.
+        output_bias_init: starting value of that bias (default 0). A Q-network started at
+            the largest possible return (optimistic initialisation) learns from its first
+            transitions which actions end an episode without reward: their targets are 0
+            while every other target stays near γ·b, so the values carry information before
+            the first reward is seen (FrozenLake: falling into a hole).
         backends_file: a backends file other than the default.
         compile: on ``qrl.torch``, compile the circuit once and afterwards pass only
             its angles to the device (:meth:`TorchStatevectorDevice.compile`): the
@@ -101,7 +106,7 @@ class VQC(nn.Module):
                  encoding: str = "rx", observables: Sequence[str] | None = None,
                  readout: torch.Tensor | None = None, output_scaling: bool | str = True,
                  output_scale_init: float = 1.0, unit_expectations: bool = False, output_bias: bool = False,
-                 backends_file: str | None = None, compile: bool = True, **device_overrides):
+                 output_bias_init: float = 0.0, backends_file: str | None = None, compile: bool = True, **device_overrides):
         super().__init__()
         if entangler not in ENTANGLERS:
             raise ValueError(f"unknown entangler '{entangler}'; choose one of {', '.join(ENTANGLERS)}.")
@@ -129,7 +134,7 @@ class VQC(nn.Module):
         n_scales = 1 if output_scaling == "shared" else n_outputs
         self.output_scaling = nn.Parameter(torch.full((n_scales,), float(output_scale_init))) \
             if output_scaling else None
-        self.output_bias = nn.Parameter(torch.zeros(1)) if output_bias else None
+        self.output_bias = nn.Parameter(torch.full((1,), float(output_bias_init))) if output_bias else None
         self.unit_expectations = unit_expectations
 
         self._structure = dict(n_qubits=n_qubits, rotations=rotations, entangler=entangler,
@@ -289,6 +294,8 @@ class VQCSpec(BaseModel):
     output_scale_init: float = Field(1.0, description="initial output weight")
     unit_expectations: bool = Field(False, description="map expectations from [-1, 1] to [0, 1]")
     output_bias: bool = Field(False, description="add one trainable bias to every output")
+    output_bias_init: float = Field(0.0, description="initial value of that bias (optimistic Q-values: the "
+                                                     "largest return)")
     backends_file: str | None = Field(None, description="backends.yaml to resolve the backend in")
     compile: bool = Field(True, description="compile the circuit once on qrl.torch")
     # Device settings qrl evaluate passes to qrl.qiskit targets; configs normally leave them out.

@@ -75,6 +75,18 @@ def test_output_bias_is_one_shared_offset_with_its_own_parameter_group():
     assert model.n_params == 1 * 1 + 2 * 2 * 1 + 2 + 1
 
 
+def test_output_bias_starts_at_its_init_value_from_a_model_spec():
+    from classical.rl.models import build_model
+
+    q = build_model({"type": "vqc", "n_qubits": 2, "n_layers": 1, "output_bias": True, "output_bias_init": 1.0,
+                     "backend": "qrl.torch"}, "q", 2, 2)
+    assert q.vqc.output_bias.tolist() == [1.0]
+    with torch.no_grad():
+        q.vqc.output_scaling.zero_()
+    assert q(torch.zeros(3, 2)).tolist() == [[1.0, 1.0]] * 3
+    assert VQC(1, 2, n_qubits=2, n_layers=1, backend="qrl.torch", output_bias=True).output_bias.tolist() == [0.0]
+
+
 def test_shared_output_scaling_is_one_weight_that_keeps_the_argmax():
     model = VQC(1, 2, n_qubits=2, n_layers=1, rotations="x", backend="qrl.torch", output_scaling="shared",
                 unit_expectations=True, observables=["Z0", "Z1"])
