@@ -206,12 +206,14 @@ def test_vqdqn_preset_learns_cartpole(tmp_path):
 
 @pytest.mark.learning
 def test_vqc_q_learning_preset_solves_frozenlake(tmp_path):
-    # The committed preset (400 episodes) on seed 1000, outside the tuning seeds 0-9; its fresh-seed success
-    # rate over seeds 1000-1019 is in BENCHMARKS.md (issue 18). Training keeps epsilon at 0.1, so the
-    # training episodes succeed less often than the greedy policy.
+    # The committed preset (400 episodes) on seed 1022, one of the fresh seeds 1020-1039 on which its success
+    # rate was measured (BENCHMARKS.md, issue 18). The untrained circuit's greedy policy walks right and left
+    # at the start forever, and the first goal came only in training episode 76, so the test fails if the
+    # exploration before the first reward breaks. Training keeps epsilon at 0.1, so the training episodes
+    # succeed less often than the greedy policy.
     spec = yaml.safe_load(open("configs/frozenlake_vqc_qlearning.yaml"))
     spec.pop("algo")
     spec.pop("solved", None)   # read by `qrl seeds`, not by the trainer
-    summary = run(Config(**{**spec, "seed": 1000}), RunDir(tmp_path))
+    summary = run(Config(**{**spec, "seed": 1022}), RunDir(tmp_path))
     assert summary["eval_success_mean"] == 1.0
     assert summary["train_return_mean_recent"] >= 0.75
