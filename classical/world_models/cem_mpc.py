@@ -31,7 +31,7 @@ from classical.common.config import TrainerConfig
 from classical.common.rollouts import discounted_returns
 from classical.common.rundir import RunDir, load_checkpoint_file, save_checkpoint_file
 from classical.common.seeding import episode_seed, rng_state, seed_everything, set_rng_state
-from classical.common.training import adam_per_group, budget_spent, lr_for, rebuild_agent
+from classical.common.training import LearningSession, adam_per_group, budget_spent, lr_for, rebuild_agent
 from classical.rl.base import run_checkpoint
 from classical.rl.models import build_model
 from classical.world_models.cem import CEMPlanner
@@ -254,39 +254,39 @@ def run(cfg: Config, run: RunDir) -> dict:
 
     # Episodes are cut at the remaining budget; the model is refitted every `refit_every` steps,
     # at the end of the episode in which that many new steps accumulated.
-    while not budget_spent(cfg, episode, env_steps):
-        random_phase = env_steps < cfg.random_steps
-        episode_obs.clear()
-        episode_rewards.clear()
-        limit = (cfg.random_steps if random_phase else (cfg.total_env_steps or 10**12)) - env_steps
-        ret, steps, ms = _episode(env, None if random_phase else planner,
-                                  seed=episode_seed(cfg.seed, episode, stride=100_003), rng=rng, max_steps=limit,
-                                  on_step=add)
-        env_steps += steps
-        since_fit += steps
-        episode += 1
-        if env_steps >= cfg.random_steps and (since_fit >= cfg.refit_every or env_steps == cfg.random_steps):
-            loss = refit()
-            since_fit = 0
-        if value is not None:
-            # returns-to-go near the cut-off are truncated: keep only the earlier steps as targets
-            keep = max(len(episode_rewards) - cfg.critic_tail, 0)
-            value_data["obs"] += episode_obs[:keep]
-            value_data["target"] += list(discounted_returns(episode_rewards, cfg.gamma)[:keep])
-            if env_steps >= cfg.random_steps and value_data["obs"]:
-                value.fit(np.array(value_data["obs"]), np.array(value_data["target"]), cfg.critic_fit_steps,
-                          value_opt, generator)
-                planner.terminal_value = value
-        run.log({"episode": episode, "env_steps": env_steps, "return": ret, "model_loss": loss,
-                 "plan_ms": ms, "random": int(random_phase)})
-        run.save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                             "buffer": buffer.state_dict(), "rng": rng_state(rng),
-                             "generator": generator.get_state(),
-                             "planner_generator": planner.generator.get_state(),
-                             "env_steps": env_steps, "episode": episode, "since_fit": since_fit,
-                             "loss": loss,
-                             **({"value": value.state_dict(), "value_opt": value_opt.state_dict(),
-                                 "value_data": value_data} if value is not None else {})})
+    with LearningSession(run, None) as session:   # a checkpoint per episode; Ctrl-C stops between two
+        while not budget_spent(cfg, episode, env_steps):
+            random_phase = env_steps < cfg.random_steps
+            episode_obs.clear()
+            episode_rewards.clear()
+            limit = (cfg.random_steps if random_phase else (cfg.total_env_steps or 10**12)) - env_steps
+            ret, steps, ms = _episode(env, None if random_phase else planner,
+                                      seed=episode_seed(cfg.seed, episode, stride=100_003), rng=rng, max_steps=limit,
+                                      on_step=add)
+            env_steps += steps
+            since_fit += steps
+            episode += 1
+            if env_steps >= cfg.random_steps and (since_fit >= cfg.refit_every or env_steps == cfg.random_steps):
+                loss = refit()
+                since_fit = 0
+            if value is not None:
+                # returns-to-go near the cut-off are truncated: keep only the earlier steps as targets
+                keep = max(len(episode_rewards) - cfg.critic_tail, 0)
+                value_data["obs"] += episode_obs[:keep]
+                value_data["target"] += list(discounted_returns(episode_rewards, cfg.gamma)[:keep])
+                if env_steps >= cfg.random_steps and value_data["obs"]:
+                    value.fit(np.array(value_data["obs"]), np.array(value_data["target"]), cfg.critic_fit_steps,
+                              value_opt, generator)
+                    planner.terminal_value = value
+            run.log({"episode": episode, "env_steps": env_steps, "return": ret, "model_loss": loss,
+                     "plan_ms": ms, "random": int(random_phase)})
+            session.step_done(episode - 1, episode, lambda: {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "buffer": buffer.state_dict(),
+                "rng": rng_state(rng), "generator": generator.get_state(),
+                "planner_generator": planner.generator.get_state(), "env_steps": env_steps, "episode": episode,
+                "since_fit": since_fit, "loss": loss,
+                **({"value": value.state_dict(), "value_opt": value_opt.state_dict(), "value_data": value_data}
+                   if value is not None else {})}, last=budget_spent(cfg, episode, env_steps))
     run.plot_curve(x="env_steps", y="return", window=3)
 
     # Evaluation: fixed episode seeds, the planner's seeded generator, no model updates.

@@ -33,7 +33,7 @@ from torch import nn
 from classical.common.config import TrainerConfig
 from classical.common.rundir import RunDir, load_checkpoint_file, save_checkpoint_file
 from classical.common.seeding import episode_seed, rng_state, seed_everything, set_rng_state
-from classical.common.training import budget_spent, lr_for
+from classical.common.training import LearningSession, budget_spent, lr_for
 from classical.rl.base import run_checkpoint
 from classical.rl.models import build_model
 from classical.world_models.envs import eval_start_seed, make_env
@@ -313,30 +313,31 @@ def run(cfg: Config, run: RunDir) -> dict:
             out.update(extra, critic_loss=critic_loss.item())
         return out
 
-    while not budget_spent(cfg, episode, env_steps):
-        obs, _ = env.reset(seed=episode_seed(cfg.seed, episode, stride=100_003))
-        controller.reset()
-        replay.add(obs=obs, action=np.zeros(action_dim), reward=0.0, cont=1.0, is_first=True)
-        ep_return, done = 0.0, False
-        while not done and env_steps < step_limit:
-            if env_steps < cfg.prefill_steps:
-                action = rng.uniform(low, high).astype(np.float32)
-            else:
-                action = controller.act(obs, deterministic=False)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            done = terminated or truncated
-            replay.add(obs=obs, action=action, reward=reward, cont=1.0 - float(terminated), is_first=False)
-            ep_return += float(reward)
-            env_steps += 1
-            if env_steps >= cfg.prefill_steps and env_steps % cfg.train_every == 0:
-                metrics = train_round()
-        episode += 1
-        run.log({"episode": episode, "env_steps": env_steps, "return": ep_return,
-                 **{k: metrics.get(k, float("nan")) for k in ("wm_loss", "kl", "recon", "imag_return")}})
-        run.save_checkpoint({"agent": agent.state_dict(), "wm_opt": wm_opt.state_dict(),
-                             "actor_opt": actor_opt.state_dict(), "critic_opt": critic_opt.state_dict(),
-                             "replay": replay.state_dict(), "rng": rng_state(rng),
-                             "env_steps": env_steps, "episode": episode, "metrics": metrics})
+    with LearningSession(run, None) as session:   # a checkpoint per episode; Ctrl-C stops between two
+        while not budget_spent(cfg, episode, env_steps):
+            obs, _ = env.reset(seed=episode_seed(cfg.seed, episode, stride=100_003))
+            controller.reset()
+            replay.add(obs=obs, action=np.zeros(action_dim), reward=0.0, cont=1.0, is_first=True)
+            ep_return, done = 0.0, False
+            while not done and env_steps < step_limit:
+                if env_steps < cfg.prefill_steps:
+                    action = rng.uniform(low, high).astype(np.float32)
+                else:
+                    action = controller.act(obs, deterministic=False)
+                obs, reward, terminated, truncated, _ = env.step(action)
+                done = terminated or truncated
+                replay.add(obs=obs, action=action, reward=reward, cont=1.0 - float(terminated), is_first=False)
+                ep_return += float(reward)
+                env_steps += 1
+                if env_steps >= cfg.prefill_steps and env_steps % cfg.train_every == 0:
+                    metrics = train_round()
+            episode += 1
+            run.log({"episode": episode, "env_steps": env_steps, "return": ep_return,
+                     **{k: metrics.get(k, float("nan")) for k in ("wm_loss", "kl", "recon", "imag_return")}})
+            session.step_done(episode - 1, episode, lambda: {
+                "agent": agent.state_dict(), "wm_opt": wm_opt.state_dict(), "actor_opt": actor_opt.state_dict(),
+                "critic_opt": critic_opt.state_dict(), "replay": replay.state_dict(), "rng": rng_state(rng),
+                "env_steps": env_steps, "episode": episode, "metrics": metrics}, last=budget_spent(cfg, episode, env_steps))
     run.plot_curve(x="env_steps", y="return", window=5)
     rows = evaluate(agent, env, controller, cfg.eval_episodes, seed=eval_start_seed(cfg.seed, 0))
     run.write_eval(rows)

@@ -36,7 +36,7 @@ from torch import nn
 from classical.common.config import TrainerConfig
 from classical.common.rundir import RunDir, load_checkpoint_file, save_checkpoint_file
 from classical.common.seeding import episode_seed, rng_state, seed_everything, set_rng_state
-from classical.common.training import budget_spent, lr_for
+from classical.common.training import LearningSession, budget_spent, lr_for
 from classical.rl.base import run_checkpoint
 from classical.world_models.dynamics import DynamicsModel
 from classical.world_models.envs import eval_start_seed, make_env
@@ -229,64 +229,65 @@ def run(cfg: Config, run: RunDir) -> dict:
         set_rng_state(state["rng"], rng)
         env_steps, episode, since_fit, fitted = (state[k] for k in ("env_steps", "episode", "since_fit", "fitted"))
 
-    while not budget_spent(cfg, episode, env_steps):
-        obs, _ = env.reset(seed=episode_seed(cfg.seed, episode, stride=100_003))
-        ep_obs, ep_act, ep_rew, done, terminated = [], [], [], False, False
-        while not done and env_steps < step_limit:
-            if not fitted:
-                action = rng.uniform(low, high).astype(np.float32)
-            else:
+    with LearningSession(run, None) as session:   # a checkpoint per episode; Ctrl-C stops between two
+        while not budget_spent(cfg, episode, env_steps):
+            obs, _ = env.reset(seed=episode_seed(cfg.seed, episode, stride=100_003))
+            ep_obs, ep_act, ep_rew, done, terminated = [], [], [], False, False
+            while not done and env_steps < step_limit:
+                if not fitted:
+                    action = rng.uniform(low, high).astype(np.float32)
+                else:
+                    with torch.no_grad():
+                        dist, _ = agent(torch.as_tensor(obs, dtype=torch.float32)[None])
+                    action = dist.sample()[0].numpy()
+                next_obs, reward, terminated, truncated, _ = env.step(np.clip(action, low, high))
+                for k, v in zip(data, (obs, action, next_obs, reward)):
+                    data[k].append(np.asarray(v, dtype=np.float32))
+                ep_obs.append(obs)
+                ep_act.append(action)
+                ep_rew.append(reward)
+                obs, done = next_obs, terminated or truncated
+                env_steps += 1
+                since_fit += 1
+            episode += 1
+            logs = {}
+            if fitted:  # actor-critic update on the episode just played
+                o = torch.as_tensor(np.array(ep_obs), dtype=torch.float32)
+                a = torch.as_tensor(np.array(ep_act), dtype=torch.float32)
                 with torch.no_grad():
-                    dist, _ = agent(torch.as_tensor(obs, dtype=torch.float32)[None])
-                action = dist.sample()[0].numpy()
-            next_obs, reward, terminated, truncated, _ = env.step(np.clip(action, low, high))
-            for k, v in zip(data, (obs, action, next_obs, reward)):
-                data[k].append(np.asarray(v, dtype=np.float32))
-            ep_obs.append(obs)
-            ep_act.append(action)
-            ep_rew.append(reward)
-            obs, done = next_obs, terminated or truncated
-            env_steps += 1
-            since_fit += 1
-        episode += 1
-        logs = {}
-        if fitted:  # actor-critic update on the episode just played
-            o = torch.as_tensor(np.array(ep_obs), dtype=torch.float32)
-            a = torch.as_tensor(np.array(ep_act), dtype=torch.float32)
-            with torch.no_grad():
-                _, old_values = agent(o)
-                _, last = agent(torch.as_tensor(obs, dtype=torch.float32)[None])
-            adv = torch.as_tensor(gae(np.array(ep_rew), old_values.numpy(), float(last), cfg.gamma,
-                                      cfg.gae_lambda, bool(terminated)), dtype=torch.float32)
-            returns = adv + old_values
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8) if len(adv) > 1 else adv
-            scale = agent.rescale_value(returns)
-            dist, values = agent(o)
-            loss = -(dist.log_prob(a).sum(-1) * adv).mean() \
-                + 0.5 * (((values - returns) / scale) ** 2).mean() \
-                - cfg.entropy_scale * dist.entropy().sum(-1).mean()
-            opt.zero_grad()
-            loss.backward()
-            if cfg.max_grad_norm is not None:
-                nn.utils.clip_grad_norm_(agent_params, cfg.max_grad_norm)
-            opt.step()
-            # rollout policy imitates the agent's mean action (distillation)
-            distill = ((agent.rollout_policy(o).mean - dist.mean.detach()) ** 2).mean()
-            rollout_opt.zero_grad()
-            distill.backward()
-            rollout_opt.step()
-            logs = {"loss": loss.item(), "distill": distill.item()}
-        if env_steps >= cfg.model_warmup_steps and (not fitted or since_fit >= cfg.refit_every):
-            arrays = {k: np.array(v) for k, v in data.items()}
-            logs["model_loss"] = env_model.fit(arrays["obs"], arrays["action"], arrays["next_obs"],
-                                               arrays["reward"], cfg.model_fit_steps, optimizer=model_opt)
-            fitted, since_fit = True, 0
-        run.log({"episode": episode, "env_steps": env_steps, "return": float(np.sum(ep_rew)),
-                 "loss": logs.get("loss", float("nan")), "model_loss": logs.get("model_loss", float("nan"))})
-        run.save_checkpoint({"agent": agent.state_dict(), "opt": opt.state_dict(),
-                             "rollout_opt": rollout_opt.state_dict(), "model_opt": model_opt.state_dict(),
-                             "data": data, "rng": rng_state(rng), "env_steps": env_steps,
-                             "episode": episode, "since_fit": since_fit, "fitted": fitted})
+                    _, old_values = agent(o)
+                    _, last = agent(torch.as_tensor(obs, dtype=torch.float32)[None])
+                adv = torch.as_tensor(gae(np.array(ep_rew), old_values.numpy(), float(last), cfg.gamma,
+                                          cfg.gae_lambda, bool(terminated)), dtype=torch.float32)
+                returns = adv + old_values
+                adv = (adv - adv.mean()) / (adv.std() + 1e-8) if len(adv) > 1 else adv
+                scale = agent.rescale_value(returns)
+                dist, values = agent(o)
+                loss = -(dist.log_prob(a).sum(-1) * adv).mean() \
+                    + 0.5 * (((values - returns) / scale) ** 2).mean() \
+                    - cfg.entropy_scale * dist.entropy().sum(-1).mean()
+                opt.zero_grad()
+                loss.backward()
+                if cfg.max_grad_norm is not None:
+                    nn.utils.clip_grad_norm_(agent_params, cfg.max_grad_norm)
+                opt.step()
+                # rollout policy imitates the agent's mean action (distillation)
+                distill = ((agent.rollout_policy(o).mean - dist.mean.detach()) ** 2).mean()
+                rollout_opt.zero_grad()
+                distill.backward()
+                rollout_opt.step()
+                logs = {"loss": loss.item(), "distill": distill.item()}
+            if env_steps >= cfg.model_warmup_steps and (not fitted or since_fit >= cfg.refit_every):
+                arrays = {k: np.array(v) for k, v in data.items()}
+                logs["model_loss"] = env_model.fit(arrays["obs"], arrays["action"], arrays["next_obs"],
+                                                   arrays["reward"], cfg.model_fit_steps, optimizer=model_opt)
+                fitted, since_fit = True, 0
+            run.log({"episode": episode, "env_steps": env_steps, "return": float(np.sum(ep_rew)),
+                     "loss": logs.get("loss", float("nan")), "model_loss": logs.get("model_loss", float("nan"))})
+            session.step_done(episode - 1, episode, lambda: {
+                "agent": agent.state_dict(), "opt": opt.state_dict(), "rollout_opt": rollout_opt.state_dict(),
+                "model_opt": model_opt.state_dict(), "data": data, "rng": rng_state(rng), "env_steps": env_steps,
+                "episode": episode, "since_fit": since_fit, "fitted": fitted}, last=budget_spent(cfg, episode, env_steps))
     run.plot_curve(x="env_steps", y="return", window=10)
     rows = []
     for i in range(cfg.eval_episodes):

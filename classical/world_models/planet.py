@@ -37,7 +37,7 @@ from torch import nn
 from classical.common.config import TrainerConfig
 from classical.common.rundir import RunDir, load_checkpoint_file, save_checkpoint_file
 from classical.common.seeding import episode_seed, seed_everything
-from classical.common.training import lr_for
+from classical.common.training import LearningSession, lr_for
 from classical.world_models.cem import CEMPlanner
 from classical.world_models.envs import eval_start_seed
 from classical.world_models.rssm import LatentState
@@ -279,28 +279,30 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
     def budget_left() -> int | None:
         return None if cfg.total_env_steps is None else cfg.total_env_steps - env_steps
 
-    while (cfg.episodes is None or episode < cfg.episodes) and (budget_left() is None or budget_left() > 0):
-        planning = episode >= cfg.seed_episodes
-        ret, steps = play_episode(agent if planning else None, env, episode_seed(cfg.seed, episode, stride=100_003),
-                                  cfg, rng, replay, budget_left())
-        env_steps += steps
-        episode += 1
-        agent.wm.train()
-        for _ in range(cfg.train_steps if len(replay) >= cfg.seq_len else 0):
-            loss, metrics, _ = agent.wm.loss(replay.sample(cfg.batch_size, cfg.seq_len, rng))
-            opt.zero_grad()
-            loss.backward()
-            if cfg.max_grad_norm is not None:
-                nn.utils.clip_grad_norm_(agent.wm.parameters(), cfg.max_grad_norm)
-            opt.step()
-        run_dir.log({"episode": episode, "env_steps": env_steps, "return": ret, "planner": int(planning),
-                     "wall_seconds": time.perf_counter() - start,
-                     **{k: metrics.get(k, float("nan")) for k in ("wm_loss", "recon", "kl", "reward_loss")}})
-        if episode % cfg.checkpoint_every == 0:
-            run_dir.save_checkpoint({**agent.state_dict(), "optimizer": opt.state_dict(),
-                                     "env_steps": env_steps, "episode": episode})
-    run_dir.save_checkpoint({**agent.state_dict(), "optimizer": opt.state_dict(),
-                             "env_steps": env_steps, "episode": episode})
+    def keep_going() -> bool:
+        return (cfg.episodes is None or episode < cfg.episodes) and (budget_left() is None or budget_left() > 0)
+
+    with LearningSession(run_dir, cfg.checkpoint_every) as session:   # Ctrl-C stops between episodes
+        while keep_going():
+            planning = episode >= cfg.seed_episodes
+            ret, steps = play_episode(agent if planning else None, env, episode_seed(cfg.seed, episode, stride=100_003),
+                                      cfg, rng, replay, budget_left())
+            env_steps += steps
+            episode += 1
+            agent.wm.train()
+            for _ in range(cfg.train_steps if len(replay) >= cfg.seq_len else 0):
+                loss, metrics, _ = agent.wm.loss(replay.sample(cfg.batch_size, cfg.seq_len, rng))
+                opt.zero_grad()
+                loss.backward()
+                if cfg.max_grad_norm is not None:
+                    nn.utils.clip_grad_norm_(agent.wm.parameters(), cfg.max_grad_norm)
+                opt.step()
+            run_dir.log({"episode": episode, "env_steps": env_steps, "return": ret, "planner": int(planning),
+                         "wall_seconds": time.perf_counter() - start,
+                         **{k: metrics.get(k, float("nan")) for k in ("wm_loss", "recon", "kl", "reward_loss")}})
+            session.step_done(episode - 1, episode, lambda: {**agent.state_dict(), "optimizer": opt.state_dict(),
+                                                             "env_steps": env_steps, "episode": episode},
+                              last=not keep_going())
     run_dir.plot_curve(x="env_steps", y="return", window=3)
     agent.planner.generator.manual_seed(cfg.seed + 777)
     rows = []
