@@ -22,9 +22,11 @@ responses gain against the previous meta-strategies; ``psro.csv`` has it with ea
 player's win rates against the three opponents below after every iteration.
 
 At the end the meta-strategy mixture of each player (a policy drawn per episode from the
-meta-strategy, then acting greedily) is evaluated against a uniformly random opponent, a scripted one (each agent steers to its nearest landmark; particle
-task) and the held-back first policy of the population; ``eval.csv`` has one row per
-episode and opponent.
+meta-strategy, then acting greedily) is evaluated against a uniformly random opponent, a
+scripted one (each agent steers to its nearest landmark, :class:`ScriptedOpponent`;
+particle task) and the held-back first policy of the population; ``eval.csv`` has one
+row per episode and opponent. On the particle task the scripted controller also plays
+each seat against the same opponents on the same layouts (``*_reference_payoff``).
 
 **Example**
 
@@ -81,7 +83,8 @@ class Config(TrainerConfig):
     max_grad_norm: float | None = Field(10.0, gt=0, description="gradient norm clip (None: off)")
     iterations: int = Field(4, ge=1, description="PSRO iterations (one new policy per player each)")
     oracle_episodes: int = Field(200, ge=1, description="training episodes of each best-response oracle")
-    warm_start: bool = Field(True, description="an oracle starts from its player's latest policy")
+    warm_start: bool = Field(True, description="an oracle continues its player's previous learner (actors, critic, "
+                                               "value statistics, optimiser state); false: a fresh learner")
     meta_episodes: int = Field(20, ge=1, description="episodes per pair of policies in the empirical meta-game")
     meta_solver: Literal["psro", "fictitious"] = Field("psro", description="games.selfplay_equilibrium method")
     episodes: int | None = Field(1600, ge=1, description="stop after this many oracle training episodes "
@@ -137,11 +140,26 @@ class RandomOpponent:
 
 class ScriptedOpponent(RandomOpponent):
     """Each agent steers to its nearest landmark from its own observation (particle layout:
-    velocity, position, landmarks relative to it), damping its velocity."""
+    velocity, position, landmarks relative to it), aiming where it would coast to.
+
+    With friction ``f`` and time step ``dt`` an agent that stops pushing still travels
+    ``damping * v`` with ``damping = dt (1 - f) / f`` (0.3 for the default task; 0 when
+    friction stops it at once), so the error it steers on is ``landmark - damping * v``.
+    In the competitive particle task an agent's own actions change only its own distance,
+    so this controller is close to the game's equilibrium strategy: the best any policy can
+    do against it is to navigate better.
+    """
 
     def __init__(self, agents: list[int], n_actions: int, n_landmarks: int, damping: float = 0.3):
         super().__init__(agents, n_actions)
         self.n_landmarks, self.damping = n_landmarks, damping
+
+    @classmethod
+    def for_task(cls, env: JointEnv, agents: list[int]) -> ScriptedOpponent:
+        """The controller for a :class:`~classical.marl.envs.ParticleEnv` task, damped for its dynamics."""
+        raw = env.env
+        damping = raw.dt * (1 - raw.friction) / raw.friction if raw.friction > 0 else 0.0
+        return cls(agents, env.n_actions, raw.n_landmarks, damping)
 
     def act(self, obs, explore, rng) -> dict[int, int]:
         out = {}
@@ -170,18 +188,20 @@ def play(env: JointEnv, players: list[list[int]], policies, seed: int, explore: 
                                                              zip(env.agents, returns)}}
 
 
-def _oracle(cfg: Config, env: JointEnv, players, populations, meta, player: int, start: Policy | None,
+def _learner(cfg: Config, env: JointEnv, backend: Any = None) -> mappo.MAPPO:
+    """A fresh MAPPO learner with one actor per agent (a player trains only its own)."""
+    return mappo.MAPPO(mappo.Config(env_id=cfg.env_id, env_kwargs=cfg.env_kwargs, actor=cfg.actor,
+                                    critic=cfg.critic, share_actor=False, backend=cfg.backend, lr=cfg.lr,
+                                    gamma=cfg.gamma, ent_coef=cfg.ent_coef, epochs=cfg.epochs,
+                                    minibatches=cfg.minibatches, max_grad_norm=cfg.max_grad_norm,
+                                    episodes=cfg.oracle_episodes, seed=cfg.seed), env, backend)
+
+
+def _oracle(cfg: Config, env: JointEnv, players, populations, meta, player: int, learner: mappo.MAPPO,
             first_episode: int, rng, backend: Any = None) -> tuple[Policy, list[dict], int]:
-    """Train a best response for ``player`` against the other's meta-strategy mixture (MAPPO, own agents only)."""
-    learner = mappo.MAPPO(mappo.Config(env_id=cfg.env_id, env_kwargs=cfg.env_kwargs, actor=cfg.actor,
-                                       critic=cfg.critic, share_actor=False, backend=cfg.backend, lr=cfg.lr,
-                                       gamma=cfg.gamma, ent_coef=cfg.ent_coef, epochs=cfg.epochs,
-                                       minibatches=cfg.minibatches, max_grad_norm=cfg.max_grad_norm,
-                                       episodes=cfg.oracle_episodes, seed=cfg.seed), env, backend)
+    """Train ``learner`` as a best response for ``player`` against the other's meta-strategy mixture
+    (MAPPO, own agents only); return the frozen policy, the episode rows and the env steps."""
     mine, other = players[player], players[1 - player]
-    if start is not None:
-        for net, i in zip(start.actors, mine):
-            learner.actor[i].load_state_dict(net.state_dict())
     rows, steps, episode = [], 0, 0
     while episode < cfg.oracle_episodes:
         opponent = populations[1 - player][rng.choice(len(meta[1 - player]), p=meta[1 - player])]
@@ -226,12 +246,11 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
     players = player_agents(env)
     start = time.perf_counter()
     populations: list[list[Policy]] = [[], []]
+    learners = []
     for p in (0, 1):          # the first policies: the untrained actors of a fresh learner
         seed_everything(cfg.seed + 17 * p)
-        fresh = mappo.MAPPO(mappo.Config(env_id=cfg.env_id, env_kwargs=cfg.env_kwargs, actor=cfg.actor,
-                                         critic=cfg.critic, share_actor=False, backend=cfg.backend), env,
-                           run_dir.backend)
-        populations[p].append(_snapshot(cfg, env, fresh, players[p], run_dir.backend))
+        learners.append(_learner(cfg, env, run_dir.backend))
+        populations[p].append(_snapshot(cfg, env, learners[p], players[p], run_dir.backend))
     meta_seed = 3 * 10**8 + cfg.seed * 10_007
     payoff = np.array([[_meta_entry(env, players, populations[0][0], populations[1][0], cfg.meta_episodes,
                                     meta_seed)]])
@@ -243,9 +262,11 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
             break
         new = []
         for p in (0, 1):
-            policy, rows, steps = _oracle(cfg, env, players, populations, meta, p, populations[p][-1]
-                                          if cfg.warm_start else None, 2 * it * cfg.oracle_episodes
-                                          + p * cfg.oracle_episodes, rng, run_dir.backend)
+            if not cfg.warm_start and it > 0:
+                learners[p] = _learner(cfg, env, run_dir.backend)
+            policy, rows, steps = _oracle(cfg, env, players, populations, meta, p, learners[p],
+                                          2 * it * cfg.oracle_episodes + p * cfg.oracle_episodes, rng,
+                                          run_dir.backend)
             for row in rows:
                 episodes += 1
                 row_steps = row.get("steps", 0)
@@ -281,7 +302,7 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
     wall = time.perf_counter() - start
     agent = PSROAgent(cfg, env, populations, meta)
     run_dir.save_checkpoint({"learner": agent.state_dict(), "episodes": episodes, "env_steps": env_steps})
-    rows, summary = evaluate_populations(cfg, env, players, populations, meta)
+    rows, summary = evaluate_populations(cfg, env, players, populations, meta, reference=True)
     run_dir.write_eval(rows)
     run_dir.write_eval(curve, name="psro.csv")
     return {"episodes": episodes, "env_steps": env_steps, "n_params": sum(
@@ -291,36 +312,50 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
             "nash_conv": [c["nash_conv"] for c in curve], **summary}
 
 
-def evaluate_populations(cfg: Config, env, players, populations, meta,
-                         episodes: int | None = None) -> tuple[list[dict], dict]:
+def evaluate_populations(cfg: Config, env, players, populations, meta, episodes: int | None = None,
+                         reference: bool = False) -> tuple[list[dict], dict]:
     """Each player's meta-strategy mixture against random, scripted (particle) and held-back first opponents
-    (``episodes`` per opponent, default ``cfg.eval_episodes``)."""
+    (``episodes`` per opponent, default ``cfg.eval_episodes``).
+
+    With ``reference`` (particle task) the scripted controller also plays each player's seat against the
+    same opponents on the same layouts (an episode's random draws come from its seed), so
+    ``player{p}_vs_{opponent}_reference_payoff`` is what the controller gets there: a margin over it is
+    skill, not layout luck (the seats are not symmetric on a finite set of layouts).
+    """
     rng = np.random.default_rng(cfg.seed)
     episodes = episodes or cfg.eval_episodes
     opponents = {"random": lambda p: RandomOpponent(players[p], env.n_actions),
                  "first": lambda p: populations[p][0]}
     if cfg.env_id == "particle":
-        n_landmarks = env.env.n_landmarks
-        opponents["scripted"] = lambda p: ScriptedOpponent(players[p], env.n_actions, n_landmarks)
+        opponents["scripted"] = lambda p: ScriptedOpponent.for_task(env, players[p])
+    reference = reference and cfg.env_id == "particle"
     rows, summary = [], {}
     for me in (0, 1):
+        sign = 1 if me == 0 else -1
         for name, make in opponents.items():
             opponent = make(1 - me)
-            wins, payoffs = 0, []
+            wins, payoffs, ref = 0, [], []
             for k in range(episodes):
                 mine = populations[me][rng.choice(len(meta[me]), p=meta[me])]
                 pair = (mine, opponent) if me == 0 else (opponent, mine)
-                out = play(env, players, pair, seed=EVAL_SEED_BASE + cfg.seed * 10_007 + k, explore=False)
-                mine_payoff = out.pop("payoff") * (1 if me == 0 else -1)
+                seed = EVAL_SEED_BASE + cfg.seed * 10_007 + k
+                out = play(env, players, pair, seed=seed, explore=False)
+                mine_payoff = out.pop("payoff") * sign
                 out.pop("steps")
                 payoffs.append(mine_payoff)
                 wins += mine_payoff > 0
                 rows.append({"player": me, "opponent": name, "episode": k, "payoff": mine_payoff,
                              "win": float(mine_payoff > 0), **out})
+                if reference:
+                    scripted = ScriptedOpponent.for_task(env, players[me])
+                    pair = (scripted, opponent) if me == 0 else (opponent, scripted)
+                    ref.append(play(env, players, pair, seed=seed, explore=False)["payoff"] * sign)
             rate = success_rate(wins, episodes)
             summary[f"player{me}_vs_{name}_payoff"] = float(np.mean(payoffs))
             summary[f"player{me}_vs_{name}_win_rate"] = rate.point
             summary[f"player{me}_vs_{name}_win_rate_ci"] = [round(rate.low, 4), round(rate.high, 4)]
+            if reference:
+                summary[f"player{me}_vs_{name}_reference_payoff"] = float(np.mean(ref))
     summary["eval_return_mean"] = summary["player0_vs_random_payoff"]
     return rows, summary
 
