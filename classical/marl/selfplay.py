@@ -8,6 +8,8 @@ controls. PSRO (Lanctot et al. 2017) keeps a population of policies per player:
 
 1. the empirical meta-game: ``payoff[i, j]`` is player 0's mean payoff over
    ``meta_episodes`` episodes of its policy i against player 1's policy j;
+   a population member is the greedy policy of its actors everywhere (in the meta-game, as an oracle's
+   opponent and in the evaluation), so the meta-game ranks what is evaluated;
 2. the meta-strategies: the meta-game solved by :func:`classical.marl.games.selfplay_equilibrium`
    (``meta_solver``: exact PSRO/LP or fictitious play);
 3. one oracle per player: a MAPPO learner (:mod:`classical.marl.mappo`) trains its
@@ -208,7 +210,7 @@ def _oracle(cfg: Config, env: JointEnv, players, populations, meta, player: int,
 
         def act(obs, opponent=opponent):
             actions = learner._act(obs, explore=True)
-            for i, a in opponent.act(obs, True, rng).items():
+            for i, a in opponent.act(obs, False, rng).items():   # frozen policies act greedily everywhere
                 actions[i] = a
             return actions
 
@@ -235,7 +237,8 @@ def _snapshot(cfg: Config, env: JointEnv, learner: mappo.MAPPO, agents: list[int
 
 
 def _meta_entry(env, players, a: Policy, b: Policy, episodes: int, seed: int) -> float:
-    return float(np.mean([play(env, players, (a, b), seed=seed + k)["payoff"] for k in range(episodes)]))
+    return float(np.mean([play(env, players, (a, b), seed=seed + k, explore=False)["payoff"]
+                          for k in range(episodes)]))
 
 
 def run(cfg: Config, run_dir: RunDir) -> dict:

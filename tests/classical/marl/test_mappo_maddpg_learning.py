@@ -8,7 +8,7 @@ from classical.marl import maddpg_continuous as cm
 from classical.marl import mappo, selfplay
 from classical.marl.baselines import RandomPolicy
 from classical.marl.envs import make_joint_env
-from classical.marl.loop import evaluate
+from classical.marl.loop import EVAL_SEED_BASE, evaluate
 
 
 class RandomBox:
@@ -40,16 +40,25 @@ def test_continuous_maddpg_beats_random_on_cooperative_particles(tmp_path):
 
 @pytest.mark.learning
 def test_psro_population_beats_random_and_its_first_policies(tmp_path):
-    # One PSRO iteration on the position-control competitive particle task: each player's best response to
-    # the other's first (untrained) policy; the meta-mixture then plays a uniformly random opponent.
-    kw = {"n_agents": 2, "mode": "competitive", "max_steps": 5, "friction": 1.0, "accel": 20.0}
-    cfg = selfplay.Config(env_kwargs=kw, iterations=1, oracle_episodes=240, episodes=480, gamma=0.9,
-                          lr={"default": 3e-3}, epochs=10, minibatches=2, ent_coef=0.0, meta_episodes=20,
-                          eval_episodes=60, seed=11)
+    # One PSRO iteration on the competitive particle task (the preset's, 10 steps): each player's 500-episode best
+    # response to the other's first (untrained) policy, then the meta-mixtures, greedy, against a uniformly random
+    # player, the first policies and the scripted nearest-landmark controller, which they do not beat (BENCHMARKS.md,
+    # issue 21). Tuning seeds 0-2: payoffs vs random 2.15 / 0.21, 1.99 / 2.23, 0.47 / 1.82 (win rates 0.52-0.73),
+    # vs the first policies >= 1.46, vs the controller 0.86-2.48 above a random player's on the same layouts.
+    kw = {"n_agents": 2, "mode": "competitive", "max_steps": 10}
+    seed = 1011
+    cfg = selfplay.Config(env_kwargs=kw, iterations=1, oracle_episodes=500, episodes=1000, meta_episodes=20,
+                          eval_episodes=60, curve_eval_episodes=0, seed=seed)
     summary = selfplay.run(cfg, RunDir(tmp_path))
-    # Measured at seed 11: payoffs 0.51 / 0.56 and win rates 0.58 / 0.57 against random; the scripted
-    # nearest-landmark opponent still wins (BENCHMARKS.md, issue 21), so it has no threshold here.
+    env, players = make_joint_env("particle", kw), [[0], [1]]
     for me in (0, 1):
-        assert summary[f"player{me}_vs_random_payoff"] >= 0.25, summary
-        assert summary[f"player{me}_vs_random_win_rate"] >= 0.5, summary
-        assert summary[f"player{me}_vs_first_payoff"] >= 0.25, summary
+        assert summary[f"player{me}_vs_random_payoff"] >= 0.1, summary
+        assert summary[f"player{me}_vs_first_payoff"] >= 1.0, summary
+        # The controller still wins, but by less than against a uniformly random player on the same layouts.
+        pair = [selfplay.ScriptedOpponent.for_task(env, players[1 - me])]
+        pair.insert(me, selfplay.RandomOpponent(players[me], env.n_actions))
+        random_vs_scripted = np.mean([selfplay.play(env, players, pair, seed=EVAL_SEED_BASE + seed * 10_007 + k,
+                                                    explore=False)["payoff"] * (1 - 2 * me) for k in range(60)])
+        assert summary[f"player{me}_vs_scripted_payoff"] >= random_vs_scripted + 0.5, (summary, random_vs_scripted)
+    assert summary["player0_vs_random_payoff"] + summary["player1_vs_random_payoff"] >= 1.5, summary
+    assert summary["player0_vs_random_win_rate"] + summary["player1_vs_random_win_rate"] >= 1.1, summary
