@@ -118,9 +118,10 @@ def qas(args) -> list[dict]:
     """Random gate choices in the architecture-search env: the baseline the DQN preset is compared with."""
     import numpy as np
 
+    from classical.common.config import load_yaml
     from qrl.algorithms.qas import AnsatzBuildingEnv
 
-    env = AnsatzBuildingEnv(molecule="H2", bond_lengths=[0.5, 0.74, 1.5])
+    env = AnsatzBuildingEnv(**load_yaml("configs/qas_h2_dqn.yaml")["env_kwargs"])   # the preset's reward
     rng = np.random.default_rng(1000)
     rows = []
     for e in range(args.episodes):

@@ -12,10 +12,14 @@ starts from the Hartree–Fock state. An action appends one gate from a pool:
 
 After a parametrised gate all angles are re-optimised (torch L-BFGS, warm start, the new
 angle at 0) on a ``backends.yaml`` backend. Reward = the energy improvement in units of
-``energy_unit`` Hartree minus ``gate_penalty`` per gate added, so the return trades the
-energy reached against the circuit size. Observation: gate counts per pool entry / max_gates,
-the step fraction, the bond length, and the energy gained so far (in ``energy_unit``).
-Episodes end on ``stop`` (terminated) or after ``max_gates`` gates (truncated). The final
+``energy_unit`` Hartree (or, with ``energy_unit=None``, as a fraction of the episode's
+correlation energy E_HF − E_exact) minus ``gate_penalty`` per gate added, so the return trades
+the energy reached against the circuit size. Observation: gate counts per pool entry / max_gates,
+the step fraction, the bond length, and the energy gained so far (in the reward's unit).
+Episodes end on ``stop`` (terminated) or after ``max_gates`` gates (truncated); with
+``stop_below_mha`` set, also (terminated) as soon as the energy is within that many mHa of
+the exact ground energy — the goal condition of Ostaszewski et al. (2021), whose architecture
+search likewise measures success against the exact energy of a benchmark molecule. The final
 ``info`` has ``energy``, ``exact`` (exact diagonalisation, never shown to the agent),
 ``error_mha``, ``chemical_accuracy`` and ``n_gates``.
 
@@ -67,18 +71,31 @@ class AnsatzBuildingEnv(gym.Env):
         bond_lengths: geometries (Å) an episode draws from.
         max_gates: episode length limit.
         gate_penalty: reward subtracted per gate.
-        energy_unit: Hartree per unit of reward.
+        energy_unit: Hartree per unit of reward; ``None``: the episode's correlation energy
+            E_HF − E_exact, so a reward of 1 (before the penalty) removes all of Hartree–Fock's error
+            at any geometry (H₂'s 12 mHa at 0.5 Å counts as much as its 87 mHa at 1.5 Å).
         optimizer_steps: L-BFGS iterations of the re-optimisation after each parametrised gate.
         backend: ``backends.yaml`` entry for the energy evaluations.
+        stop_below_mha: end the episode once the error against exact diagonalisation is below this
+            (mHa; 1.6 is chemical accuracy); ``None`` never.
+
+    The optimised energy and angles depend only on the geometry and the gate sequence (L-BFGS from
+    the previous angles and a new 0 is deterministic), so they are computed once per sequence and
+    reused: later episodes that repeat a circuit cost no simulation.
     """
 
     metadata = {"render_modes": []}
 
     def __init__(self, molecule: str = "H2", bond_lengths: Sequence[float] = (0.5, 0.74, 1.5),
-                 max_gates: int = 6, gate_penalty: float = 0.1, energy_unit: float = 0.01,
-                 optimizer_steps: int = 20, backend: str = "qrl.torch"):
+                 max_gates: int = 6, gate_penalty: float = 0.1, energy_unit: float | None = 0.01,
+                 optimizer_steps: int = 20, backend: str = "qrl.torch", stop_below_mha: float | None = None):
         if not bond_lengths:
             raise ValueError("bond_lengths must list at least one bond length (Angstrom).")
+        if energy_unit is not None and not energy_unit > 0:
+            raise ValueError(f"energy_unit must be positive (Hartree) or None, got {energy_unit!r}.")
+        if stop_below_mha is not None and not stop_below_mha > 0:
+            raise ValueError(f"stop_below_mha must be positive (mHa) or None, got {stop_below_mha!r}.")
+        self.stop_below_mha = stop_below_mha
         self.molecule, self.bond_lengths = molecule, [float(b) for b in bond_lengths]
         self.max_gates, self.gate_penalty, self.energy_unit = max_gates, gate_penalty, energy_unit
         self.optimizer_steps, self.backend = optimizer_steps, backend
@@ -87,6 +104,7 @@ class AnsatzBuildingEnv(gym.Env):
         self.action_space = gym.spaces.Discrete(len(self.pool))
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (len(self.pool) + 2,), np.float32)
         self._nodes: dict[tuple[str, ...], object] = {}
+        self._optimised: dict[tuple, tuple[float, list[float]]] = {}
 
     # -- energies ------------------------------------------------------------------
     def _energy_fn(self, gates: tuple[str, ...]):
@@ -113,6 +131,17 @@ class AnsatzBuildingEnv(gym.Env):
         return self._nodes[key]
 
     def _optimise(self) -> float:
+        key = (self.bond_length, *self.gates)
+        if key not in self._optimised:
+            if len(self._optimised) > 100_000:
+                self._optimised.clear()
+            energy = self._run_optimiser()
+            self._optimised[key] = (energy, list(self.thetas))
+        energy, thetas = self._optimised[key]
+        self.thetas = list(thetas)
+        return energy
+
+    def _run_optimiser(self) -> float:
         node = self._energy_fn(tuple(self.gates))
         if not self.thetas:
             return float(node(torch.zeros(1, dtype=torch.float64)))
@@ -133,7 +162,7 @@ class AnsatzBuildingEnv(gym.Env):
     # -- gymnasium -------------------------------------------------------------------
     def _obs(self) -> np.ndarray:
         counts = np.array([self.gates.count(g) for g in self.pool[:-1]] + [0], float) / self.max_gates
-        gained = (self.e_hf - self.energy) / self.energy_unit
+        gained = (self.e_hf - self.energy) / self.unit
         return np.concatenate([counts[:-1], [len(self.gates) / self.max_gates, self.bond_length,
                                              gained]]).astype(np.float32)
 
@@ -143,6 +172,7 @@ class AnsatzBuildingEnv(gym.Env):
         self._ham = molecule_hamiltonian(self.molecule, self.bond_length)
         self.e_hf = hartree_fock_energy(self.molecule, self.bond_length)
         self.exact = exact_ground_energy(self._ham[0], self._ham[1])
+        self.unit = self.energy_unit if self.energy_unit is not None else max(self.e_hf - self.exact, 1e-6)
         self.gates: list[str] = []
         self.thetas: list[float] = []
         self.energy = self.e_hf
@@ -163,9 +193,10 @@ class AnsatzBuildingEnv(gym.Env):
             self.thetas.append(0.0)
         before = self.energy
         self.energy = self._optimise()
-        reward = (before - self.energy) / self.energy_unit - self.gate_penalty
-        truncated = len(self.gates) >= self.max_gates
-        return self._obs(), float(reward), False, truncated, self._info()
+        reward = (before - self.energy) / self.unit - self.gate_penalty
+        reached = self.stop_below_mha is not None and 1000 * (self.energy - self.exact) < self.stop_below_mha
+        truncated = len(self.gates) >= self.max_gates and not reached
+        return self._obs(), float(reward), reached, truncated, self._info()
 
 
 if "qrl/AnsatzBuilding-v0" not in gym.registry:

@@ -76,3 +76,28 @@ def test_the_vqe_preset_runs_through_qrl_train_and_reports_the_error_against_exa
     with open(tmp_path / "run" / "metrics.csv") as f:
         steps = [int(r["step"]) for r in csv.DictReader(f)]
     assert steps == [1, 11, 20] and summary["bond_lengths"] == 1
+
+
+def test_the_search_env_ends_at_chemical_accuracy_and_reuses_optimised_circuits():
+    env = AnsatzBuildingEnv(molecule="H2", bond_lengths=[1.5], stop_below_mha=1.6)
+    double = env.pool.index("DoubleExcitation(0,1,2,3)")
+    first = []
+    for _ in range(2):
+        env.reset(seed=0)
+        _, _, term, trunc, info = env.step(env.pool.index("RY(0)"))
+        assert not (term or trunc) and info["error_mha"] > 80          # still Hartree-Fock's 87 mHa
+        _, reward, term, trunc, info = env.step(double)
+        assert term and not trunc and info["chemical_accuracy"] and info["n_gates"] == 2
+        first.append((reward, info["energy"]))
+    assert first[0] == first[1] and len(env._optimised) == 2          # the repeat ran no optimiser
+    with pytest.raises(ValueError, match="stop_below_mha must be positive"):
+        AnsatzBuildingEnv(stop_below_mha=0)
+
+
+def test_rewards_in_correlation_energies_are_the_same_at_every_geometry():
+    for length in (0.5, 1.5):
+        env = AnsatzBuildingEnv(molecule="H2", bond_lengths=[length], energy_unit=None, gate_penalty=0.2)
+        env.reset(seed=0)
+        _, reward, *_, info = env.step(env.pool.index("DoubleExcitation(0,1,2,3)"))
+        assert reward == pytest.approx(1.0 - 0.2, abs=1e-3)             # all of the correlation energy
+        assert info["chemical_accuracy"]
