@@ -39,9 +39,12 @@ def bench_policy_iteration(seeds, out: Path, quick: bool = False) -> dict:
     v_star, policies = value_iteration(mdp)
     task = ReturnTask(mdp, policies[0])
     start = time.perf_counter()
-    rows = evaluation_error_vs_calls(task, repeats=20 if quick else 200, shots=100,
-                                     max_powers=4 if quick else 6, seed=seeds[0])
-    slopes = {m: loglog_slope(rows, m) for m in ("mlae", "monte_carlo")}
+    shots = 100
+    rows = evaluation_error_vs_calls(task, repeats=20 if quick else 200, shots=shots,
+                                     max_powers=4 if quick else 9, seed=seeds[0])
+    # the whole range, and the budgets where the largest Grover power dominates (k >= 4: 18 x shots calls)
+    slopes = {m: loglog_slope(rows, m) for m in ("mlae", "monte_carlo", "cramer_rao")}
+    slopes |= {f"{m}_k>=4": loglog_slope(rows, m, min_calls=18 * shots) for m in ("mlae", "monte_carlo", "cramer_rao")}
     ae_seconds = time.perf_counter() - start
     searches = [grover_policy_search(mdp, seed=s) for s in seeds]
     result = {"value": task.value, "v_star": v_star, "n_qubits": task.n_qubits, "error_rows": rows,

@@ -146,15 +146,42 @@ def mlae_calls(n_powers: int, shots: int) -> int:
     return shots * sum(2 * k + 1 for k in mlae_schedule(n_powers))
 
 
+def mlae_cramer_rao(value: float, n_powers: int, shots: int) -> float:
+    """The Cramér–Rao bound on the RMSE of :func:`mlae`: sin 2θ / (2 √(shots Σ_k (2k+1)²)).
+
+    A shot of Q^k A is a Bernoulli trial with p = sin²((2k+1)θ), whose Fisher information
+    about θ is 4(2k+1)² whatever θ is; the delta method turns the bound on θ into one on
+    V = sin²θ. With the exponential schedule Σ(2k+1)² grows as the square of the calls
+    spent, so the bound falls as calls⁻¹ only once the largest power dominates both sums:
+    over k ≤ 16 (calls = 68 × shots) its log-log slope is −0.86, and −0.99 over 4 ≤ k ≤ 128.
+    """
+    theta = math.asin(math.sqrt(value))
+    info = sum((2 * k + 1) ** 2 for k in mlae_schedule(n_powers))
+    return math.sin(2 * theta) / (2 * math.sqrt(shots * info))
+
+
 def mlae(task, n_powers: int, shots: int, rng: np.random.Generator,
          backend: str = "default.qubit", grid: int = 20_001) -> float:
-    """Maximum-likelihood amplitude estimate from ``shots`` per Grover power."""
+    """Maximum-likelihood amplitude estimate from ``shots`` per Grover power.
+
+    The likelihood is maximised on a grid over θ ∈ [0, π/2] (its peaks narrow as 1/k, so a
+    grid finds the global one), then refined between the grid points next to the best one.
+    """
+    from scipy.optimize import minimize_scalar
+
     ks = np.array(mlae_schedule(n_powers))
     ones = np.array([rng.binomial(shots, good_probability(task, int(k), backend)) for k in ks])
+
+    def loglik(theta):
+        p = np.clip(np.sin((2 * ks[:, None] + 1) * np.atleast_1d(theta)[None]) ** 2, 1e-12, 1 - 1e-12)
+        return (ones[:, None] * np.log(p) + (shots - ones)[:, None] * np.log(1 - p)).sum(0)
+
     theta = np.linspace(0, math.pi / 2, grid)
-    p = np.clip(np.sin((2 * ks[:, None] + 1) * theta[None]) ** 2, 1e-12, 1 - 1e-12)
-    loglik = (ones[:, None] * np.log(p) + (shots - ones)[:, None] * np.log(1 - p)).sum(0)
-    return float(np.sin(theta[np.argmax(loglik)]) ** 2)
+    i = int(np.argmax(loglik(theta)))
+    lo, hi = theta[max(i - 1, 0)], theta[min(i + 1, grid - 1)]
+    best = minimize_scalar(lambda t: -loglik(t)[0], bounds=(lo, hi), method="bounded",
+                           options={"xatol": 1e-10})
+    return float(np.sin(best.x if -best.fun >= loglik(theta[i])[0] else theta[i]) ** 2)
 
 
 @lru_cache(maxsize=64)
@@ -211,8 +238,10 @@ def error_vs_calls(task, repeats: int = 50, shots: int = 100, max_powers: int = 
     return rows
 
 
-def loglog_slope(rows: list[dict], method: str) -> float:
-    """Least-squares slope of log(rmse) against log(calls) for one method (−0.5 for Monte Carlo)."""
-    pts = [(r["calls"], r["rmse"]) for r in rows if r["method"] == method and r["rmse"] > 0]
+def loglog_slope(rows: list[dict], method: str, min_calls: int = 0) -> float:
+    """Least-squares slope of log(rmse) against log(calls) for one method (−0.5 for Monte Carlo),
+    over the rows with at least ``min_calls`` calls."""
+    pts = [(r["calls"], r["rmse"]) for r in rows if r["method"] == method and r["rmse"] > 0
+           and r["calls"] >= min_calls]
     x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
     return float(np.polyfit(x, y, 1)[0])

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import pennylane as qml
 
-from qrl.algorithms.amplitude_estimation import loglog_slope, mlae, mlae_calls, monte_carlo
+from qrl.algorithms.amplitude_estimation import loglog_slope, mlae, mlae_calls, mlae_cramer_rao, monte_carlo
 
 
 @dataclass(frozen=True)
@@ -288,7 +288,9 @@ def evaluation_error_vs_calls(task: ReturnTask, repeats: int = 100, shots: int =
 
     One call is one application of A (one episode for Monte Carlo). Rows:
     ``{"method", "calls", "rmse", "setting"}``; :func:`~qrl.algorithms.amplitude_estimation.loglog_slope`
-    fits the decay.
+    fits the decay. Each budget also has a ``cramer_rao`` row: the MLAE bound
+    (:func:`~qrl.algorithms.amplitude_estimation.mlae_cramer_rao`) at the exact value, the curve MLAE
+    should follow — bending from Monte Carlo's −1/2 at the first budgets towards −1.
     """
     rng = np.random.default_rng(seed)
     v = task.value
@@ -301,6 +303,8 @@ def evaluation_error_vs_calls(task: ReturnTask, repeats: int = 100, shots: int =
                      "rmse": float(np.sqrt(np.mean((ml - v) ** 2)))})
         rows.append({"method": "monte_carlo", "calls": calls, "setting": f"episodes={calls}",
                      "rmse": float(np.sqrt(np.mean((mc - v) ** 2)))})
+        rows.append({"method": "cramer_rao", "calls": calls, "setting": f"powers={n_powers}",
+                     "rmse": mlae_cramer_rao(v, n_powers, shots)})
     return rows
 
 
