@@ -101,3 +101,17 @@ def test_rewards_in_correlation_energies_are_the_same_at_every_geometry():
         _, reward, *_, info = env.step(env.pool.index("DoubleExcitation(0,1,2,3)"))
         assert reward == pytest.approx(1.0 - 0.2, abs=1e-3)             # all of the correlation energy
         assert info["chemical_accuracy"]
+
+
+@pytest.mark.learning
+def test_the_qas_preset_learns_chemically_accurate_circuits_at_every_bond_length(tmp_path):
+    import csv
+
+    from qrl.training import train_from_config
+
+    summary = train_from_config("configs/qas_h2_dqn.yaml", {"seed": 2000}, out=tmp_path / "run", tensorboard=False)
+    with open(tmp_path / "run" / "eval.csv") as f:
+        evals = list(csv.DictReader(f))
+    assert {r["bond_length"] for r in evals} == {"0.5", "0.74", "1.5"}
+    assert all(r["chemical_accuracy"] == "True" for r in evals), summary
+    assert summary["eval_n_gates_mean"] <= 2           # a random gate sequence needs 5 on average
