@@ -436,11 +436,26 @@ for name, length in ([("H2", 0.74)] if QUICK else [("H2", 0.5), ("H2", 0.74), ("
 display(Markdown(experiments.markdown_table(rows, ("molecule", "bond_length", "energy", "exact", "error_mha",
                                                    "n_params"), digits=5)))
 
-env = qas.AnsatzBuildingEnv(molecule="H2", bond_lengths=[0.74])
-env.reset(seed=0)
-for gate in ("DoubleExcitation(0,1,2,3)", "stop"):
-    _, reward, *_, info = env.step(env.pool.index(gate))
-print(f"a 1-gate ansatz in the search env: {info['circuit']}, error {info['error_mha']:.4f} mHa")
+# architecture search: the DQN preset builds the ansatz; its greedy circuits per bond length
+import csv
+import tempfile
+
+from qrl import train_from_config
+
+rows = []
+for seed in ([2000] if QUICK else range(1001, 1006)):
+    out = Path(tempfile.mkdtemp()) / "qas"
+    train_from_config("configs/qas_h2_dqn.yaml", {"seed": seed}, out=out, tensorboard=False)
+    with open(out / "eval.csv") as f:
+        evals = list(csv.DictReader(f))
+    for length in sorted({r["bond_length"] for r in evals}, key=float):
+        mine = [r for r in evals if r["bond_length"] == length]
+        rows.append({"seed": seed, "bond length (A)": length, "episodes": len(mine),
+                     "chemical accuracy": sum(r["chemical_accuracy"] == "True" for r in mine) / len(mine),
+                     "gates": sum(int(r["n_gates"]) for r in mine) / len(mine),
+                     "error (mHa)": max(float(r["error_mha"]) for r in mine)})
+display(Markdown(experiments.markdown_table(rows, ("seed", "bond length (A)", "episodes", "chemical accuracy",
+                                                   "gates", "error (mHa)"), digits=4)))
 
 P, r = value_vqe.frozen_lake_policy_mdp()
 out = value_vqe.value_vqe(P, r, gamma=0.9, n_layers=6, steps=steps, seed=1000)
@@ -473,10 +488,17 @@ mdp = pi.frozen_lake(["SF", "HG"] if QUICK else ["SFF", "FHF", "FFG"], horizon=3
 v_star, policies = pi.value_iteration(mdp)
 task = pi.ReturnTask(mdp, policies[0])
 print(f"{task.n_qubits} qubits; exact value {task.value:.6f}; amplitude of the circuit {good_probability(task, 0):.6f}")
-rows = pi.evaluation_error_vs_calls(task, repeats=30 if QUICK else 200, shots=100, max_powers=5 if QUICK else 6,
+shots = 100
+rows = pi.evaluation_error_vs_calls(task, repeats=30 if QUICK else 200, shots=shots, max_powers=6 if QUICK else 9,
                                     seed=1000)
 display(Markdown(experiments.markdown_table(rows, ("method", "setting", "calls", "rmse"), digits=5)))
-print({m: round(loglog_slope(rows, m), 3) for m in ("mlae", "monte_carlo")}, "(ideal: -1 and -0.5)")"""),
+for label, least in (("all budgets", 0), ("largest power k >= 4", 18 * shots)):
+    print(f"log-log slopes, {label}:",
+          {m: round(loglog_slope(rows, m, min_calls=least), 3) for m in ("mlae", "cramer_rao", "monte_carlo")})"""),
+        ("md", "MLAE sits on its Cramér–Rao bound (`cramer_rao` rows) at every budget. With the exponential "
+               "schedule k = 0, 1, 2, 4, … the first budgets are mostly k = 0 shots — Monte Carlo — so a fit over "
+               "all budgets bends towards −1/2 (−0.86 for the bound up to k = 16); once the largest power "
+               "dominates (k ≥ 4) both MLAE and its bound fall as calls⁻¹, against Monte Carlo's calls^(−1/2)."),
         ("md", "Improvement: Dürr–Høyer maximum search over the stationary policies (4 actions per free state, a "
                "policy register of 2 qubits per state) with a comparator oracle; queries counted against the "
                "number of policies an exhaustive search evaluates."),
