@@ -379,6 +379,11 @@ class PSROAgent(MultiAgent):
         self.meta = [np.asarray(m, dtype=np.float64) for m in meta] if meta is not None else [np.ones(0)] * 2
         self._record_origin("classical.marl.selfplay", cfg.model_dump(mode="json"))
 
+    def learn(self, run=None):
+        """PSRO grows the populations in :func:`run` (``qrl train``); the agent it leaves only acts."""
+        raise NotImplementedError("PSRO trains through classical.marl.selfplay.run (qrl train --config "
+                                  "configs/marl_particle_competitive_psro.yaml); a loaded PSROAgent only acts.")
+
     def _act(self, obs: np.ndarray, explore: bool, progress: float, rng) -> np.ndarray:
         actions = np.zeros(self.env.n_agents, dtype=np.int64)
         for p in (0, 1):

@@ -217,6 +217,9 @@ class MultiAgent:
         and settings (``self.settings``) its trainer gave it; metrics and checkpoints go to ``run``."""
         from classical.marl.loop import train   # the multi-agent loop lives with the multi-agent pieces
 
+        if getattr(self, "settings", None) is None:
+            raise ValueError(f"this {type(self).__name__} has no training budget or settings; build it with its "
+                             "trainer's agent_from_config(config) to learn.")
         self.last_training = train(self.env, self, self.settings, run)
         return self
 

@@ -49,3 +49,12 @@ def test_a_multi_agent_learner_learns_and_checkpoints_through_its_own_learn(tmp_
     assert load_checkpoint_file(tmp_path / "checkpoint.pt")["episode"] == 3
     actions, state = learner.predict({"agent_0": np.zeros(10, np.float32), "agent_1": np.zeros(10, np.float32)})
     assert state is None and sorted(actions) == ["agent_0", "agent_1"] and all(0 <= a < 5 for a in actions.values())
+
+
+def test_a_learner_built_outside_its_trainer_says_how_to_learn():
+    from classical.marl.baselines import RandomPolicy
+    from classical.marl.envs import make_joint_env
+
+    with pytest.raises(ValueError, match="has no training budget or settings; build it with its trainer's "
+                                         "agent_from_config"):
+        RandomPolicy(make_joint_env("particle", {"n_agents": 2})).learn()
