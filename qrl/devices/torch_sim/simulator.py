@@ -39,7 +39,8 @@ from qrl.devices.torch_sim.plan import Block, FusedGate, GlobalPhase, Layer, Lay
 PLAN_CACHE_SIZE = 64
 # Cached constants must be normal tensors even when first made under torch.inference_mode
 # (acting), or autograd could not save them for a later training step.
-_NORMAL_TENSORS = torch.inference_mode(False)
+def _normal_tensors():
+    return torch.inference_mode(False)
 
 
 class Simulator:
@@ -67,29 +68,29 @@ class Simulator:
             return p.to(self.r_dtype)
         return torch.as_tensor(np.asarray(p, dtype=np.float64), dtype=self.r_dtype)
 
-    @_NORMAL_TENSORS
     def signs(self, n: int, axes) -> torch.Tensor:
         """The float64 diagonal of Z on ``axes`` over all ``2**n`` basis states (cached)."""
         key = ("signs", n, axes)
         if key not in self._consts:
-            self._consts[key] = torch.as_tensor(parity_signs(axes, n)).to(torch.float64)
+            with _normal_tensors():
+                self._consts[key] = torch.as_tensor(parity_signs(axes, n)).to(torch.float64)
         return self._consts[key]
 
-    @_NORMAL_TENSORS
     def fixed_matrix(self, name: str) -> torch.Tensor:
         """The matrix of a parameter-free gate in the state's dtype (cached)."""
         key = (name, self.c_dtype)
         if key not in self._consts:
-            self._consts[key] = torch.as_tensor(fixed_matrix(name)).to(self.c_dtype)
+            with _normal_tensors():
+                self._consts[key] = torch.as_tensor(fixed_matrix(name)).to(self.c_dtype)
         return self._consts[key]
 
-    @_NORMAL_TENSORS
     def plan(self, ops, axes_of, batched, n: int, start: int = 0) -> Plan:
         """The (cached) plan of a circuit structure."""
         key = (n, start, self.fuse, tuple((op.name, axes_of[i], batched[i]) for i, op in enumerate(ops)))
         plan = self._plans.get(key)
         if plan is None:
-            plan = build_plan(ops, axes_of, batched, n, self.fuse, start)
+            with _normal_tensors():
+                plan = build_plan(ops, axes_of, batched, n, self.fuse, start)
             self._plans[key] = plan
             if len(self._plans) > PLAN_CACHE_SIZE:
                 self._plans.popitem(last=False)
@@ -97,7 +98,6 @@ class Simulator:
             self._plans.move_to_end(key)
         return plan
 
-    @_NORMAL_TENSORS
     def initial_state(self, n: int, prep=None, wire_order=None) -> torch.Tensor:
         """``|0...0>`` as one row ``[1, 2**n]``, or the vector of a state preparation ``[rows, 2**n]``."""
         if prep is not None:
@@ -105,8 +105,9 @@ class Simulator:
             return vec.reshape(-1, 2**n)
         key = ("zero", n, self.c_dtype)
         if key not in self._consts:
-            state = torch.zeros(1, 2**n, dtype=self.c_dtype)
-            state[0, 0] = 1
+            with _normal_tensors():
+                state = torch.zeros(1, 2**n, dtype=self.c_dtype)
+                state[0, 0] = 1
             self._consts[key] = state
         return self._consts[key]
 
@@ -246,13 +247,17 @@ class Simulator:
 
     # multi-qubit gates ------------------------------------------------------------
 
-    @_NORMAL_TENSORS
     def block_tensors(self, plan: Plan, block: Block, n: int):
         """``(gather index or None, phase vector or None, generators [G, 2**n] or None)`` of a block."""
         key = (id(block), self.c_dtype)
         cached = plan.tensors.get(key)
         if cached is not None:
             return cached
+        with _normal_tensors():
+            plan.tensors[key] = self._block_tensors(block, n)
+        return plan.tensors[key]
+
+    def _block_tensors(self, block: Block, n: int):
         src = np.arange(2**n)
         fac = np.ones(2**n, dtype=np.complex128)
         for name, axes in block.const:
@@ -266,8 +271,7 @@ class Simulator:
         if block.params:
             gens = [lift_diag(diag_generator(name, len(axes)), axes, n) for _, name, axes in block.params]
             gen_t = torch.as_tensor(np.stack(gens)).to(self.r_dtype)
-        plan.tensors[key] = (src_t, fac_t, gen_t)
-        return plan.tensors[key]
+        return src_t, fac_t, gen_t
 
     def apply_block(self, plan, block: Block, ops, state, n, batch):
         src, fac, gen = self.block_tensors(plan, block, n)
@@ -283,12 +287,15 @@ class Simulator:
 
     # ------------------------------------------------------------ layered plans (compiled circuits)
 
-    @_NORMAL_TENSORS
     def _layered_consts(self, lp: LayeredPlan, flag: bool):
         """Index tensors and Pauli matrices of a layered plan, built once per dtype."""
         key = (flag, self.c_dtype)
-        if key in lp.tensors:
-            return lp.tensors[key]
+        if key not in lp.tensors:
+            with _normal_tensors():
+                lp.tensors[key] = self._build_layered_consts(lp, flag)
+        return lp.tensors[key]
+
+    def _build_layered_consts(self, lp: LayeredPlan, flag: bool):
         paulis = {"X": [[0, 1], [1, 0]], "Y": [[0, -1j], [1j, 0]], "Z": [[1, 0], [0, -1]]}
         minus_i_p = torch.as_tensor(np.array([paulis[p] for p in lp.paulis[flag]], dtype=np.complex128) * -1j)
         runs = lp.runs[flag]
@@ -306,8 +313,7 @@ class Simulator:
         table = torch.tensor([[row_of[layer.runs[a]] if a in layer.runs else identity_row for a in range(n)]
                               for layer in layers]).reshape(-1)
         eye = torch.eye(2, dtype=self.c_dtype)
-        lp.tensors[key] = (minus_i_p.to(self.c_dtype), products, table, eye)
-        return lp.tensors[key]
+        return minus_i_p.to(self.c_dtype), products, table, eye
 
     def layer_matrices(self, lp: LayeredPlan, angles: torch.Tensor, flag: bool) -> list[torch.Tensor]:
         """The chunk matrices of every layer with this flag, layer-major: [D, D] or [batch, D, D] each.
