@@ -55,7 +55,7 @@ def attack_update(update: dict[str, np.ndarray], attack: str, scale: float,
 
 def make_client_app(policy_factory: PolicyFactory | None = None) -> ClientApp:
     """A ClientApp training the policy ``policy_factory(obs_dim, n_actions)`` builds (default: the
-    federation's default MLP, :data:`classical.federated.task.DEFAULT_MODEL`)."""
+    federation's default MLP, ``classical.federated.task.DEFAULT_MODEL``)."""
     policy_factory = policy_factory or mlp_policy_factory()
     app = ClientApp()
 

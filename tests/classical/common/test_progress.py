@@ -57,7 +57,7 @@ def test_a_marl_run_prints_progress_lines(tmp_path, capsys):
     assert "env_steps=20" in lines[-1]
 
 
-def test_fed_train_shows_rounds(tmp_path):
+def test_fed_train_shows_client_episodes(tmp_path):
     from typer.testing import CliRunner
 
     from qrl.cli import app
@@ -68,4 +68,4 @@ def test_fed_train_shows_rounds(tmp_path):
     res = CliRunner().invoke(app, ["fed", "train", "--config", str(cfg), "--out", str(tmp_path / "fed")])
     assert res.exit_code == 0, res.output
     lines = [line for line in res.output.splitlines() if line.startswith("federated: ")]
-    assert lines[-1].startswith("federated: 2/2 round (100%) mean_return=")  # lines at most 1 s apart
+    assert lines[-1].startswith("federated: 4/4 ep (100%) mean_return=")  # 2 rounds of 2 client episodes
