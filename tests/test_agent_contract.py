@@ -200,8 +200,9 @@ def _serve() -> None:
 @pytest.fixture(scope="module")
 def fresh_interpreter():
     """A Python process that has imported nothing of the runs it loads (started once per test worker)."""
-    proc = subprocess.Popen([sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
+    # -P: no tests/ on sys.path, whose qrl/ test folder would shadow the installed package as a namespace.
+    proc = subprocess.Popen([sys.executable, "-P", __file__, "--serve"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
 
     def ask(run_dir) -> dict:
         proc.stdin.write(json.dumps(str(run_dir)) + "\n")

@@ -12,7 +12,7 @@ from classical.marl.loop import EVAL_SEED_BASE, evaluate
 
 
 class RandomBox:
-    def act(self, obs, explore, progress=1.0, rng=None):
+    def _act(self, obs, explore, progress=1.0, rng=None):
         return rng.uniform(-1, 1, (len(obs), 2)).astype(np.float32)
 
 
