@@ -146,11 +146,14 @@ def _train(config: Path, backend: Optional[str], seed: Optional[int], episodes: 
     if check:
         console.print(f"ok: {config} ({plan.algo}) is valid; the run would go to {plan.out}")
         return
-    for key, (old, new) in plan.budget_changes.items():
-        console.print(f"{'extending' if key != 'backend' else 'changing'} {key} from {old} to {new}")
-    console.print(f"training {plan.algo} -> {plan.out}")
+
+    def announce() -> None:  # once the account is open and the folder ready: a refused run never says it
+        for key, (old, new) in plan.budget_changes.items():
+            console.print(f"{'extending' if key != 'backend' else 'changing'} {key} from {old} to {new}")
+        console.print(f"training {plan.algo} -> {plan.out}")
+
     try:
-        summary = plan.run()
+        summary = plan.run(on_start=announce)
     except KeyboardInterrupt:
         if (plan.out / "checkpoint.pt").exists():
             err_console.print(f"interrupted; the last checkpoint is in {plan.out}. "

@@ -76,8 +76,17 @@ class TrainingPlan:
 
         return B.Backend.for_run(getattr(self.cfg, "backend", None), self.out, self.backends_file)
 
-    def run(self) -> dict:
-        """Prepare the run folder and train; returns the algorithm's summary."""
+    def run(self, on_start: typing.Callable[[], None] | None = None) -> dict:
+        """Open the IBM account (on IBM hardware), prepare the run folder and train.
+
+        Args:
+            on_start: called once everything that can refuse the run has passed (the account is
+                open, the folder is ready), right before the trainer starts; the CLI prints its
+                "training ..." line there, so a refused run never says it is training.
+
+        Returns:
+            The algorithm's summary.
+        """
         from qrl.hardware.ledger import Ledger
 
         if hasattr(self.cfg, "backend"):
@@ -91,6 +100,8 @@ class TrainingPlan:
                  for k, (old, new) in self.budget_changes.items()]
         run.write_config(self.resolved, notes=notes)
         run.add_scalar_source(Ledger.scalar_source(self.out / "jobs.sqlite", self.out.name))
+        if on_start is not None:
+            on_start()
         _start_progress(run, self.cfg, self.algo)
         hardware = _show_hardware_usage(run, self.backend if hasattr(self.cfg, "backend") else None, self.out)
         try:

@@ -88,3 +88,20 @@ def test_a_renamed_key_exits_2_naming_the_new_key(tmp_path):
     res = runner.invoke(app, ["train", "--config", str(cfg), "--out", str(tmp_path / "o")])
     assert res.exit_code == 2
     assert f"{cfg}: key 'total_steps' was renamed; use total_env_steps" in " ".join(res.output.split())
+
+
+def test_train_announces_itself_once_the_run_really_starts(tmp_path):
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text("algo: classical.rl.reinforce\nmodel: {type: mlp, hidden: [8]}\nbatch_episodes: 2\n"
+                   "episodes: 2\neval_episodes: 0\nenv_kwargs: {max_episode_steps: 5}\n")
+    out = tmp_path / "r"
+    res = runner.invoke(app, ["train", "--config", str(cfg), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[0] == f"training classical.rl.reinforce -> {out}"
+    res = runner.invoke(app, ["train", "--config", str(cfg), "--out", str(out), "--resume", "--extend-budget",
+                              "--episodes", "4"])
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[:2] == ["extending episodes from 2 to 4",
+                                           f"training classical.rl.reinforce -> {out}"]
+    res = runner.invoke(app, ["train", "--config", str(cfg), "--out", str(out), "--episodes", "6"])
+    assert res.exit_code == 2 and "training" not in res.output  # refused: the folder holds a run

@@ -76,6 +76,8 @@ def test_train_and_evaluate_on_ibm_with_a_bad_token(offline_with_token, tmp_path
     res = runner.invoke(app, ["train", "--config", str(cfg), "--out", str(run), "--backend", "ibm.least_busy"])
     _one_line_error(res)
     assert "IBM Quantum rejected the account (InvalidAccountError" in " ".join(res.output.split())
+    assert res.output.startswith("error: backend 'ibm.least_busy': ")  # nothing before the error:
+    assert "training" not in res.output  # a refused run never says it is training
     assert not run.exists()   # the account is checked before the run folder is created
     _no_token_anywhere(res, offline_with_token, run)
 
@@ -123,6 +125,7 @@ def test_an_ibm_backend_without_any_account_is_refused_before_the_run_folder_exi
     res = runner.invoke(app, ["train", "--config", str(cfg), "--out", str(tmp_path / "run"),
                               "--backend", "ibm.least_busy"])
     assert res.exit_code == 2
-    assert "error: backend 'ibm.least_busy': no IBM Quantum account is configured: set QISKIT_IBM_TOKEN" \
-        in " ".join(res.output.split())
+    assert res.output.startswith("error: backend 'ibm.least_busy': no IBM Quantum account is configured: set "
+                                 "QISKIT_IBM_TOKEN")
+    assert "training" not in res.output and "Traceback" not in res.output
     assert not (tmp_path / "run").exists()
