@@ -283,7 +283,6 @@ class VQCSpec(BaseModel):
     type: Literal["vqc"] = Field("vqc", description="a data re-uploading circuit")
     n_qubits: PositiveInt | None = Field(None, description="qubits (default: one per observation entry)")
     n_layers: PositiveInt = Field(5, description="encoding + variational layers")
-    backend: str | None = Field(None, description="backends.yaml entry (default: the config's backend)")
     rotations: str = Field("xyz", pattern="^[xyz]+$", description="variational rotation axes, e.g. xyz or zyz")
     entangler: Literal[ENTANGLERS] = Field("cz_ring", description="entangling pattern between layers")
     encoding: Literal["rx", "ry", "rz"] = Field("rx", description="gate encoding each scaled input")
@@ -298,7 +297,9 @@ class VQCSpec(BaseModel):
                                                      "largest return)")
     backends_file: str | None = Field(None, description="backends.yaml to resolve the backend in")
     compile: bool = Field(True, description="compile the circuit once on qrl.torch")
-    # Device settings qrl evaluate passes to qrl.qiskit targets; configs normally leave them out.
+    # Device settings qrl evaluate passes to qrl.qiskit targets; a preset may not set them (qrl.training
+    # refuses them: a run's circuits use its backends file and job ledger). The backend itself is
+    # build_model's argument, never a spec key.
     ledger: str | None = Field(None, description="job ledger (sqlite) of a qrl.qiskit device")
     run_id: str | None = Field(None, description="run id recorded with each hardware job")
     dry_run: bool = Field(False, description="count the jobs a qrl.qiskit device would submit; submit none")

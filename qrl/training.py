@@ -333,7 +333,12 @@ def _check_ibm_account(entry: str) -> None:
         raise ConfigError(f"backend '{entry}': {IBM_ACCOUNT_HELP}.")
 
 
+#: Model spec keys ``qrl evaluate`` sets to run a trained circuit elsewhere; in a run they are the run's own.
+RUN_OWNED_SPEC_KEYS = ("backends_file", "ledger", "run_id")
+
+
 def _check_model_specs(cfg: BaseModel, source: str) -> None:
+    """Every network spec is valid for its type, and none picks its own backend, backends file or ledger."""
     from classical.rl.models import validate_model_spec
 
     # a Config whose network keys are not build_model specs says which are (model_spec_fields)
@@ -342,6 +347,11 @@ def _check_model_specs(cfg: BaseModel, source: str) -> None:
         # a spec without ``type`` is a trainer's own (e.g. circuit settings of hybrid.marl_quantum)
         if isinstance(spec, Mapping) and "type" in spec:
             validate_model_spec(spec, source, key=name)
+            for key in RUN_OWNED_SPEC_KEYS:
+                if key in spec:
+                    raise ConfigError(f"{source}: key '{name}.{key}': a run's circuits use the run's backends "
+                                      "file (--backends) and its job ledger (<out>/jobs.sqlite); drop "
+                                      f"'{name}.{key}' and set the top-level `backend:` for where they run.")
 
 
 def _check_env(cfg: BaseModel, source: str) -> None:

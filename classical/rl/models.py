@@ -89,6 +89,10 @@ def validate_model_spec(spec: Any, where: str, key: str = "model", head: str | N
         hint = " (qrl.models registers vqc; the qrl CLI imports it)" if kind == "vqc" else ""
         raise ConfigError(f"{where}: key '{key}.type' = {kind!r}: unknown model type; "
                           f"choose one of {', '.join(kinds)}{hint}.")
+    if "backend" in spec:  # build_model's argument: the run's backend, with its backends file and job ledger
+        raise ConfigError(f"{where}: key '{key}.backend': a network cannot choose its own backend (its circuits "
+                          "would bypass the run's backends file and job ledger); set the top-level `backend:` "
+                          f"(or --backend) instead and drop '{key}.backend'.")
     heads = [head] if head is not None else ["policy", "q", "value"]
     schemas = [_SCHEMAS[(kind, h)] for h in heads if (kind, h) in _SCHEMAS]
     if not schemas:
@@ -133,7 +137,7 @@ def build_model(spec: dict, head: str, in_dim: int, out_dim: int, backend: Any =
         raise ValueError(f"model type '{kind}' has no '{head}' network; known: {', '.join(known)}{hint}.")
     factory = _REGISTRY[(kind, head)]
     if kind != "mlp" and backend is not None:
-        spec.setdefault("backend", backend)
+        spec["backend"] = backend
     try:
         return factory(in_dim, out_dim, **spec)
     except TypeError as err:

@@ -78,8 +78,8 @@ def test_output_bias_is_one_shared_offset_with_its_own_parameter_group():
 def test_output_bias_starts_at_its_init_value_from_a_model_spec():
     from classical.rl.models import build_model
 
-    q = build_model({"type": "vqc", "n_qubits": 2, "n_layers": 1, "output_bias": True, "output_bias_init": 1.0,
-                     "backend": "qrl.torch"}, "q", 2, 2)
+    q = build_model({"type": "vqc", "n_qubits": 2, "n_layers": 1, "output_bias": True, "output_bias_init": 1.0},
+                    "q", 2, 2, backend="qrl.torch")
     assert q.vqc.output_bias.tolist() == [1.0]
     with torch.no_grad():
         q.vqc.output_scaling.zero_()

@@ -69,6 +69,8 @@ def test_check_only_validates_and_writes_nothing(tmp_path):
     ({"model": {"type": "mlp", "hiden": [8]}}, "unknown key 'model.hiden'"),
     ({"model": {"type": "vqc", "n_layers": -2}}, "key 'model.n_layers' = -2: Input should be greater than 0"),
     ({"backend": "no.such.backend"}, "unknown backend 'no.such.backend'"),
+    ({"model": {"type": "vqc", "n_layers": 1, "backend": "aer.fast"}}, "key 'model.backend': a network cannot"),
+    ({"model": {"type": "vqc", "n_layers": 1, "ledger": "elsewhere.sqlite"}}, "key 'model.ledger': a run's"),
     ({"gamma": "high"}, "key 'gamma' = 'high'"),
     ({"algo": "classical.rl.nothing"}, "algo 'classical.rl.nothing' is not a module"),
 ])
@@ -81,6 +83,35 @@ def test_a_bad_config_leaves_a_finished_run_untouched(finished_run, tmp_path, ch
         assert code == 2, text
         assert message in text and "Traceback" not in text
     assert _snapshot(out) == before
+
+
+def test_a_network_cannot_choose_its_own_backend_or_ledger(tmp_path):
+    ppo = {"algo": "classical.rl.ppo", "actor": {"type": "vqc", "n_layers": 1, "backend": "aer.fast"},
+           "critic": {"type": "mlp", "hidden": [8]}, "backend": "qrl.torch"}
+    bad = _write(tmp_path / "ppo.yaml", ppo)
+    for extra in (["--check"], []):
+        code, text = _train("--config", bad, "--out", tmp_path / "r", *extra)
+        assert code == 2 and "Traceback" not in text
+        assert text == (f"error: {bad}: key 'actor.backend': a network cannot choose its own backend (its "
+                        "circuits would bypass the run's backends file and job ledger); set the top-level "
+                        "`backend:` (or --backend) instead and drop 'actor.backend'.")
+        assert not (tmp_path / "r").exists()
+    ppo["actor"] = {"type": "vqc", "n_layers": 1, "backends_file": "mine.yaml"}
+    code, text = _train("--config", _write(tmp_path / "ppo.yaml", ppo), "--check")
+    assert code == 2 and text == (f"error: {bad}: key 'actor.backends_file': a run's circuits use the run's "
+                                  "backends file (--backends) and its job ledger (<out>/jobs.sqlite); drop "
+                                  "'actor.backends_file' and set the top-level `backend:` for where they run.")
+
+
+def test_inside_a_run_every_circuit_runs_on_the_runs_backend(tmp_path):
+    from classical.rl.models import build_model
+    from qrl.backends import Backend
+
+    run_backend = Backend.for_run("qrl.torch", tmp_path / "run")
+    model = build_model({"type": "vqc", "n_layers": 1}, "policy", 4, 2, backend=run_backend)
+    assert model.vqc.backend == "qrl.torch"
+    with pytest.raises(ConfigError, match=r"key 'model.backend': a network cannot choose its own backend"):
+        build_model({"type": "vqc", "n_layers": 1, "backend": "default.qubit"}, "policy", 4, 2, backend=run_backend)
 
 
 def test_model_errors_name_the_config_file_not_backends_yaml(tmp_path):
