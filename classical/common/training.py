@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import signal
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -202,17 +202,21 @@ class LearningSession:
 
 
 def rebuild_agent(state: dict, make: Callable[[dict], Any], backend: str | None = None,
-                  **device_overrides) -> Any:
+                  networks: Sequence[str] = ("model",), **device_overrides) -> Any:
     """An agent rebuilt from a checkpoint ``state`` (which stores its ``config``).
 
     ``make(config_dict)`` constructs the agent; ``backend`` and ``device_overrides``
-    (extra keys for the ``model:`` mapping) let a trained circuit run on another target.
+    (device options such as ``qrl evaluate``'s backends file and ledger) let a trained circuit
+    run on another target. The options go into the circuit specs among ``networks`` (the config
+    keys holding model specs) only: a classical network (``type: mlp``) runs on no device.
     """
     cfg = dict(state["config"])
     if backend is not None:
         cfg["backend"] = backend
-    if device_overrides:
-        cfg["model"] = {**cfg["model"], **device_overrides}
+    for name in networks if device_overrides else ():
+        spec = cfg.get(name)
+        if isinstance(spec, Mapping) and spec.get("type", "mlp") != "mlp":
+            cfg[name] = {**spec, **device_overrides}
     agent = make(cfg)
     agent.load_state_dict(state)
     return agent

@@ -303,8 +303,7 @@ def run(cfg: Config, run: RunDir) -> dict:
 def load_agent(run_dir: str | Path, backend: str | None = None, **device_overrides) -> PPO:
     """The trained agent of a run directory, optionally on another backend (for ``qrl evaluate``).
 
-    ``device_overrides`` apply to the actor's model mapping.
+    ``device_overrides`` apply to the circuits among the actor and the critic.
     """
     state = load_checkpoint_file(Path(run_dir) / "checkpoint.pt")
-    state = {**state, "config": {**state["config"], "actor": {**state["config"]["actor"], **device_overrides}}}
-    return rebuild_agent(state, lambda c: PPO(Config(**c)), backend)
+    return rebuild_agent(state, lambda c: PPO(Config(**c)), backend, networks=("actor", "critic"), **device_overrides)

@@ -118,3 +118,32 @@ def test_evaluate_sends_multi_agent_runs_to_qrl_load(tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes(b"")
     with pytest.raises(ValueError, match="a classical.marl.train run is loaded with qrl.load"):
         cli_hardware.evaluate(tmp_path, "default.qubit")
+
+
+def test_evaluate_with_a_backends_file_reaches_only_the_circuits(tmp_path):
+    """``--backends FILE`` goes into circuit specs only: an MLP run evaluates on an entry of that file,
+    and so does a PPO run whose critic (not only its actor) is a circuit."""
+    from qrl.cli import app
+
+    backends = tmp_path / "my_backends.yaml"
+    backends.write_text("default: mysim\nbackends:\n  mysim: {device: qrl.torch, diff_method: backprop}\n")
+    presets = {
+        "mlp": "algo: classical.rl.reinforce\nmodel: {type: mlp, hidden: [8]}\nbatch_episodes: 2\n"
+               "eval_episodes: 0\nenv_kwargs: {max_episode_steps: 5}\n",
+        "ppo": "algo: classical.rl.ppo\nactor: {type: vqc, n_layers: 1}\ncritic: {type: vqc, n_layers: 1}\n"
+               "backend: qrl.torch\nn_envs: 1\nn_steps: 8\nminibatch_size: 8\nepochs: 1\neval_episodes: 0\n"
+               "env_kwargs: {max_episode_steps: 5}\n"}
+    runner = CliRunner()
+    for name, text in presets.items():
+        (tmp_path / f"{name}.yaml").write_text(text)
+        run = tmp_path / name
+        res = runner.invoke(app, ["train", "--config", str(tmp_path / f"{name}.yaml"), "--episodes", "2",
+                                  "--out", str(run)])
+        assert res.exit_code == 0, res.output
+        res = runner.invoke(app, ["evaluate", "--run", str(run), "--backend", "mysim", "--backends", str(backends),
+                                  "--episodes", "1"])
+        assert res.exit_code == 0, res.output
+        assert f"appended 1 rows to {run / 'eval_mysim.csv'}" in " ".join(res.output.split())
+        with (run / "eval_mysim.csv").open() as f:
+            (row,) = list(csv.DictReader(f))
+        assert row["backend"] == "mysim" and int(row["steps"]) == 5 and float(row["return"]) == 5.0
