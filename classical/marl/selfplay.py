@@ -303,7 +303,7 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
             point.update({k: v for k, v in during.items() if k.endswith("win_rate")})
         curve.append(point)
     wall = time.perf_counter() - start
-    agent = PSROAgent(cfg, env, populations, meta)
+    agent = PSROAgent(cfg, env, populations, meta, backend=run_dir.backend)
     run_dir.save_checkpoint({"learner": agent.state_dict(), "episodes": episodes, "env_steps": env_steps})
     rows, summary = evaluate_populations(cfg, env, players, populations, meta, reference=True)
     run_dir.write_eval(rows)
@@ -372,8 +372,10 @@ class PSROAgent(MultiAgent):
     """
 
     def __init__(self, cfg: Config, env: JointEnv | None = None, populations: list[list[Policy]] | None = None,
-                 meta: list[np.ndarray] | None = None):
+                 meta: list[np.ndarray] | None = None, backend: Any = None):
         self.cfg, self.env = cfg, env or make_joint_env(cfg.env_id, cfg.env_kwargs)
+        # where load_state_dict builds circuit members: the run's resolved backend (RunDir.backend)
+        self.backend = cfg.backend if backend is None else backend
         self.players = player_agents(self.env)
         self.populations = populations or [[], []]
         self.meta = [np.asarray(m, dtype=np.float64) for m in meta] if meta is not None else [np.ones(0)] * 2
@@ -403,7 +405,7 @@ class PSROAgent(MultiAgent):
         for p, saved in enumerate(state["populations"]):
             for weights in saved:
                 agents = self.players[p]
-                policy = Policy([build_model(cfg.actor, "policy", env.obs_dim, env.n_actions, cfg.backend)
+                policy = Policy([build_model(cfg.actor, "policy", env.obs_dim, env.n_actions, self.backend)
                                  for _ in agents], agents, [env.obs_dims[i] for i in agents], env.n_actions)
                 policy.load_state_dict(weights)
                 self.populations[p].append(policy)

@@ -33,3 +33,20 @@ def test_self_play_population_of_circuit_actors(tmp_path):
                           eval_episodes=2)
     summary = selfplay.run(cfg, RunDir(tmp_path))
     assert summary["population"] == 2 and len(summary["meta_strategy_0"]) == 2
+    # The agent a run leaves rebuilds its circuit members on the run's resolved backend (entry, backends
+    # file, ledger), not on the config's entry name alone: 'mysim' exists only in the run's backends file.
+    from qrl.backends import Backend
+
+    backends = tmp_path / "my_backends.yaml"
+    backends.write_text("default: mysim\nbackends:\n  mysim: {device: qrl.torch, diff_method: backprop}\n")
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["learner"]
+    moved = selfplay.PSROAgent(cfg.model_copy(update={"backend": "mysim"}),
+                               backend=Backend.for_run("mysim", tmp_path, backends))
+    moved.load_state_dict(state)
+    here = selfplay.PSROAgent(cfg)
+    here.load_state_dict(state)
+    members = [net for pop in moved.populations for pol in pop for net in pol.actors]
+    assert len(members) == 4 and {net.vqc.backend for net in members} == {"mysim"}
+    obs = torch.linspace(-1, 1, moved.env.obs_dim)[None]
+    for a, b in zip(members, [net for pop in here.populations for pol in pop for net in pol.actors]):
+        assert torch.allclose(a(obs), b(obs), atol=1e-6)
