@@ -10,7 +10,8 @@ Methods (all in this one process, timed round-robin, so load hits them alike):
 * ``qrl.torch``: ``qrl.models.VQC(..., backend="qrl.torch")`` (compiled circuit, complex64);
 * ``handwritten``: a plain torch statevector of the same circuit (complex64; each layer's
   rotations per qubit multiplied into one 2x2 first, one einsum per qubit, the CZ ring as
-  one ±1 vector): the straightforward fast hand-written version;
+  one ±1 vector): the straightforward fast hand-written version, built from the reference
+  simulator's pieces in ``circuit_throughput.py`` (``rotation``, ``apply_gate``, ``cz_ring_phases``);
 * ``tc-jax``: TensorCircuit-NG on JAX, ``jit(value_and_grad(sum ∘ vmap(circuit)))``
   (complex64); its compile time is reported separately and excluded from the medians;
 * ``default.qubit``: the same ``VQC`` on PennyLane's default.qubit (backprop, broadcast).
@@ -42,6 +43,9 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from circuit_throughput import apply_gate, cz_ring_phases, rotation  # noqa: E402  (the reference simulator's pieces)
 
 torch.set_num_threads(1)
 
@@ -82,46 +86,25 @@ class Handwritten:
         self.n = n
         x = np.arange(2**n)
         bits = [(x >> (n - 1 - q)) & 1 for q in range(n)]
-        flips = sum(bits[i] & bits[(i + 1) % n] for i in range(n)) % 2 if n > 1 else 0 * x
-        self.cz_ring = torch.as_tensor(1 - 2 * flips).to(torch.complex64)
+        self.cz_ring = cz_ring_phases(n)
         self.signs = torch.stack([torch.as_tensor(1 - 2 * (sum(bits[q] for q in qs) % 2)).float()
                                   for qs in observables], -1)
         self.zero = torch.zeros(1, 2**n, dtype=torch.complex64)
         self.zero[0, 0] = 1
 
-    @staticmethod
-    def _rot(theta, axis):
-        c, s = torch.cos(theta / 2), torch.sin(theta / 2)
-        z = torch.zeros_like(c)
-        re, im = {"x": ([c, z, z, c], [z, -s, -s, z]), "y": ([c, -s, s, c], [z, z, z, z]),
-                  "z": ([c, z, z, c], [-s, z, z, s])}[axis]
-        return torch.complex(torch.stack(re, -1), torch.stack(im, -1)).unflatten(-1, (2, 2))
-
-    def _apply(self, state, mat, q):
-        n, rows = self.n, state.shape[0]
-        view = state.view(rows, 2**q, 2, 2 ** (n - q - 1))
-        if mat.dim() == 3:
-            if rows != mat.shape[0]:
-                view = view.expand(mat.shape[0], -1, -1, -1)
-                rows = mat.shape[0]
-            out = torch.einsum("bij,bajc->baic", mat, view)
-        else:
-            out = torch.einsum("ij,bajc->baic", mat, view)
-        return out.reshape(rows, 2**n)
-
     def __call__(self, x, lam, weights):
         batch, n = x.shape
         state = self.zero
         # variational layer l: RZ RY RX per qubit, fused; all layers at once
-        var = (self._rot(weights[..., 2], "z") @ self._rot(weights[..., 1], "y")
-               @ self._rot(weights[..., 0], "x"))  # [L+1, n, 2, 2]
-        enc = self._rot((lam.unsqueeze(1) * x.unsqueeze(0)), "x")  # [L, batch, n, 2, 2]
+        var = (rotation(weights[..., 2], "z") @ rotation(weights[..., 1], "y")
+               @ rotation(weights[..., 0], "x"))  # [L+1, n, 2, 2]
+        enc = rotation((lam.unsqueeze(1) * x.unsqueeze(0)), "x")  # [L, batch, n, 2, 2]
         for layer in range(LAYERS + 1):
             for q in range(n):
                 mat = var[layer, q]
                 if layer > 0:  # the previous layer's encoding, fused with this layer's rotations
                     mat = mat @ enc[layer - 1, :, q]
-                state = self._apply(state, mat, q)
+                state = apply_gate(state, mat, q, n)
             if layer < LAYERS:
                 state = state * self.cz_ring
         probs = state.real**2 + state.imag**2

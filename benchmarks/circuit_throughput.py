@@ -106,22 +106,44 @@ def reuploading_circuit(x, lam, weights):
 # --------------------------------------------------------------------------- reference
 
 
-def _rx(theta):
+_ROTATION_ENTRIES = {  # (real, imaginary) parts of RX, RY, RZ as [00, 01, 10, 11], from cos and sin of theta/2
+    "x": lambda c, s, z: ([c, z, z, c], [z, -s, -s, z]),
+    "y": lambda c, s, z: ([c, -s, s, c], [z, z, z, z]),
+    "z": lambda c, s, z: ([c, z, z, c], [-s, z, z, s]),
+}
+
+
+def rotation(theta, axis: str) -> torch.Tensor:
+    """RX / RY / RZ (``axis`` x, y or z) of every angle in ``theta``: complex [..., 2, 2]."""
     c, s = torch.cos(theta / 2), torch.sin(theta / 2)
-    z = torch.zeros_like(c)
-    return torch.complex(torch.stack([c, z, z, c], -1), torch.stack([z, -s, -s, z], -1))
+    re, im = _ROTATION_ENTRIES[axis](c, s, torch.zeros_like(c))
+    return torch.complex(torch.stack(re, -1), torch.stack(im, -1)).unflatten(-1, (2, 2))
 
 
-def _ry(theta):
-    c, s = torch.cos(theta / 2), torch.sin(theta / 2)
-    z = torch.zeros_like(c)
-    return torch.complex(torch.stack([c, -s, s, c], -1), torch.stack([z, z, z, z], -1))
+def cz_ring_phases(n: int) -> torch.Tensor:
+    """The CZ ring CZ(0,1) CZ(1,2) ... CZ(n-1,0) as a +-1 diagonal over the 2**n basis states
+    (complex64; one qubit has no ring)."""
+    x = np.arange(2**n)
+    bits = [(x >> (n - 1 - q)) & 1 for q in range(n)]
+    # CZ(i, i+1) flips the sign of basis states with both bits set
+    flips = sum(bits[i] & bits[(i + 1) % n] for i in range(n)) % 2 if n > 1 else 0 * x
+    return torch.as_tensor(1 - 2 * flips).to(torch.complex64)
 
 
-def _rz(theta):
-    c, s = torch.cos(theta / 2), torch.sin(theta / 2)
-    z = torch.zeros_like(c)
-    return torch.complex(torch.stack([c, z, z, c], -1), torch.stack([-s, z, z, s], -1))
+def apply_gate(state: torch.Tensor, mat: torch.Tensor, q: int, n: int) -> torch.Tensor:
+    """``state`` [rows, 2**n] after the one-qubit gate ``mat`` on qubit ``q`` (wire 0 the most
+    significant bit): one [2, 2] for every row, or one per row [rows, 2, 2]; a single-row state
+    is broadcast to a batch of gates."""
+    rows = state.shape[0]
+    view = state.view(rows, 2**q, 2, 2 ** (n - q - 1))
+    if mat.dim() == 3:
+        if rows != mat.shape[0]:
+            view = view.expand(mat.shape[0], -1, -1, -1)
+            rows = mat.shape[0]
+        out = torch.einsum("bij,bajc->baic", mat, view)
+    else:
+        out = torch.einsum("ij,bajc->baic", mat, view)
+    return out.reshape(rows, 2**n)
 
 
 def _z_signs(n: int, qubits) -> torch.Tensor:
@@ -138,21 +160,8 @@ class ReferencePolicy:
     def __init__(self, n: int, fused: bool = False):
         self.n = n
         self.fused = fused
-        x = np.arange(2**n)
-        bits = [(x >> (n - 1 - q)) & 1 for q in range(n)]
-        # CZ(i, i+1) flips the sign of basis states with both bits set
-        flips = sum(bits[i] & bits[(i + 1) % n] for i in range(n)) % 2
-        self.cz_ring = torch.as_tensor(1 - 2 * flips).to(torch.complex64)
+        self.cz_ring = cz_ring_phases(n)
         self.obs_signs = _z_signs(n, range(n)).to(torch.float32)
-
-    def _apply(self, state, mat, q):
-        n, rows = self.n, state.shape[0]
-        view = state.view(rows, 2**q, 2, 2 ** (n - q - 1))
-        if mat.dim() == 3:
-            out = torch.einsum("bij,bajc->baic", mat, view)
-        else:
-            out = torch.einsum("ij,bajc->baic", mat, view)
-        return out.reshape(rows, 2**n)
 
     def __call__(self, x, lam, weights):
         batch, n = x.shape
@@ -160,21 +169,20 @@ class ReferencePolicy:
         state[:, 0] = 1
         for layer in range(lam.shape[0] + 1):
             if layer < lam.shape[0]:
-                enc = _rx(lam[layer] * x).view(batch, n, 2, 2)
+                enc = rotation(lam[layer] * x, "x")  # [batch, n, 2, 2]
                 for q in range(n if not self.fused else 0):
-                    state = self._apply(state, enc[:, q], q)
-            rx, ry, rz = (f(weights[layer, :, j]).view(n, 2, 2)
-                          for j, f in enumerate((_rx, _ry, _rz)))
+                    state = apply_gate(state, enc[:, q], q, n)
+            rx, ry, rz = (rotation(weights[layer, :, j], axis) for j, axis in enumerate("xyz"))
             if self.fused:
                 unitary = rz @ ry @ rx
                 if layer < lam.shape[0]:
                     unitary = unitary @ enc  # [batch, n, 2, 2]
                 for q in range(n):
-                    state = self._apply(state, unitary[..., q, :, :], q)
+                    state = apply_gate(state, unitary[..., q, :, :], q, n)
             for q in range(n if not self.fused else 0):
-                state = self._apply(state, rx[q], q)
-                state = self._apply(state, ry[q], q)
-                state = self._apply(state, rz[q], q)
+                state = apply_gate(state, rx[q], q, n)
+                state = apply_gate(state, ry[q], q, n)
+                state = apply_gate(state, rz[q], q, n)
             if layer < lam.shape[0]:
                 state = state * self.cz_ring
         probs = state.real**2 + state.imag**2
