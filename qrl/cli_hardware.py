@@ -134,14 +134,19 @@ def jobs_fetch(ident: str = typer.Argument(..., help="ledger id, job id or job k
     ledger.close()
 
 
-def _devices(module) -> list:
-    """The qrl.qiskit devices inside a torch module (its QNodes' devices)."""
+def _devices(agent) -> list:
+    """The qrl.qiskit devices (its QNodes' devices) of every network an agent holds: a REINFORCE
+    ``policy``, a PPO ``actor`` and ``critic``, DQN's Q-networks, ..."""
+    from torch import nn
+
     found = []
-    for sub in module.modules():
-        qnode = getattr(sub, "qnode", None)
-        device = getattr(qnode, "device", None)
-        if device is not None and getattr(device, "name", "") == "qrl.qiskit" and device not in found:
-            found.append(device)
+    for network in vars(agent).values():
+        if not isinstance(network, nn.Module):
+            continue
+        for sub in network.modules():
+            device = getattr(getattr(sub, "qnode", None), "device", None)
+            if device is not None and getattr(device, "name", "") == "qrl.qiskit" and device not in found:
+                found.append(device)
     return found
 
 
@@ -222,7 +227,7 @@ def evaluate(run: Path, backend: str, episodes: int = 3, shots: Optional[int] = 
             f"({bound['episodes_that_fit']} fit) or raise the budget (--budget-jobs, --budget-shots, "
             "--budget-qpu-seconds, or budget: in the backends.yaml entry).")
     agent = module.load_agent(run, backend=backend, **overrides)
-    devices = _devices(agent.policy) if hasattr(agent, "policy") else []
+    devices = _devices(agent)
 
     def usage():
         keys = ("jobs", "ledger_hits", "executions", "shots", "qpu_seconds_estimate")
@@ -275,7 +280,7 @@ def _cost_bound(module, run: Path, backend: str, overrides: dict, episodes: int)
     from qrl.hardware.ledger import Ledger
 
     probe = module.load_agent(run, backend=backend, **{**overrides, "dry_run": True, "ledger": None})
-    devices = _devices(probe.policy) if hasattr(probe, "policy") else []
+    devices = _devices(probe)
     if not devices:
         return None
     env = make_env(probe.cfg.env_id, **(probe.cfg.env_kwargs or {}))

@@ -147,3 +147,28 @@ def test_evaluate_with_a_backends_file_reaches_only_the_circuits(tmp_path):
         with (run / "eval_mysim.csv").open() as f:
             (row,) = list(csv.DictReader(f))
         assert row["backend"] == "mysim" and int(row["steps"]) == 5 and float(row["return"]) == 5.0
+
+
+def test_every_circuit_network_is_counted_and_budgeted_not_only_a_policy(tmp_path):
+    """A PPO run (circuit ``actor``, no ``policy`` attribute) reports its jobs per episode and has its
+    whole evaluation cost checked before the first job, as a REINFORCE run does."""
+    from qrl.cli import app
+    from qrl.hardware.retry import BudgetExceededError
+
+    (tmp_path / "ppo.yaml").write_text(
+        "algo: classical.rl.ppo\nactor: {type: vqc, n_layers: 1}\ncritic: {type: mlp, hidden: [8]}\n"
+        "backend: qrl.torch\nn_envs: 1\nn_steps: 8\nminibatch_size: 8\nepochs: 1\neval_episodes: 0\n"
+        "env_kwargs: {max_episode_steps: 5}\n")
+    run = tmp_path / "run"
+    res = CliRunner().invoke(app, ["train", "--config", str(tmp_path / "ppo.yaml"), "--episodes", "2",
+                                   "--out", str(run)])
+    assert res.exit_code == 0, res.output
+    (row,) = cli_hardware.evaluate(run, "aer.fast", episodes=1)
+    assert row["steps"] == 5 and row["jobs"] == 5  # one job per environment step, counted
+    assert len(Ledger(run / "jobs.sqlite").jobs("eval:aer.fast")) == 5
+    with pytest.raises(BudgetExceededError, match=r"^evaluate on 'ibm.fake.manila': 1 episodes x 5 steps at "
+                                                  r"most could use 5 jobs, 5,120 shots, .*that exceeds the "
+                                                  r"budget \(jobs 5 > 2\)\. Nothing was submitted\. Lower "
+                                                  r"--episodes \(0 fit\)"):
+        cli_hardware.evaluate(run, "ibm.fake.manila", episodes=1, budget={"jobs": 2})
+    assert Ledger(run / "jobs.sqlite").jobs("eval:ibm.fake.manila") == []
