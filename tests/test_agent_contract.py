@@ -111,6 +111,8 @@ CONTRACT_PRESETS = {
     "marl_particle_competitive_psro": ({"episodes": 2}, {"iterations": 1, "oracle_episodes": 2,
                                                         "episodes_per_update": 2, "meta_episodes": 1,
                                                         "curve_eval_episodes": 0}),
+    "marl_tag_psro": ({"episodes": 2}, {"iterations": 1, "oracle_episodes": 2, "episodes_per_update": 2,
+                                        "meta_episodes": 1, "curve_eval_episodes": 0, "env_kwargs": {"max_cycles": 5}}),
     "hybrid_marl_vqc_qmix": ({"episodes": 2}, {}),
     "hybrid_marl_vqc_maddpg": ({"episodes": 2}, {}),
     "fed_cartpole_fedavg": ({"episodes": 1}, {"local_episodes": 1, "engine": "inprocess", "num_clients": 2}),

@@ -18,17 +18,20 @@ controls. PSRO (Lanctot et al. 2017) keeps a population of policies per player:
 
 The payoff of an episode is zero-sum by construction: ``(R_0 - R_1) / 2`` with ``R_p``
 the mean return per agent of player p (for the competitive particle task this is
-player 0's own return); player 0 *wins* the episode when it is positive. The
+player 0's own return); who *wins* an episode is the task's own criterion (:func:`winner`: a catch
+in ``simple_tag``, the nearer team to the target in ``simple_adversary``, the higher return in
+the particle task). In ``simple_tag`` the payoff is never negative (the prey's reward is only
+penalties): the meta-game is constant-sum in effect, and the prey's side minimises it. The
 approximate exploitability after each iteration (``nash_conv``) is what the new best
 responses gain against the previous meta-strategies; ``psro.csv`` has it with each
 player's win rates against the three opponents below after every iteration.
 
 At the end the meta-strategy mixture of each player (a policy drawn per episode from the
-meta-strategy, then acting greedily) is evaluated against a uniformly random opponent, a
-scripted one (each agent steers to its nearest landmark, :class:`ScriptedOpponent`;
-particle task) and the held-back first policy of the population; ``eval.csv`` has one
-row per episode and opponent. On the particle task the scripted controller also plays
-each seat against the same opponents on the same layouts (``*_reference_payoff``).
+meta-strategy, then acting greedily) is evaluated against a uniformly random opponent, the
+held-back first policy of the population and the task's scripted team
+(:mod:`classical.marl.scripted`); ``eval.csv`` has one row per episode and opponent. The
+scripted team also plays each seat against the same opponents on the same layouts
+(``*_reference_payoff``, ``*_reference_win_rate``).
 
 **Example**
 
@@ -56,10 +59,11 @@ from classical.common.rundir import RunDir
 from classical.common.seeding import seed_everything
 from classical.common.stats import success_rate
 from classical.marl import mappo
-from classical.marl.envs import MOVES, JointEnv, make_joint_env
+from classical.marl.envs import JointEnv, make_joint_env
 from classical.marl.games import exploitability, selfplay_equilibrium
 from classical.marl.loop import EVAL_SEED_BASE
 from classical.marl.metrics import team_of
+from classical.marl.scripted import RandomOpponent, ScriptedOpponent, scripted_team  # noqa: F401 (re-exported)
 from classical.rl.base import MultiAgent, load_multi_agent
 from classical.rl.models import build_model
 
@@ -121,6 +125,9 @@ class Policy(nn.Module):
         super().__init__()
         self.actors, self.agents, self.obs_dims, self.n_actions = nn.ModuleList(actors), agents, obs_dims, n_actions
 
+    def reset(self) -> None:
+        """Start an episode (the actors are memoryless)."""
+
     def act(self, obs: np.ndarray, explore: bool, rng: np.random.Generator) -> dict[int, int]:
         with torch.no_grad():
             out = {}
@@ -130,52 +137,32 @@ class Policy(nn.Module):
         return out
 
 
-class RandomOpponent:
-    """Uniformly random actions for a player's agents."""
+def winner(env_id: str, players: list[list[int]], returns: np.ndarray) -> int | None:
+    """The player who won an episode with per-agent ``returns``, or None for a tie.
 
-    def __init__(self, agents: list[int], n_actions: int):
-        self.agents, self.n_actions = agents, n_actions
-
-    def act(self, obs, explore, rng) -> dict[int, int]:
-        return {i: int(rng.integers(self.n_actions)) for i in self.agents}
-
-
-class ScriptedOpponent(RandomOpponent):
-    """Each agent steers to its nearest landmark from its own observation (particle layout:
-    velocity, position, landmarks relative to it), aiming where it would coast to.
-
-    With friction ``f`` and time step ``dt`` an agent that stops pushing still travels
-    ``damping * v`` with ``damping = dt (1 - f) / f`` (0.3 for the default task; 0 when
-    friction stops it at once), so the error it steers on is ``landmark - damping * v``.
-    In the competitive particle task an agent's own actions change only its own distance,
-    so this controller is close to the game's equilibrium strategy: the best any policy can
-    do against it is to navigate better.
+    - ``simple_tag``: the predators (player 0) win when they touch the prey at least once (their reward
+      is +10 per contact and nothing else, so a positive return); otherwise the prey wins.
+    - ``simple_adversary``: the good agents (player 1) win when their return is positive: their reward is
+      the adversary's distance to the target minus their nearest agent's, so over the episode their
+      nearest agent was closer to the target than the adversary; otherwise the adversary wins.
+    - otherwise (the zero-sum particle task): the player with the higher mean return per agent.
     """
-
-    def __init__(self, agents: list[int], n_actions: int, n_landmarks: int, damping: float = 0.3):
-        super().__init__(agents, n_actions)
-        self.n_landmarks, self.damping = n_landmarks, damping
-
-    @classmethod
-    def for_task(cls, env: JointEnv, agents: list[int]) -> ScriptedOpponent:
-        """The controller for a :class:`~classical.marl.envs.ParticleEnv` task, damped for its dynamics."""
-        raw = env.env
-        damping = raw.dt * (1 - raw.friction) / raw.friction if raw.friction > 0 else 0.0
-        return cls(agents, env.n_actions, raw.n_landmarks, damping)
-
-    def act(self, obs, explore, rng) -> dict[int, int]:
-        out = {}
-        for i in self.agents:
-            rel = obs[i, 4: 4 + 2 * self.n_landmarks].reshape(-1, 2)
-            error = rel[np.argmin(np.linalg.norm(rel, axis=1))] - self.damping * obs[i, :2]
-            out[i] = int(np.argmax(MOVES @ error)) if np.linalg.norm(error) > 0.05 else 0
-        return out
+    r0, r1 = (float(np.mean(returns[players[p]])) for p in (0, 1))
+    if env_id == "simple_tag":
+        return 0 if r0 > 0 else 1
+    if env_id == "simple_adversary":
+        return 1 if r1 > 0 else 0
+    return None if r0 == r1 else int(r1 > r0)
 
 
-def play(env: JointEnv, players: list[list[int]], policies, seed: int, explore: bool = True) -> dict:
-    """One episode between ``policies[0]`` and ``policies[1]``; player 0's payoff and the per-agent returns."""
+def play(env: JointEnv, players: list[list[int]], policies, seed: int, explore: bool = True,
+         env_id: str = "particle") -> dict:
+    """One episode between ``policies[0]`` and ``policies[1]``: player 0's payoff, the winner (:func:`winner`)
+    and the per-agent returns."""
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed=seed)
+    for pol in policies:
+        pol.reset()
     returns, done, steps = np.zeros(env.n_agents), False, 0
     while not done:
         actions = np.zeros(env.n_agents, dtype=np.int64)
@@ -186,8 +173,8 @@ def play(env: JointEnv, players: list[list[int]], policies, seed: int, explore: 
         returns += rewards
         done, steps = terminated or truncated, steps + 1
     r0, r1 = (returns[players[p]].mean() for p in (0, 1))
-    return {"payoff": float((r0 - r1) / 2), "steps": steps, **{f"return_{a}": float(r) for a, r in
-                                                             zip(env.agents, returns)}}
+    return {"payoff": float((r0 - r1) / 2), "winner": winner(env_id, players, returns), "steps": steps,
+            **{f"return_{a}": float(r) for a, r in zip(env.agents, returns)}}
 
 
 def _learner(cfg: Config, env: JointEnv, backend: Any = None) -> mappo.MAPPO:
@@ -317,48 +304,60 @@ def run(cfg: Config, run_dir: RunDir) -> dict:
 
 def evaluate_populations(cfg: Config, env, players, populations, meta, episodes: int | None = None,
                          reference: bool = False) -> tuple[list[dict], dict]:
-    """Each player's meta-strategy mixture against random, scripted (particle) and held-back first opponents
-    (``episodes`` per opponent, default ``cfg.eval_episodes``).
+    """Each player's meta-strategy mixture against random, held-back first and scripted opponents
+    (:func:`~classical.marl.scripted.scripted_team`; ``episodes`` per opponent, default ``cfg.eval_episodes``).
 
-    With ``reference`` (particle task) the scripted controller also plays each player's seat against the
+    Per player and opponent the summary has the mean payoff, the win rate (:func:`winner`) with its Wilson
+    95% interval and each team's mean return (``player{p}_vs_{opponent}_team_return_{team}``: summed over
+    the team's agents). With ``reference`` the scripted controller also plays each player's seat against the
     same opponents on the same layouts (an episode's random draws come from its seed), so
-    ``player{p}_vs_{opponent}_reference_payoff`` is what the controller gets there: a margin over it is
-    skill, not layout luck (the seats are not symmetric on a finite set of layouts).
+    ``player{p}_vs_{opponent}_reference_payoff`` and ``..._reference_win_rate`` are what the controller gets
+    there: a margin over it is skill, not layout luck (the seats are not symmetric on a finite set of layouts).
     """
     rng = np.random.default_rng(cfg.seed)
     episodes = episodes or cfg.eval_episodes
     opponents = {"random": lambda p: RandomOpponent(players[p], env.n_actions),
                  "first": lambda p: populations[p][0]}
-    if cfg.env_id == "particle":
-        opponents["scripted"] = lambda p: ScriptedOpponent.for_task(env, players[p])
-    reference = reference and cfg.env_id == "particle"
+    has_script = scripted_team(env, cfg.env_id, players[0]) is not None
+    if has_script:
+        opponents["scripted"] = lambda p: scripted_team(env, cfg.env_id, players[p])
+    reference = reference and has_script
+    teams = list(dict.fromkeys(team_of(env.agents[i]) for p in (0, 1) for i in players[p]))
     rows, summary = [], {}
     for me in (0, 1):
         sign = 1 if me == 0 else -1
         for name, make in opponents.items():
             opponent = make(1 - me)
-            wins, payoffs, ref = 0, [], []
+            wins, payoffs, ref, ref_wins, team_returns = 0, [], [], 0, {t: [] for t in teams}
             for k in range(episodes):
                 mine = populations[me][rng.choice(len(meta[me]), p=meta[me])]
                 pair = (mine, opponent) if me == 0 else (opponent, mine)
                 seed = EVAL_SEED_BASE + cfg.seed * 10_007 + k
-                out = play(env, players, pair, seed=seed, explore=False)
+                out = play(env, players, pair, seed=seed, explore=False, env_id=cfg.env_id)
                 mine_payoff = out.pop("payoff") * sign
+                won = out.pop("winner") == me
                 out.pop("steps")
                 payoffs.append(mine_payoff)
-                wins += mine_payoff > 0
+                wins += won
+                for t in teams:
+                    team_returns[t].append(sum(out[f"return_{a}"] for a in env.agents if team_of(a) == t))
                 rows.append({"player": me, "opponent": name, "episode": k, "payoff": mine_payoff,
-                             "win": float(mine_payoff > 0), **out})
+                             "win": float(won), **out})
                 if reference:
-                    scripted = ScriptedOpponent.for_task(env, players[me])
+                    scripted = scripted_team(env, cfg.env_id, players[me])
                     pair = (scripted, opponent) if me == 0 else (opponent, scripted)
-                    ref.append(play(env, players, pair, seed=seed, explore=False)["payoff"] * sign)
+                    out = play(env, players, pair, seed=seed, explore=False, env_id=cfg.env_id)
+                    ref.append(out["payoff"] * sign)
+                    ref_wins += out["winner"] == me
             rate = success_rate(wins, episodes)
             summary[f"player{me}_vs_{name}_payoff"] = float(np.mean(payoffs))
             summary[f"player{me}_vs_{name}_win_rate"] = rate.point
             summary[f"player{me}_vs_{name}_win_rate_ci"] = [round(rate.low, 4), round(rate.high, 4)]
+            for t in teams:
+                summary[f"player{me}_vs_{name}_team_return_{t}"] = float(np.mean(team_returns[t]))
             if reference:
                 summary[f"player{me}_vs_{name}_reference_payoff"] = float(np.mean(ref))
+                summary[f"player{me}_vs_{name}_reference_win_rate"] = ref_wins / episodes
     summary["eval_return_mean"] = summary["player0_vs_random_payoff"]
     return rows, summary
 

@@ -39,11 +39,59 @@ def test_players_are_teams_or_the_two_agents():
         selfplay.player_agents(make_joint_env("particle", {"n_agents": 3, "mode": "competitive"}))
 
 
-def test_team_tasks_run_one_iteration(tmp_path):
-    cfg = selfplay.Config(**{**TINY, "env_id": "simple_adversary", "env_kwargs": {"max_cycles": 5},
-                             "iterations": 1})
+@pytest.mark.parametrize("task, teams", [("simple_adversary", ("adversary", "agent")),
+                                         ("simple_tag", ("adversary", "agent"))])
+def test_team_tasks_run_one_iteration_with_per_team_returns(tmp_path, task, teams):
+    cfg = selfplay.Config(**{**TINY, "env_id": task, "env_kwargs": {"max_cycles": 5}, "iterations": 1})
     summary = selfplay.run(cfg, RunDir(tmp_path))
-    assert summary["population"] == 2 and "player0_vs_scripted_win_rate" not in summary
+    assert summary["population"] == 2
+    for me in (0, 1):
+        for opponent in ("random", "first", "scripted"):
+            low, high = summary[f"player{me}_vs_{opponent}_win_rate_ci"]
+            assert low <= summary[f"player{me}_vs_{opponent}_win_rate"] <= high
+            assert 0 <= summary[f"player{me}_vs_{opponent}_reference_win_rate"] <= 1
+            for team in teams:
+                assert f"player{me}_vs_{opponent}_team_return_{team}" in summary
+    if task == "simple_tag":    # the predators' team return is 10 per contact per predator: never negative
+        assert summary["player1_vs_random_team_return_adversary"] >= 0
+
+
+def test_winners_follow_each_tasks_criterion():
+    tag, adv = [[0, 1, 2], [3]], [[0], [1, 2]]
+    assert selfplay.winner("simple_tag", tag, np.array([10.0, 10.0, 10.0, -10.0])) == 0      # one catch
+    assert selfplay.winner("simple_tag", tag, np.array([0.0, 0.0, 0.0, -3.0])) == 1          # out of bounds only
+    assert selfplay.winner("simple_adversary", adv, np.array([-20.0, 4.0, 4.0])) == 1        # good nearer the target
+    assert selfplay.winner("simple_adversary", adv, np.array([-5.0, -2.0, -2.0])) == 0
+    assert selfplay.winner("particle", [[0], [1]], np.array([1.5, -1.5])) == 0
+    assert selfplay.winner("particle", [[0], [1]], np.array([0.0, 0.0])) is None
+
+
+@pytest.mark.parametrize("task", ["simple_tag", "simple_adversary"])
+def test_the_scripted_teams_beat_random_teams_on_both_sides(task):
+    # 60 layouts, seeds 0-59: a scripted team wins most episodes against a uniformly random one, in either seat.
+    env = make_joint_env(task, {"max_cycles": 25})
+    players = selfplay.player_agents(env)
+    for me in (0, 1):
+        pair = [selfplay.RandomOpponent(players[1 - me], env.n_actions)]
+        pair.insert(me, selfplay.scripted_team(env, task, players[me]))
+        wins = [selfplay.play(env, players, pair, seed=k, explore=False, env_id=task)["winner"] == me
+                for k in range(60)]
+        assert np.mean(wins) >= 0.6, (task, me, np.mean(wins))
+
+
+def test_the_scripted_adversary_team_estimates_its_velocity_from_the_landmarks():
+    # simple_adversary's observations carry no velocity: the controller's estimate must match mpe2's state.
+    env = make_joint_env("simple_adversary", {"max_cycles": 25})
+    team = selfplay.scripted_team(env, "simple_adversary", [0, 1, 2])
+    obs, _ = env.reset(seed=3)
+    team.reset()
+    world = env.env.unwrapped.world
+    for _ in range(6):
+        actions = team.act(obs, False, None)
+        obs, *_ = env.step(np.array([actions[i] for i in range(3)]))
+        for i in range(3):
+            landmarks = obs[i, : 4].reshape(-1, 2) if i == 0 else obs[i, 2: 6].reshape(-1, 2)
+            assert np.allclose(team._velocity(i, landmarks), world.agents[i].state.p_vel, atol=1e-5)
 
 
 def test_the_scripted_opponent_beats_a_random_one():
