@@ -192,13 +192,15 @@ def test_observations_are_scaled_then_squashed_with_arctan():
 
 @pytest.mark.learning
 def test_vqdqn_preset_learns_cartpole(tmp_path):
-    # The committed preset, cut to 250 episodes. The mean of the last 20 training returns at episode 250,
-    # seeds 0-9 (BENCHMARKS issue 4, session 4 runs): 23 291 105 29 47 22 124 91 29 157; a random policy
-    # scores ~22. Seed 9 (157) is one of the faster seeds; 100 still leaves room for platform noise.
+    # The committed preset, cut to 250 episodes, on seed 1001, one of the fresh seeds 1000-1019 on which its
+    # success rate was measured (BENCHMARKS.md, issue 18, session 8). The mean of the last 20 training returns
+    # at episode 250 on those seeds: 433 342 35 255 21 83 71 (1000-1006); a random policy scores ~22, and on
+    # the tuning seeds 0-9 it was 23 291 105 29 47 22 124 91 29 157. Seed 1001 (342) learns early, which keeps
+    # the test short; 100 leaves room for platform noise.
     spec = yaml.safe_load(open("configs/cartpole_vqdqn.yaml"))
     spec.pop("algo")
     spec.pop("solved", None)   # read by `qrl seeds`, not by the trainer
-    summary = run(Config(**{**spec, "episodes": 250, "seed": 9, "eval_episodes": 0}), RunDir(tmp_path))
+    summary = run(Config(**{**spec, "episodes": 250, "seed": 1001, "eval_episodes": 0}), RunDir(tmp_path))
     returns = [float(r["return"]) for r in RunDir(tmp_path, resume=True).read_metrics()]
     assert summary["episodes"] == 250 and summary["learning_stopped_at"] is None
     assert np.mean(returns[-20:]) >= 100, np.mean(returns[-20:])
