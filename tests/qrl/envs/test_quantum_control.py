@@ -136,8 +136,9 @@ def test_circuit_agent_prepares_ghz_on_three_qubits(tmp_path):
     spec = yaml.safe_load(open("configs/quantum_control_3q.yaml"))
     spec.pop("algo")
     spec.pop("solved", None)   # read by `qrl seeds`, not by the trainer
-    # the preset's 150 episodes; greedy GHZ in the optimal 3 gates for seeds 0, 2, 3, 4, 5, 7, 8 (session 4);
-    # seeds 1 and 6 stay at |000> (fidelity 0.5). Seed 5 is the quickest (~40 s).
-    summary = run(Config(**{**spec, "seed": 5, "eval_episodes": 1}), RunDir(tmp_path))
+    # the preset's 150 episodes on seed 1016, one of the fresh seeds 1000-1019 on which its success rate was
+    # measured (BENCHMARKS.md, issue 18: 16 of 20 reach GHZ greedily in the optimal 3 gates; the misses wait
+    # at |000> with fidelity 0.5). 1016 was one of the quickest there.
+    summary = run(Config(**{**spec, "seed": 1016, "eval_episodes": 1}), RunDir(tmp_path))
     assert summary["eval_fidelity_mean"] == pytest.approx(1.0, abs=1e-6)
     assert summary["eval_return_mean"] == pytest.approx(0.5 - 3 * 0.05, abs=1e-6)   # 0.5 -> 1.0 in 3 gates
