@@ -62,3 +62,29 @@ def test_psro_population_beats_random_and_its_first_policies(tmp_path):
         assert summary[f"player{me}_vs_scripted_payoff"] >= random_vs_scripted + 0.5, (summary, random_vs_scripted)
     assert summary["player0_vs_random_payoff"] + summary["player1_vs_random_payoff"] >= 1.5, summary
     assert summary["player0_vs_random_win_rate"] + summary["player1_vs_random_win_rate"] >= 1.1, summary
+
+
+@pytest.mark.learning
+def test_psro_population_beats_a_random_team_on_simple_adversary(tmp_path):
+    # Two PSRO iterations of 200-episode MAPPO oracles per team on mpe2 simple_adversary (25 steps), 40 greedy
+    # evaluation episodes per opponent; each team's mixture against a uniformly random team is compared with a
+    # uniformly random team in the same seat on the same layouts. Tuning seed 0: the adversary's payoff 8.0 above a
+    # random adversary's (win rate 0.50 vs 0.28), the good agents' only 0.3 above random good agents' (0.75 vs 0.72),
+    # so the test asserts the adversary's margin and the two margins' sum; neither team beats the scripted team
+    # (BENCHMARKS.md, issue 21 session 8). One iteration (seeds 0-2) left the adversary below random on seed 1.
+    seed = 1021
+    kw = {"max_cycles": 25}
+    cfg = selfplay.Config(env_id="simple_adversary", env_kwargs=kw, iterations=2, oracle_episodes=200, episodes=800,
+                          meta_episodes=10, eval_episodes=40, curve_eval_episodes=0, seed=seed)
+    summary = selfplay.run(cfg, RunDir(tmp_path))
+    env = make_joint_env("simple_adversary", kw)
+    players = selfplay.player_agents(env)
+    margin = {}
+    for me in (0, 1):
+        pair = [selfplay.RandomOpponent(players[0], env.n_actions), selfplay.RandomOpponent(players[1], env.n_actions)]
+        random_payoff = np.mean([selfplay.play(env, players, pair, seed=EVAL_SEED_BASE + seed * 10_007 + k,
+                                               explore=False, env_id="simple_adversary")["payoff"] * (1 - 2 * me)
+                                 for k in range(40)])
+        margin[me] = summary[f"player{me}_vs_random_payoff"] - random_payoff
+    assert margin[0] >= 3.0, (margin, summary)
+    assert margin[0] + margin[1] >= 3.0, (margin, summary)
